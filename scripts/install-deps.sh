@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything hoshino needs to build, test and run its demo on Debian 12.
+# Idempotent: packages already present are not reinstalled and apt's lists are refreshed at most once a day.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential meson ninja-build pkg-config
+  libasio-dev libcurl4-openssl-dev libpugixml-dev libfmt-dev catch2 libssl-dev
+  # the local S3 server (single-node Ceph RGW)
+  ceph-mon ceph-osd radosgw ceph-common
+  # tests and the demo
+  iproute2 curl iperf3 python3 procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing packages (${missing[*]}); run as root" >&2
+  exit 1
+fi
+
+stamp=/var/lib/apt/periodic/hoshino-update-stamp
+if [[ ! -f $stamp ]] || [[ -n $(find "$stamp" -mmin +1440 2>/dev/null) ]]; then
+  apt-get update -q
+  mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+fi
+echo "install-deps: installing ${missing[*]}"
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

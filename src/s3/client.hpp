@@ -1,0 +1,79 @@
+#pragma once
+// An S3 client as coroutines on one io_context: PUT/GET/ListObjectsV2/DeleteObjects and a bucket check.
+// Every operation returns a value or an s3::Error; none throws for network or S3 failures.
+#include "net/curl_multi.hpp"
+#include "s3/credentials.hpp"
+#include "s3/error.hpp"
+#include "s3/sigv4.hpp"
+#include "s3/xml.hpp"
+#include "util/result.hpp"
+
+#include <asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hoshino::s3 {
+
+struct ClientConfig {
+  Endpoint endpoint;
+  std::string region = "us-east-1";
+  Credentials credentials;
+  long max_connections = 16; // per host; further requests queue inside curl
+  std::chrono::milliseconds request_timeout{10000};
+  std::chrono::milliseconds connect_timeout{3000};
+  bool trace_http = false;   // curl's verbose trace (prints headers, so never on by default)
+};
+
+struct ListOptions {
+  std::string prefix;
+  std::string start_after;
+  std::string continuation_token;
+  int max_keys = 1000;
+};
+
+class Client {
+public:
+  template <class T>
+  using Op = asio::awaitable<Result<T, Error>>;
+
+  Client(asio::io_context& io, ClientConfig config);
+
+  Op<Unit> put_object(std::string_view bucket, std::string_view key, std::string body);
+  Op<std::string> get_object(std::string_view bucket, std::string_view key);
+  // One page of ListObjectsV2.
+  Op<ListPage> list_objects(std::string_view bucket, ListOptions options); // by value: coroutine parameter
+  // Follows continuation tokens until the listing ends or `limit` keys were gathered.
+  Op<std::vector<ObjectInfo>> list_all(std::string_view bucket, std::string_view prefix,
+                                       std::string_view start_after = {},
+                                       std::size_t limit = std::numeric_limits<std::size_t>::max());
+  // DeleteObjects (POST ?delete) for up to 1000 keys; more are split into several requests.
+  Op<DeleteResult> delete_objects(std::string_view bucket, std::vector<std::string> keys);
+  // A LIST of zero keys: proves the bucket exists and the credentials sign correctly.
+  Op<Unit> check_bucket(std::string_view bucket);
+  Op<Unit> create_bucket(std::string_view bucket);
+
+  net::CurlMulti& http() noexcept { return http_; }
+  const ClientConfig& config() const noexcept { return config_; }
+
+private:
+  net::HttpRequest build(std::string_view method, std::string_view bucket, std::string_view key,
+                         const QueryParams& query, std::string body, const Headers& extra = {});
+
+  ClientConfig config_;
+  Signer signer_;
+  net::CurlMulti http_;
+};
+
+// Endpoint, region and credentials from flags (empty: not given) and the environment, as AWS tools do.
+Result<ClientConfig, std::string> resolve_client_config(std::string_view endpoint_flag, std::string_view region_flag,
+                                                        const EnvLookup& env);
+
+// Turns a finished HTTP exchange that is not a 2xx into an Error (S3's code and message when present).
+Error error_from(const net::HttpResponse& response);
+
+} // namespace hoshino::s3
