@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <stdexcept>
+#include <utility>
 
 namespace hoshino::net {
 
@@ -87,6 +88,7 @@ CurlMulti::~CurlMulti() {
   transfers_.clear();
   for (auto& [fd, sock] : sockets_) forget(*sock);
   sockets_.clear();
+  for (CURL* e : idle_easy_) curl_easy_cleanup(e);
   curl_multi_cleanup(multi_);
 }
 
@@ -94,7 +96,7 @@ void CurlMulti::start(HttpRequest request, std::unique_ptr<Completion> done) {
   auto t = std::make_unique<Transfer>();
   t->request = std::move(request);
   t->done = std::move(done);
-  CURL* e = t->easy = curl_easy_init();
+  CURL* e = t->easy = acquire_easy();
   if (!e) {
     t->response.curl_code = CURLE_OUT_OF_MEMORY;
     t->response.curl_error = "curl_easy_init failed";
@@ -169,12 +171,32 @@ void CurlMulti::finish(CURL* easy, CURLcode code) {
   r.curl_code = code;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.status);
   curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &r.seconds);
+  release_easy(std::exchange(t->easy, nullptr));
   if (code != CURLE_OK) {
     r.curl_error = t->error[0] ? t->error : curl_easy_strerror(code);
     ++stats_.requests_failed;
   }
   ++stats_.requests_completed;
   t->done->complete(std::move(r));
+}
+
+CURL* CurlMulti::acquire_easy() {
+  if (idle_easy_.empty()) return curl_easy_init();
+  CURL* e = idle_easy_.back();
+  idle_easy_.pop_back();
+  return e;
+}
+
+void CurlMulti::release_easy(CURL* e) {
+  // Reusing handles saves an allocation and init per request; the pool is bounded by the busiest moment
+  // seen so far, capped so a burst does not pin memory forever.
+  constexpr std::size_t kMaxIdle = 64;
+  if (idle_easy_.size() >= kMaxIdle) {
+    curl_easy_cleanup(e);
+    return;
+  }
+  curl_easy_reset(e);
+  idle_easy_.push_back(e);
 }
 
 void CurlMulti::drain_messages() {

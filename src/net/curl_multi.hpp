@@ -106,6 +106,8 @@ private:
   void start(HttpRequest request, std::unique_ptr<Completion> done);
   void finish(CURL* easy, CURLcode code);
   void drain_messages();
+  CURL* acquire_easy();
+  void release_easy(CURL* easy);
   void socket_action(curl_socket_t s, int events);
   void watch(const std::shared_ptr<Socket>& sock);
 
@@ -120,6 +122,7 @@ private:
   asio::steady_timer timer_;
   std::unordered_map<curl_socket_t, std::shared_ptr<Socket>> sockets_;
   std::unordered_map<CURL*, std::unique_ptr<Transfer>> transfers_;
+  std::vector<CURL*> idle_easy_; // reset handles ready for the next request
   Stats stats_;
   // Set while the object is being destroyed, so late socket callbacks do not touch Asio objects.
   bool closing_ = false;

@@ -91,7 +91,8 @@ net::HttpRequest Client::build(std::string_view method, std::string_view bucket,
   }
 
   std::string date = amz_date(std::chrono::system_clock::now());
-  std::string payload_hash = crypto::hex(crypto::sha256(body));
+  static const std::string kEmptyHash = crypto::hex(crypto::sha256(std::string_view()));
+  std::string payload_hash = body.empty() ? kEmptyHash : crypto::hex(crypto::sha256(body));
   Headers headers{{"host", host}, {"x-amz-date", date}, {"x-amz-content-sha256", payload_hash}};
   if (!config_.credentials.session_token.empty())
     headers.emplace_back("x-amz-security-token", config_.credentials.session_token);

@@ -30,8 +30,8 @@ commands:
   get BUCKET KEY             download to standard output
   ls BUCKET [PREFIX]         list keys (all pages)
   rm BUCKET KEY...           delete keys (DeleteObjects)
-  bench BUCKET [N] [SIZE]    N sequential PUT/LIST/GET of SIZE-byte objects (default 200, 100), then
-                             N*4 PUTs 64 at a time; prints one JSON object
+  bench BUCKET [N] [SIZE] [C] N sequential PUT/LIST/GET of SIZE-byte objects (default 200, 100), then
+                             N*4 PUTs C at a time (default 64; 0 skips); prints one JSON object
 environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE,
   AWS_SHARED_CREDENTIALS_FILE, AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL
 )";
@@ -57,7 +57,7 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-asio::awaitable<void> bench(s3::Client& c, const std::string& bucket, int n, std::size_t size) {
+asio::awaitable<void> bench(s3::Client& c, const std::string& bucket, int n, std::size_t size, int concurrency) {
   std::string body(size, 'x');
   std::string prefix = fmt::format("bench-{}/", std::chrono::system_clock::now().time_since_epoch().count());
   std::vector<double> put, list, get;
@@ -81,9 +81,8 @@ asio::awaitable<void> bench(s3::Client& c, const std::string& bucket, int n, std
     keys.push_back(key);
   }
 
-  // Throughput: 64 PUTs in flight at a time on the one multi handle.
-  constexpr int kConcurrency = 64;
-  const int total = n * 4;
+  // Throughput: `concurrency` PUTs in flight at a time on the one multi handle (0: skip).
+  const int total = concurrency > 0 ? n * 4 : 0;
   int next = 0, failures = 0;
   auto worker = [&]() -> asio::awaitable<void> {
     while (next < total) {
@@ -96,24 +95,29 @@ asio::awaitable<void> bench(s3::Client& c, const std::string& bucket, int n, std
   auto t = Clock::now();
   {
     using namespace asio::experimental::awaitable_operators;
-    std::vector<asio::awaitable<void>> ws;
     // Run kConcurrency workers in parallel and wait for all of them.
     auto all = [&](auto self, int k) -> asio::awaitable<void> {
       if (k == 1) co_return co_await worker();
       co_await (worker() && self(self, k - 1));
     };
-    co_await all(all, kConcurrency);
+    if (total > 0) co_await all(all, concurrency);
   }
   double seconds = ms_since(t) / 1000.0;
   auto d = co_await c.delete_objects(bucket, keys);
   value_or_fail(std::move(d), "DELETE");
 
+  auto samples = [](const std::vector<double>& v) {
+    std::string s;
+    for (double x : v) s += fmt::format("{}{:.3f}", s.empty() ? "" : ",", x);
+    return "[" + s + "]";
+  };
   fmt::print("{{\"n\":{},\"size\":{},\"put_p50_ms\":{:.3f},\"put_p90_ms\":{:.3f},\"list_p50_ms\":{:.3f},"
              "\"list_p90_ms\":{:.3f},\"get_p50_ms\":{:.3f},\"get_p90_ms\":{:.3f},\"concurrent_puts\":{},"
-             "\"concurrency\":{},\"puts_per_second\":{:.1f},\"failures\":{},\"connections_opened\":{}}}\n",
+             "\"concurrency\":{},\"puts_per_second\":{:.1f},\"failures\":{},\"connections_opened\":{},"
+             "\"put_ms\":{},\"list_ms\":{},\"get_ms\":{}}}\n",
              n, size, percentile(put, .5), percentile(put, .9), percentile(list, .5), percentile(list, .9),
-             percentile(get, .5), percentile(get, .9), total, kConcurrency, total / seconds, failures,
-             c.http().stats().sockets_opened);
+             percentile(get, .5), percentile(get, .9), total, concurrency, total > 0 ? total / seconds : 0.0, failures,
+             c.http().stats().sockets_opened, samples(put), samples(list), samples(get));
 }
 
 asio::awaitable<int> run(s3::Client& c, std::vector<std::string> args) {
@@ -162,7 +166,8 @@ asio::awaitable<int> run(s3::Client& c, std::vector<std::string> args) {
   } else if (cmd == "bench") {
     int n = args.size() > 2 ? std::stoi(args[2]) : 200;
     std::size_t size = args.size() > 3 ? std::stoul(args[3]) : 100;
-    co_await bench(c, bucket, n, size);
+    int concurrency = args.size() > 4 ? std::stoi(args[4]) : 64;
+    co_await bench(c, bucket, n, size, concurrency);
   } else {
     throw Fail{"unknown command '" + cmd + "'\n" + kUsage};
   }
