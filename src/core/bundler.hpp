@@ -1,0 +1,60 @@
+#pragma once
+// Egress group commit, per destination. A packet goes out at once when no PUT is in flight for its
+// destination; while PUTs are in flight, packets accumulate and leave as one object when a PUT finishes
+// or when the accumulated bytes reach the bundle cap (then a further PUT may start, up to the in-flight
+// bound). No timers: an idle pipe never delays a packet.
+#include "core/ipv6.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace hoshino::core {
+
+struct BundlerConfig {
+  std::size_t max_in_flight = 4;          // PUTs per destination at once
+  std::size_t max_bundle_bytes = 1 << 20; // packet bytes per object
+  std::size_t max_queue_bytes = 8 << 20;  // waiting bytes per destination; beyond it the oldest are dropped
+};
+
+struct Batch {
+  Address dst;
+  std::vector<Bytes> packets;
+  std::size_t bytes = 0;
+};
+
+class Bundler {
+public:
+  explicit Bundler(BundlerConfig config);
+
+  // A packet for dst. Returns a batch to PUT now, if one should start.
+  std::optional<Batch> on_packet(const Address& dst, Bytes packet);
+  // A PUT for dst finished (successfully or not). Returns the next batch to PUT, if any.
+  std::optional<Batch> on_put_done(const Address& dst);
+  // Everything still waiting, one batch per destination (for shutdown), regardless of in-flight bounds.
+  std::vector<Batch> drain();
+
+  std::size_t in_flight(const Address& dst) const;
+  std::size_t queued_bytes(const Address& dst) const;
+  std::uint64_t dropped_packets() const noexcept { return dropped_packets_; }
+  std::uint64_t dropped_bytes() const noexcept { return dropped_bytes_; }
+  std::size_t destinations() const noexcept { return queues_.size(); }
+
+private:
+  struct Queue {
+    std::deque<Bytes> packets;
+    std::size_t bytes = 0;
+    std::size_t in_flight = 0;
+  };
+  Batch take(const Address& dst, Queue& q);
+  void forget_if_idle(const Address& dst);
+
+  BundlerConfig config_;
+  std::unordered_map<Address, Queue, AddressHash> queues_;
+  std::uint64_t dropped_packets_ = 0;
+  std::uint64_t dropped_bytes_ = 0;
+};
+
+} // namespace hoshino::core

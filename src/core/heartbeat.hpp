@@ -1,0 +1,42 @@
+#pragma once
+// When to LIST the inbox next. Activity (objects found, or packets just sent: a reply is likely) makes
+// polling fast; an empty LIST after a quiet spell makes it slower, up to the maximum; errors back off.
+#include <chrono>
+
+namespace hoshino::core {
+
+using Clock = std::chrono::steady_clock;
+using Duration = std::chrono::nanoseconds;
+
+struct HeartbeatConfig {
+  Duration min = std::chrono::milliseconds(0);  // back-to-back LISTs (one in flight at most)
+  Duration max = std::chrono::seconds(5);       // idle: at most one LIST every 5 s
+  Duration hold = std::chrono::seconds(2);      // stay fast this long after the last activity
+  Duration first_step = std::chrono::milliseconds(10); // doubling starts here when min is 0
+  Duration error_floor = std::chrono::milliseconds(200); // at least this between LISTs after an error
+};
+
+class Heartbeat {
+public:
+  explicit Heartbeat(HeartbeatConfig config, Clock::time_point now);
+
+  // Delay between the end of one LIST and the start of the next.
+  Duration interval() const noexcept { return interval_; }
+
+  // A LIST finished and found `objects` new objects.
+  void on_list(std::size_t objects, Clock::time_point now);
+  // This node just sent packets: a reply is likely soon.
+  void on_sent(Clock::time_point now);
+  // A LIST failed.
+  void on_error(Clock::time_point now);
+
+private:
+  void faster(Clock::time_point now);
+  void slower(Duration floor);
+
+  HeartbeatConfig config_;
+  Duration interval_;
+  Clock::time_point last_activity_;
+};
+
+} // namespace hoshino::core

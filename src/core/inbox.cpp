@@ -1,0 +1,165 @@
+#include "core/inbox.hpp"
+
+#include "core/bundle.hpp"
+
+namespace hoshino::core {
+namespace {
+
+constexpr int kMaxFetchAttempts = 3;
+
+} // namespace
+
+std::string_view to_string(DropReason r) {
+  switch (r) {
+    case DropReason::malformed_key: return "malformed_key";
+    case DropReason::malformed_body: return "malformed_body";
+    case DropReason::too_old: return "too_old";
+    case DropReason::stale: return "stale";
+    case DropReason::not_ipv6: return "not_ipv6";
+    case DropReason::wrong_destination: return "wrong_destination";
+    case DropReason::spoofed_source: return "spoofed_source";
+    case DropReason::fetch_failed: return "fetch_failed";
+  }
+  return "unknown";
+}
+
+Inbox::Inbox(InboxConfig config) : config_(std::move(config)), prefix_(inbox_prefix(config_.key_prefix, config_.self)) {}
+
+void Inbox::consume(const std::string& key) {
+  if (consumed_.insert(key).second) {
+    consumed_order_.push_back(key);
+    while (consumed_order_.size() > config_.remember) {
+      consumed_.erase(consumed_order_.front());
+      consumed_order_.pop_front();
+    }
+  }
+  if (deleting_.insert(key).second) deletions_.push_back(key);
+}
+
+std::size_t Inbox::on_listed(const std::vector<std::string>& keys, std::uint64_t now_ms) {
+  std::size_t fresh = 0;
+  for (const auto& key : keys) {
+    if (consumed_.contains(key)) {
+      // Consumed before but still there: its delete failed or raced this listing. Delete it (again).
+      if (deleting_.insert(key).second) deletions_.push_back(key);
+      continue;
+    }
+    if (where_.contains(key)) continue; // already being handled
+    auto parsed = parse_key(config_.key_prefix, key);
+    if (!parsed || parsed->dst != config_.self) {
+      drop(DropReason::malformed_key);
+      consume(key);
+      continue;
+    }
+    std::uint64_t t = parsed->id.time_ms();
+    if (now_ms > t && now_ms - t > config_.max_age_ms) {
+      drop(DropReason::too_old);
+      consume(key);
+      continue;
+    }
+    if (t + config_.startup_grace_ms < config_.start_ms) {
+      drop(DropReason::stale);
+      consume(key);
+      continue;
+    }
+    if (tracked_ >= config_.max_tracked) continue; // the next LIST offers it again
+    senders_[parsed->src].emplace(parsed->id, Entry{key, State::listed, 0, {}});
+    where_.emplace(key, parsed->src);
+    ++tracked_;
+    ++fresh;
+  }
+  return fresh;
+}
+
+std::vector<std::string> Inbox::start_fetches() {
+  std::vector<std::string> out;
+  // Earliest objects of each sender first, so the head of each queue is never starved by its tail.
+  for (auto& [sender, queue] : senders_) {
+    for (auto& [id, e] : queue) {
+      if (fetching_ >= config_.max_concurrent_gets) return out;
+      if (e.state != State::listed) continue;
+      e.state = State::fetching;
+      ++e.attempts;
+      ++fetching_;
+      out.push_back(e.key);
+    }
+  }
+  return out;
+}
+
+Inbox::Entry* Inbox::find(const std::string& key, Address* sender) {
+  auto w = where_.find(key);
+  if (w == where_.end()) return nullptr;
+  auto id = parse_key(config_.key_prefix, key)->id;
+  auto& queue = senders_[w->second];
+  auto it = queue.find(id);
+  if (it == queue.end()) return nullptr;
+  if (sender) *sender = w->second;
+  return &it->second;
+}
+
+void Inbox::on_fetched(const std::string& key, std::string_view body) {
+  Address sender;
+  Entry* e = find(key, &sender);
+  if (!e || e->state != State::fetching) return;
+  --fetching_;
+  auto packets = decode_body(body);
+  if (!packets) {
+    drop(DropReason::malformed_body);
+  } else {
+    for (auto& p : *packets) {
+      auto h = parse_ipv6(p);
+      if (!h) drop(DropReason::not_ipv6);
+      else if (h->dst != config_.self) drop(DropReason::wrong_destination);
+      else if (h->src != sender) drop(DropReason::spoofed_source);
+      else e->packets.push_back(std::move(p));
+    }
+  }
+  e->state = State::ready;
+  advance(sender);
+}
+
+void Inbox::on_fetch_failed(const std::string& key, bool retryable) {
+  Address sender;
+  Entry* e = find(key, &sender);
+  if (!e || e->state != State::fetching) return;
+  --fetching_;
+  if (retryable && e->attempts < kMaxFetchAttempts) {
+    e->state = State::listed;
+    return;
+  }
+  drop(DropReason::fetch_failed);
+  e->state = State::ready; // with no packets: skipped in order
+  advance(sender);
+}
+
+void Inbox::advance(const Address& sender) {
+  auto& queue = senders_[sender];
+  while (!queue.empty() && queue.begin()->second.state == State::ready) {
+    Entry& e = queue.begin()->second;
+    if (!e.packets.empty()) ++delivered_objects_;
+    for (auto& p : e.packets) deliveries_.push_back(std::move(p));
+    consume(e.key);
+    where_.erase(e.key);
+    --tracked_;
+    queue.erase(queue.begin());
+  }
+  if (queue.empty()) senders_.erase(sender);
+}
+
+std::vector<Bytes> Inbox::take_deliveries() { return std::exchange(deliveries_, {}); }
+
+std::vector<std::string> Inbox::take_deletions(std::size_t max) {
+  std::vector<std::string> out;
+  while (!deletions_.empty() && out.size() < max) {
+    out.push_back(std::move(deletions_.front()));
+    deletions_.pop_front();
+  }
+  return out;
+}
+
+void Inbox::on_deleted(const std::vector<std::string>& keys) {
+  for (const auto& k : keys) deleting_.erase(k);
+}
+
+} // namespace hoshino::core

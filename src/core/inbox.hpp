@@ -1,0 +1,103 @@
+#pragma once
+// Ingress bookkeeping for one node's inbox: which listed objects to GET, which packets to hand to the
+// kernel and in what order, which objects to delete, and what to drop (with a reason).
+//
+// Keys are not trusted to arrive in order across senders (clocks differ; some S3 flavours do not sort
+// listings), so every listing is taken whole: keys already consumed are skipped (a bounded memory),
+// keys older than the maximum age are dropped, and each sender's objects are delivered in ULID order.
+#include "core/ipv6.hpp"
+#include "core/keys.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace hoshino::core {
+
+struct InboxConfig {
+  std::string key_prefix = "hoshino";
+  Address self;
+  std::size_t max_concurrent_gets = 8;
+  std::uint64_t max_age_ms = 60'000;   // older objects are dropped unread
+  std::uint64_t start_ms = 0;          // wall clock at startup
+  std::uint64_t startup_grace_ms = 5'000; // objects from before start - grace are stale: not delivered
+  std::size_t max_tracked = 4096;      // objects between LIST and delivery at once
+  std::size_t remember = 65536;        // consumed keys remembered, to skip them if listed again
+};
+
+// Labels of hoshino_packets_dropped_total{reason}.
+enum class DropReason {
+  malformed_key,     // the key does not parse as <prefix>/<self>/<src>/<ulid>
+  malformed_body,    // the body is neither a bundle nor one IPv6 packet
+  too_old,           // older than the maximum age
+  stale,             // sent before this node started (a previous incarnation's traffic)
+  not_ipv6,          // a bundled packet that is not a valid IPv6 packet
+  wrong_destination, // a packet not addressed to this node
+  spoofed_source,    // a packet whose source is not the sender named in the key
+  fetch_failed,      // the object could not be read (gone, or kept failing)
+};
+std::string_view to_string(DropReason r);
+inline constexpr std::size_t kDropReasons = 8;
+
+class Inbox {
+public:
+  explicit Inbox(InboxConfig config);
+
+  // One LIST result (keys under the inbox prefix). Returns how many objects were new.
+  std::size_t on_listed(const std::vector<std::string>& keys, std::uint64_t now_ms);
+  // Objects to GET now (marked in progress); bounded by max_concurrent_gets.
+  std::vector<std::string> start_fetches();
+  // A GET finished with the object's body.
+  void on_fetched(const std::string& key, std::string_view body);
+  // A GET failed. Retryable failures put the object back for another try (a few times at most).
+  void on_fetch_failed(const std::string& key, bool retryable);
+  // Packets ready for the kernel, in order per sender.
+  std::vector<Bytes> take_deliveries();
+  // Consumed objects to delete, at most `max` (one DeleteObjects request).
+  std::vector<std::string> take_deletions(std::size_t max = 1000);
+  // A DeleteObjects request finished; failed keys become eligible to be deleted again when listed.
+  void on_deleted(const std::vector<std::string>& keys);
+
+  std::uint64_t dropped(DropReason r) const { return dropped_[static_cast<std::size_t>(r)]; }
+  std::uint64_t delivered_objects() const noexcept { return delivered_objects_; }
+  std::size_t tracked() const noexcept { return tracked_; }
+  std::size_t fetching() const noexcept { return fetching_; }
+  std::size_t pending_deletions() const noexcept { return deletions_.size(); }
+
+private:
+  enum class State { listed, fetching, ready };
+  struct Entry {
+    std::string key;
+    State state = State::listed;
+    int attempts = 0;
+    std::vector<Bytes> packets;
+  };
+  using SenderQueue = std::map<Ulid, Entry>;
+
+  Entry* find(const std::string& key, Address* sender = nullptr);
+  void drop(DropReason r, std::uint64_t count = 1) { dropped_[static_cast<std::size_t>(r)] += count; }
+  void consume(const std::string& key);
+  // Hands over the sender's leading ready objects, in ULID order, and forgets them.
+  void advance(const Address& sender);
+
+  InboxConfig config_;
+  std::string prefix_;
+  std::map<Address, SenderQueue> senders_;
+  std::unordered_map<std::string, Address> where_; // key -> sender, for tracked keys
+  std::size_t tracked_ = 0;
+  std::size_t fetching_ = 0;
+  std::vector<Bytes> deliveries_;
+  std::deque<std::string> deletions_;
+  std::unordered_set<std::string> deleting_;       // in deletions_ or in a DeleteObjects request
+  std::unordered_set<std::string> consumed_;       // bounded by remember (FIFO)
+  std::deque<std::string> consumed_order_;
+  std::uint64_t dropped_[kDropReasons] = {};
+  std::uint64_t delivered_objects_ = 0;
+};
+
+} // namespace hoshino::core

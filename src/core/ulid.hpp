@@ -1,0 +1,36 @@
+#pragma once
+// ULIDs (26 Crockford base32 characters: 48-bit millisecond time, 80 random bits). Their text sorts in
+// time order, which is how an inbox orders one sender's objects.
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hoshino::core {
+
+struct Ulid {
+  std::array<std::uint8_t, 16> bytes{};
+
+  std::uint64_t time_ms() const noexcept;
+  std::string str() const;
+  // Canonical upper-case form only: one spelling per ULID.
+  static std::optional<Ulid> parse(std::string_view text);
+  auto operator<=>(const Ulid&) const = default;
+};
+
+// Monotonic within the process: a second ULID in the same millisecond (or after the clock stepped
+// back) is the previous one plus one, so the order of generation is the order of the keys.
+class UlidGenerator {
+public:
+  explicit UlidGenerator(std::function<std::uint64_t()> random64);
+  Ulid next(std::uint64_t now_ms);
+
+private:
+  std::function<std::uint64_t()> random64_;
+  std::optional<Ulid> last_;
+};
+
+} // namespace hoshino::core

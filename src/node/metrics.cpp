@@ -1,0 +1,67 @@
+#include "node/metrics.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace hoshino::node {
+
+std::uint64_t resident_memory_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t size = 0, resident = 0;
+  if (!(statm >> size >> resident)) return 0;
+  return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::string_view version,
+                              double process_start_time_seconds) {
+  fmt::memory_buffer out;
+  auto family = [&](std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  auto directions = [&](std::string_view name, std::string_view help, auto field) {
+    family(name, "counter", help);
+    fmt::format_to(std::back_inserter(out), "{}{{direction=\"egress\"}} {}\n", name, m.egress.*field);
+    fmt::format_to(std::back_inserter(out), "{}{{direction=\"ingress\"}} {}\n", name, m.ingress.*field);
+  };
+  directions("hoshino_packets_total", "IPv6 packets carried through the bucket.", &DirectionCounters::packets);
+  directions("hoshino_bytes_total", "Bytes of IPv6 packets carried through the bucket.", &DirectionCounters::bytes);
+  directions("hoshino_objects_total", "Objects written (egress) and read (ingress).", &DirectionCounters::objects);
+
+  family("hoshino_packets_dropped_total", "counter", "Packets (or unreadable objects) dropped, by reason.");
+  std::map<std::string, std::uint64_t> dropped = m.dropped;
+  if (inbox) {
+    for (std::size_t i = 0; i < core::kDropReasons; ++i) {
+      auto r = static_cast<core::DropReason>(i);
+      dropped[std::string(core::to_string(r))] += inbox->dropped(r);
+    }
+  }
+  for (const auto& [reason, n] : dropped)
+    fmt::format_to(std::back_inserter(out), "hoshino_packets_dropped_total{{reason=\"{}\"}} {}\n", reason, n);
+
+  family("hoshino_packets_ignored_total", "counter", "Outgoing packets not forwarded, by reason.");
+  for (const auto& [reason, n] : m.ignored)
+    fmt::format_to(std::back_inserter(out), "hoshino_packets_ignored_total{{reason=\"{}\"}} {}\n", reason, n);
+
+  family("hoshino_s3_requests_total", "counter", "S3 requests made, by operation.");
+  for (std::size_t i = 0; i < 4; ++i)
+    fmt::format_to(std::back_inserter(out), "hoshino_s3_requests_total{{op=\"{}\"}} {}\n",
+                   store::to_string(static_cast<store::OpKind>(i)), m.s3_requests[i]);
+  family("hoshino_s3_errors_total", "counter", "Failed S3 requests, by operation and error code.");
+  for (const auto& [key, n] : m.s3_errors)
+    fmt::format_to(std::back_inserter(out), "hoshino_s3_errors_total{{op=\"{}\",code=\"{}\"}} {}\n", key.first,
+                   key.second, n);
+
+  family("hoshino_poll_interval_seconds", "gauge", "Current delay between inbox LISTs.");
+  fmt::format_to(std::back_inserter(out), "hoshino_poll_interval_seconds {}\n", m.poll_interval_seconds);
+  family("hoshino_build_info", "gauge", "Build information.");
+  fmt::format_to(std::back_inserter(out), "hoshino_build_info{{version=\"{}\"}} 1\n", version);
+  family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  fmt::format_to(std::back_inserter(out), "process_resident_memory_bytes {}\n", resident_memory_bytes());
+  family("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.");
+  fmt::format_to(std::back_inserter(out), "process_start_time_seconds {:.3f}\n", process_start_time_seconds);
+  return fmt::to_string(out);
+}
+
+} // namespace hoshino::node

@@ -1,0 +1,40 @@
+#pragma once
+// Counters a node keeps, rendered in the Prometheus text format for /metrics.
+#include "core/inbox.hpp"
+#include "store/object_store.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+
+namespace hoshino::node {
+
+struct DirectionCounters {
+  std::uint64_t packets = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t objects = 0;
+};
+
+struct Metrics {
+  DirectionCounters egress;
+  DirectionCounters ingress;
+  std::map<std::string, std::uint64_t> dropped;  // reason -> packets (node-level reasons)
+  std::map<std::string, std::uint64_t> ignored;  // reason -> packets
+  std::uint64_t s3_requests[4] = {};             // by store::OpKind
+  std::map<std::pair<std::string, std::string>, std::uint64_t> s3_errors; // (op, code) -> count
+  double poll_interval_seconds = 0;
+
+  void request(store::OpKind op) { ++s3_requests[static_cast<std::size_t>(op)]; }
+  void error(store::OpKind op, const std::string& code) { ++s3_errors[{std::string(store::to_string(op)), code}]; }
+};
+
+// The Prometheus text exposition of the node's metrics, the inbox's drop counters and process facts.
+std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::string_view version,
+                              double process_start_time_seconds);
+
+// Resident memory of this process in bytes (from /proc/self/statm), 0 if unknown.
+std::uint64_t resident_memory_bytes();
+
+} // namespace hoshino::node

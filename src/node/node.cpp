@@ -1,0 +1,199 @@
+#include "node/node.hpp"
+
+#include "core/bundle.hpp"
+#include "core/keys.hpp"
+#include "util/log.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <random>
+
+namespace hoshino::node {
+namespace {
+
+std::uint64_t system_ms() {
+  using namespace std::chrono;
+  return static_cast<std::uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+std::function<std::uint64_t()> random_source() {
+  auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
+  return [engine] { return (*engine)(); };
+}
+
+constexpr auto kErrorLogInterval = std::chrono::seconds(10);
+
+} // namespace
+
+Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStore& store, NodeConfig config,
+           WallClock wall_ms)
+    : io_(io),
+      device_(device),
+      store_(store),
+      config_(std::move(config)),
+      wall_ms_(wall_ms ? std::move(wall_ms) : WallClock(system_ms)),
+      bundler_(config_.bundler),
+      heartbeat_(config_.heartbeat, core::Clock::now()),
+      inbox_(core::InboxConfig{config_.key_prefix, config_.self, config_.max_concurrent_gets, config_.max_age_ms,
+                               wall_ms_(), 5'000, 4096, 65536}),
+      ulids_(random_source()),
+      poll_timer_(io) {}
+
+std::string Node::inbox_prefix() const { return core::inbox_prefix(config_.key_prefix, config_.self); }
+
+void Node::spawn(asio::awaitable<void> task) {
+  ++tasks_;
+  // Not detached: an exception in a task is a bug, and it must end the process loudly.
+  asio::co_spawn(io_, std::move(task), [this](std::exception_ptr e) {
+    --tasks_;
+    if (e) std::rethrow_exception(e);
+  });
+}
+
+void Node::s3_failed(store::OpKind op, const s3::Error& e) {
+  metrics_.error(op, e.code);
+  auto now = std::chrono::steady_clock::now();
+  auto& last = last_logged_[{static_cast<int>(op), e.code}];
+  if (last.time_since_epoch().count() == 0 || now - last >= kErrorLogInterval) {
+    last = now;
+    log::warn("S3 {} failed: {} (logged at most every {} s per error)", store::to_string(op), e.describe(),
+              kErrorLogInterval.count());
+  }
+}
+
+asio::awaitable<void> Node::run() {
+  using namespace asio::experimental::awaitable_operators;
+  log::info("node {} polling {} ", config_.self.str(), inbox_prefix());
+  co_await (egress_loop() && ingress_loop());
+
+  // Flush: whatever is still queued goes out, then pending PUTs and deletes get a bounded time.
+  for (auto& batch : bundler_.drain()) spawn(put_batch(std::move(batch)));
+  pump();
+  asio::steady_timer wait(io_);
+  auto deadline = std::chrono::steady_clock::now() + config_.flush_timeout;
+  while (tasks_ > 0 && std::chrono::steady_clock::now() < deadline) {
+    wait.expires_after(std::chrono::milliseconds(5));
+    co_await wait.async_wait(asio::use_awaitable);
+  }
+  if (tasks_ > 0) log::warn("stopping with {} S3 requests unfinished", tasks_);
+}
+
+void Node::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  device_.close();
+  poll_timer_.cancel();
+}
+
+asio::awaitable<void> Node::egress_loop() {
+  while (!stopping_) {
+    auto packet = co_await device_.read();
+    if (!packet) break; // closed
+    auto d = core::classify_egress(*packet, config_.prefix, config_.self);
+    if (d.ignore) {
+      ++metrics_.ignored[std::string(core::to_string(*d.ignore))];
+      continue;
+    }
+    heartbeat_.on_sent(core::Clock::now());
+    wake_poller();
+    if (auto batch = bundler_.on_packet(d.dst, std::move(*packet))) spawn(put_batch(std::move(*batch)));
+  }
+}
+
+asio::awaitable<void> Node::put_batch(core::Batch batch) {
+  core::ObjectKey key{batch.dst, config_.self, ulids_.next(wall_ms_())};
+  std::string name = core::format_key(config_.key_prefix, key);
+  std::size_t count = batch.packets.size();
+  auto body = core::encode_bundle(batch.packets);
+  batch.packets.clear();
+  metrics_.request(store::OpKind::put);
+  auto r = co_await store_.put(std::move(name), std::move(body));
+  if (r) {
+    metrics_.egress.packets += count;
+    metrics_.egress.bytes += batch.bytes;
+    ++metrics_.egress.objects;
+  } else {
+    s3_failed(store::OpKind::put, r.error());
+    metrics_.dropped["s3_put_failed"] += count;
+  }
+  if (auto next = bundler_.on_put_done(batch.dst)) spawn(put_batch(std::move(*next)));
+}
+
+void Node::wake_poller() {
+  // The heartbeat just got faster: cut a long sleep short so the new interval applies now.
+  if (sleeping_ && poll_timer_.expiry() > std::chrono::steady_clock::now() + heartbeat_.interval()) poll_timer_.cancel();
+}
+
+asio::awaitable<void> Node::ingress_loop() {
+  const std::string prefix = inbox_prefix();
+  while (!stopping_) {
+    metrics_.request(store::OpKind::list);
+    auto keys = co_await store_.list(prefix, 1000);
+    if (stopping_) break;
+    if (keys) {
+      std::size_t fresh = inbox_.on_listed(*keys, wall_ms_());
+      heartbeat_.on_list(fresh, core::Clock::now());
+      pump();
+    } else {
+      s3_failed(store::OpKind::list, keys.error());
+      heartbeat_.on_error(core::Clock::now());
+    }
+    metrics_.poll_interval_seconds = std::chrono::duration<double>(heartbeat_.interval()).count();
+    if (heartbeat_.interval() > core::Duration::zero()) {
+      poll_timer_.expires_after(heartbeat_.interval());
+      sleeping_ = true;
+      co_await poll_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // cancel = wake
+      sleeping_ = false;
+    }
+  }
+}
+
+void Node::pump() {
+  for (auto& key : inbox_.start_fetches()) spawn(get_object(std::move(key)));
+  deliver();
+  if (!deleting_ && inbox_.pending_deletions() > 0) {
+    deleting_ = true;
+    spawn(delete_consumed());
+  }
+}
+
+asio::awaitable<void> Node::get_object(std::string key) {
+  metrics_.request(store::OpKind::get);
+  auto body = co_await store_.get(key);
+  if (body) {
+    ++metrics_.ingress.objects;
+    inbox_.on_fetched(key, *body);
+  } else {
+    s3_failed(store::OpKind::get, body.error());
+    inbox_.on_fetch_failed(key, body.error().retryable());
+  }
+  pump();
+}
+
+void Node::deliver() {
+  for (auto& packet : inbox_.take_deliveries()) {
+    if (device_.write(packet)) {
+      ++metrics_.ingress.packets;
+      metrics_.ingress.bytes += packet.size();
+    } else {
+      ++metrics_.dropped["device_full"];
+    }
+  }
+}
+
+asio::awaitable<void> Node::delete_consumed() {
+  while (inbox_.pending_deletions() > 0) {
+    auto keys = inbox_.take_deletions(1000);
+    metrics_.request(store::OpKind::remove);
+    auto r = co_await store_.remove(keys);
+    if (!r) s3_failed(store::OpKind::remove, r.error());
+    inbox_.on_deleted(keys);
+    if (!r) break; // the next LIST offers them again
+  }
+  deleting_ = false;
+}
+
+} // namespace hoshino::node

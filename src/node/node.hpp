@@ -1,0 +1,84 @@
+#pragma once
+// A hoshino node: moves packets between a PacketDevice and an ObjectStore. All decisions are made by the
+// core (Bundler, Heartbeat, Inbox); this class only runs the coroutines that carry bytes between them.
+//
+//   device.read() -> classify -> Bundler -> PUT <prefix>/<dst>/<self>/<ulid>
+//   LIST <prefix>/<self>/ on the Heartbeat -> Inbox -> GET -> Inbox (order, checks) -> device.write()
+//                                                   \-> DeleteObjects of what was consumed
+#include "core/bundler.hpp"
+#include "core/heartbeat.hpp"
+#include "core/inbox.hpp"
+#include "core/ulid.hpp"
+#include "device/packet_device.hpp"
+#include "node/metrics.hpp"
+#include "store/object_store.hpp"
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+
+namespace hoshino::node {
+
+struct NodeConfig {
+  core::UlaPrefix prefix;
+  core::Address self;
+  std::string key_prefix = "hoshino";
+  core::BundlerConfig bundler;
+  core::HeartbeatConfig heartbeat;
+  std::size_t max_concurrent_gets = 8;
+  std::uint64_t max_age_ms = 60'000;
+  std::chrono::milliseconds flush_timeout{2000}; // on stop: how long pending PUTs may take
+};
+
+class Node {
+public:
+  using WallClock = std::function<std::uint64_t()>; // milliseconds since the epoch (ULIDs, ages)
+
+  Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStore& store, NodeConfig config,
+       WallClock wall_ms = {});
+
+  // Runs until stop(), then flushes what is pending (bounded by flush_timeout) and returns.
+  asio::awaitable<void> run();
+  void stop();
+
+  const Metrics& metrics() const noexcept { return metrics_; }
+  const core::Inbox& inbox() const noexcept { return inbox_; }
+  const core::Heartbeat& heartbeat() const noexcept { return heartbeat_; }
+  std::string inbox_prefix() const;
+
+private:
+  asio::awaitable<void> egress_loop();
+  asio::awaitable<void> ingress_loop();
+  asio::awaitable<void> put_batch(core::Batch batch);
+  asio::awaitable<void> get_object(std::string key);
+  asio::awaitable<void> delete_consumed();
+  void spawn(asio::awaitable<void> task);
+  void pump();    // start GETs and deletes the inbox asks for, deliver what is ready
+  void deliver();
+  void wake_poller();
+  void s3_failed(store::OpKind op, const s3::Error& e);
+
+  asio::io_context& io_;
+  device::PacketDevice& device_;
+  store::ObjectStore& store_;
+  NodeConfig config_;
+  WallClock wall_ms_;
+  core::Bundler bundler_;
+  core::Heartbeat heartbeat_;
+  core::Inbox inbox_;
+  core::UlidGenerator ulids_;
+  Metrics metrics_;
+  asio::steady_timer poll_timer_;
+  bool sleeping_ = false;
+  bool stopping_ = false;
+  bool deleting_ = false;
+  std::size_t tasks_ = 0;
+  // Last time each (op, code) was logged: S3 trouble is reported once per interval, not per packet.
+  std::map<std::pair<int, std::string>, std::chrono::steady_clock::time_point> last_logged_;
+};
+
+} // namespace hoshino::node

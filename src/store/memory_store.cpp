@@ -1,0 +1,77 @@
+#include "store/memory_store.hpp"
+
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+namespace hoshino::store {
+
+std::string_view to_string(OpKind op) {
+  switch (op) {
+    case OpKind::put: return "put";
+    case OpKind::list: return "list";
+    case OpKind::get: return "get";
+    case OpKind::remove: return "delete";
+  }
+  return "unknown";
+}
+
+// (Every co_await here is a statement of its own: GCC 12 mishandles temporaries beside co_await.)
+MemoryStore::MemoryStore(asio::io_context& io, std::chrono::microseconds latency) : io_(io), latency_(latency) {}
+
+asio::awaitable<std::optional<s3::Error>> MemoryStore::begin(OpKind op, const std::string& key) {
+  ++requests_[static_cast<std::size_t>(op)];
+  // Always suspend, like a real request: callers must not rely on completion before co_await returns.
+  asio::steady_timer t(io_, latency_);
+  co_await t.async_wait(asio::use_awaitable);
+  if (fault) co_return fault(op, key);
+  co_return std::nullopt;
+}
+
+Op<Unit> MemoryStore::put(std::string key, core::Bytes body) {
+  auto failure = co_await begin(OpKind::put, key);
+  if (failure) co_return *failure;
+  objects_[key] = std::move(body);
+  co_return Unit{};
+}
+
+Op<std::vector<std::string>> MemoryStore::list(std::string prefix, std::size_t max_keys) {
+  auto failure = co_await begin(OpKind::list, prefix);
+  if (failure) co_return *failure;
+  std::vector<std::string> keys;
+  for (auto it = objects_.lower_bound(prefix); it != objects_.end() && keys.size() < max_keys; ++it) {
+    if (!it->first.starts_with(prefix)) break;
+    keys.push_back(it->first);
+  }
+  co_return keys;
+}
+
+Op<core::Bytes> MemoryStore::get(std::string key) {
+  auto failure = co_await begin(OpKind::get, key);
+  if (failure) co_return *failure;
+  auto it = objects_.find(key);
+  if (it == objects_.end()) {
+    s3::Error e;
+    e.kind = s3::Error::Kind::http;
+    e.http_status = 404;
+    e.code = "NoSuchKey";
+    co_return e;
+  }
+  co_return it->second;
+}
+
+Op<std::vector<std::string>> MemoryStore::remove(std::vector<std::string> keys) {
+  std::string first = keys.empty() ? std::string() : keys.front();
+  auto failure = co_await begin(OpKind::remove, first);
+  if (failure) co_return *failure;
+  for (const auto& k : keys) objects_.erase(k);
+  co_return std::vector<std::string>{};
+}
+
+Op<Unit> MemoryStore::check() {
+  const std::string bucket_wide;
+  auto failure = co_await begin(OpKind::list, bucket_wide);
+  if (failure) co_return *failure;
+  co_return Unit{};
+}
+
+} // namespace hoshino::store

@@ -1,0 +1,40 @@
+#pragma once
+// An in-memory ObjectStore shared by in-process nodes. Keys list in byte order, like S3. A fault hook
+// lets tests fail chosen operations.
+#include "store/object_store.hpp"
+
+#include <asio/io_context.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+
+namespace hoshino::store {
+
+class MemoryStore final : public ObjectStore {
+public:
+  explicit MemoryStore(asio::io_context& io, std::chrono::microseconds latency = {});
+
+  Op<Unit> put(std::string key, core::Bytes body) override;
+  Op<std::vector<std::string>> list(std::string prefix, std::size_t max_keys) override;
+  Op<core::Bytes> get(std::string key) override;
+  Op<std::vector<std::string>> remove(std::vector<std::string> keys) override;
+  Op<Unit> check() override;
+
+  // Return an error to fail the operation on that key (list: the prefix; remove: the first key).
+  std::function<std::optional<s3::Error>(OpKind, const std::string& key)> fault;
+
+  std::map<std::string, core::Bytes>& objects() noexcept { return objects_; }
+  std::uint64_t requests(OpKind op) const { return requests_[static_cast<std::size_t>(op)]; }
+
+private:
+  asio::awaitable<std::optional<s3::Error>> begin(OpKind op, const std::string& key);
+
+  asio::io_context& io_;
+  std::chrono::microseconds latency_;
+  std::map<std::string, core::Bytes> objects_;
+  std::uint64_t requests_[4] = {};
+};
+
+} // namespace hoshino::store

@@ -1,0 +1,33 @@
+#include "store/s3_store.hpp"
+
+namespace hoshino::store {
+
+Op<Unit> S3Store::put(std::string key, core::Bytes body) {
+  co_return co_await client_.put_object(bucket_, key, std::move(body));
+}
+
+Op<std::vector<std::string>> S3Store::list(std::string prefix, std::size_t max_keys) {
+  s3::ListOptions o;
+  o.prefix = std::move(prefix);
+  o.max_keys = static_cast<int>(std::min<std::size_t>(max_keys, 1000));
+  auto page = co_await client_.list_objects(bucket_, std::move(o));
+  if (!page) co_return std::move(page).error();
+  std::vector<std::string> keys;
+  keys.reserve(page->objects.size());
+  for (auto& obj : page->objects) keys.push_back(std::move(obj.key));
+  co_return keys;
+}
+
+Op<core::Bytes> S3Store::get(std::string key) { co_return co_await client_.get_object(bucket_, key); }
+
+Op<std::vector<std::string>> S3Store::remove(std::vector<std::string> keys) {
+  auto r = co_await client_.delete_objects(bucket_, std::move(keys));
+  if (!r) co_return std::move(r).error();
+  std::vector<std::string> failed;
+  for (auto& f : r->failed) failed.push_back(std::move(f.key));
+  co_return failed;
+}
+
+Op<Unit> S3Store::check() { co_return co_await client_.check_bucket(bucket_); }
+
+} // namespace hoshino::store

@@ -1,0 +1,215 @@
+// Two nodes in one process, over the in-memory packet devices and object store: the whole tunnel
+// without root, kernel or network (like wireguard-go's device tests).
+#define CATCH_CONFIG_MAIN
+#include "core/bundle.hpp"
+#include "core/keys.hpp"
+#include "device/memory_device.hpp"
+#include "node/node.hpp"
+#include "store/memory_store.hpp"
+#include "support/packets.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <functional>
+
+using namespace hoshino;
+using namespace std::chrono_literals;
+using test::addr;
+using test::ipv6_packet;
+using test::payload_of;
+
+namespace {
+
+const core::UlaPrefix kPrefix = *core::parse_ula_prefix("fd5e::/64");
+const core::Address kA = addr("fd5e::a");
+const core::Address kB = addr("fd5e::b");
+
+node::NodeConfig config(const core::Address& self) {
+  node::NodeConfig c;
+  c.prefix = kPrefix;
+  c.self = self;
+  c.key_prefix = "hoshino";
+  c.heartbeat.min = 1ms;
+  c.heartbeat.max = 200ms;
+  c.heartbeat.hold = 100ms;
+  c.heartbeat.error_floor = 20ms;
+  c.flush_timeout = 500ms;
+  return c;
+}
+
+// Two nodes sharing one bucket, each with its own device.
+struct Pair {
+  asio::io_context io;
+  store::MemoryStore bucket{io, 300us};
+  device::MemoryDevice dev_a{io}, dev_b{io};
+  node::Node a{io, dev_a, bucket, config(kA)};
+  node::Node b{io, dev_b, bucket, config(kB)};
+  int running = 0;
+
+  void start() {
+    for (auto* n : {&a, &b}) {
+      ++running;
+      asio::co_spawn(io, n->run(), [this](std::exception_ptr e) {
+        --running;
+        if (e) std::rethrow_exception(e);
+      });
+    }
+  }
+  // Runs the event loop until pred() holds or the (generous, hang-catching) deadline passes.
+  bool run_until(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!pred() && std::chrono::steady_clock::now() < deadline) io.run_for(5ms);
+    return pred();
+  }
+  void stop() {
+    a.stop();
+    b.stop();
+    run_until([this] { return running == 0; });
+  }
+};
+
+std::vector<std::string> payloads(const std::vector<core::Bytes>& ps) {
+  std::vector<std::string> out;
+  for (const auto& p : ps) out.push_back(payload_of(p));
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("Two nodes exchange packets in both directions, in order", "[node]") {
+  Pair p;
+  p.start();
+  std::vector<std::string> to_b, to_a;
+  for (int i = 0; i < 200; ++i) {
+    to_b.push_back("a->b " + std::to_string(i));
+    to_a.push_back("b->a " + std::to_string(i));
+    p.dev_a.inject(ipv6_packet(kA, kB, to_b.back()));
+    p.dev_b.inject(ipv6_packet(kB, kA, to_a.back()));
+  }
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() >= 200 && p.dev_a.written().size() >= 200; }));
+  CHECK(payloads(p.dev_b.written()) == to_b);
+  CHECK(payloads(p.dev_a.written()) == to_a);
+  // Bundling: far fewer objects than packets (200 packets queued at once).
+  CHECK(p.a.metrics().egress.packets == 200);
+  CHECK(p.a.metrics().egress.objects < 20);
+  CHECK(p.b.metrics().ingress.packets == 200);
+  // Consumed objects are deleted.
+  REQUIRE(p.run_until([&] { return p.bucket.objects().empty(); }));
+  p.stop();
+}
+
+TEST_CASE("A ping-like exchange: each reply comes back", "[node]") {
+  Pair p;
+  // Node B's "kernel" answers every packet it receives.
+  p.dev_b.on_write = [&](const core::Bytes& pkt) { p.dev_b.inject(ipv6_packet(kB, kA, "pong " + payload_of(pkt))); };
+  p.start();
+  for (int i = 0; i < 30; ++i) {
+    p.dev_a.inject(ipv6_packet(kA, kB, std::to_string(i)));
+    REQUIRE(p.run_until([&] { return p.dev_a.written().size() == static_cast<std::size_t>(i + 1); }));
+    CHECK(payload_of(p.dev_a.written().back()) == "pong " + std::to_string(i));
+  }
+  p.stop();
+}
+
+TEST_CASE("Packets the tunnel must not carry are ignored and counted", "[node]") {
+  Pair p;
+  p.start();
+  p.dev_a.inject(ipv6_packet(kA, addr("ff02::16"), "mld"));
+  p.dev_a.inject(ipv6_packet(kA, addr("fd99::1"), "elsewhere"));
+  p.dev_a.inject(ipv6_packet(kA, kA, "self"));
+  p.dev_a.inject(std::string("\x45\x00\x00\x14", 4));
+  p.dev_a.inject(ipv6_packet(kA, kB, "real"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
+  const auto& ignored = p.a.metrics().ignored;
+  CHECK(ignored.at("multicast") == 1);
+  CHECK(ignored.at("outside_prefix") == 1);
+  CHECK(ignored.at("to_self") == 1);
+  CHECK(ignored.at("not_ipv6") == 1);
+  p.stop();
+}
+
+TEST_CASE("A malformed object in the inbox is dropped and deleted; the node keeps forwarding", "[node]") {
+  Pair p;
+  auto now = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  core::UlidGenerator gen([] { return 7; });
+  auto junk = core::format_key("hoshino", {kB, kA, gen.next(now)});
+  p.bucket.objects()[junk] = "this is not a bundle";
+  p.bucket.objects()["hoshino/" + kB.hex() + "/garbage-key"] = "x";
+  p.start();
+  p.dev_a.inject(ipv6_packet(kA, kB, "after junk"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
+  CHECK(payload_of(p.dev_b.written()[0]) == "after junk");
+  REQUIRE(p.run_until([&] { return p.bucket.objects().empty(); }));
+  CHECK(p.b.inbox().dropped(core::DropReason::malformed_body) == 1);
+  CHECK(p.b.inbox().dropped(core::DropReason::malformed_key) == 1);
+  p.stop();
+}
+
+TEST_CASE("During an S3 outage the nodes keep running; traffic resumes after it", "[node]") {
+  Pair p;
+  bool down = false;
+  p.bucket.fault = [&](store::OpKind, const std::string&) -> std::optional<s3::Error> {
+    if (!down) return std::nullopt;
+    s3::Error e;
+    e.kind = s3::Error::Kind::http;
+    e.http_status = 503;
+    e.code = "SlowDown";
+    return e;
+  };
+  p.start();
+  p.dev_a.inject(ipv6_packet(kA, kB, "before"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
+  down = true;
+  p.dev_a.inject(ipv6_packet(kA, kB, "during"));
+  p.run_until([] { return false; }, 300ms);
+  CHECK(p.b.metrics().s3_errors.count({"list", "SlowDown"}) == 1);
+  CHECK(p.a.metrics().dropped.at("s3_put_failed") == 1); // counted, not silently lost
+  down = false;
+  p.dev_a.inject(ipv6_packet(kA, kB, "after"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 2; }));
+  CHECK(payload_of(p.dev_b.written()[1]) == "after");
+  p.stop();
+}
+
+TEST_CASE("A restarted node does not deliver packets from before it started", "[node]") {
+  asio::io_context io;
+  store::MemoryStore bucket{io, 300us};
+  auto now = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  core::UlidGenerator gen([] { return 1; });
+  // Left in B's inbox 30 s ago, while B was down.
+  auto old_key = core::format_key("hoshino", {kB, kA, gen.next(now - 30'000)});
+  bucket.objects()[old_key] = core::encode_bundle({ipv6_packet(kA, kB, "stale")});
+  device::MemoryDevice dev{io};
+  node::Node b{io, dev, bucket, config(kB)};
+  bool done = false;
+  asio::co_spawn(io, b.run(), [&](std::exception_ptr e) {
+    done = true;
+    if (e) std::rethrow_exception(e);
+  });
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!bucket.objects().empty() && std::chrono::steady_clock::now() < deadline) io.run_for(5ms);
+  CHECK(bucket.objects().empty());
+  CHECK(dev.written().empty());
+  CHECK(b.inbox().dropped(core::DropReason::stale) == 1);
+  b.stop();
+  while (!done) io.run_for(5ms);
+}
+
+TEST_CASE("Stop flushes queued packets before returning", "[node]") {
+  Pair p;
+  p.start();
+  for (int i = 0; i < 50; ++i) p.dev_a.inject(ipv6_packet(kA, kB, std::to_string(i)));
+  p.io.run_for(1ms); // some are read, most still queued behind the first PUT
+  p.a.stop();
+  REQUIRE(p.run_until([&] { return p.running == 1; })); // a has returned
+  std::size_t in_bucket = 0;
+  for (const auto& [k, body] : p.bucket.objects()) in_bucket += core::decode_body(body)->size();
+  CHECK(p.a.metrics().egress.packets == in_bucket + p.dev_b.written().size());
+  CHECK(p.a.metrics().egress.packets > 0);
+  p.b.stop();
+  p.run_until([&] { return p.running == 0; });
+}

@@ -1,0 +1,29 @@
+#pragma once
+// Builds IPv6 packets for tests.
+#include "core/ipv6.hpp"
+
+#include <string>
+
+namespace hoshino::test {
+
+inline core::Address addr(const char* text) { return *core::Address::parse(text); }
+
+// An IPv6 packet from src to dst carrying `payload` (next header 59: "no next header").
+inline core::Bytes ipv6_packet(const core::Address& src, const core::Address& dst, std::string_view payload,
+                               std::uint8_t next_header = 59) {
+  core::Bytes p(40, '\0');
+  p[0] = 0x60;
+  p[4] = static_cast<char>(payload.size() >> 8);
+  p[5] = static_cast<char>(payload.size() & 0xff);
+  p[6] = static_cast<char>(next_header);
+  p[7] = 64;
+  p.replace(8, 16, reinterpret_cast<const char*>(src.bytes.data()), 16);
+  p.replace(24, 16, reinterpret_cast<const char*>(dst.bytes.data()), 16);
+  p.append(payload);
+  return p;
+}
+
+// The payload of a packet built by ipv6_packet.
+inline std::string payload_of(const core::Bytes& packet) { return packet.substr(40); }
+
+} // namespace hoshino::test

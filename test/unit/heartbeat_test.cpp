@@ -1,0 +1,99 @@
+#include "core/heartbeat.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace hoshino::core;
+using namespace std::chrono_literals;
+
+namespace {
+HeartbeatConfig config() {
+  HeartbeatConfig c;
+  c.min = 0ms;
+  c.max = 5s;
+  c.hold = 2s;
+  c.first_step = 10ms;
+  c.error_floor = 200ms;
+  return c;
+}
+} // namespace
+
+TEST_CASE("Empty LISTs after the hold time double the interval up to the maximum", "[heartbeat]") {
+  Clock::time_point t{};
+  Heartbeat h(config(), t);
+  CHECK(h.interval() == 0ms);
+  t += 1s;
+  h.on_list(0, t); // within hold: stay fast
+  CHECK(h.interval() == 0ms);
+  t += 2s;
+  h.on_list(0, t);
+  CHECK(h.interval() == 10ms);
+  h.on_list(0, t);
+  CHECK(h.interval() == 20ms);
+  for (int i = 0; i < 20; ++i) h.on_list(0, t);
+  CHECK(h.interval() == 5s);
+}
+
+TEST_CASE("Idle: at most one LIST per 5 s in the steady state", "[heartbeat]") {
+  Clock::time_point t{};
+  Heartbeat h(config(), t);
+  int lists = 0;
+  auto end = t + 10min;
+  while (t < end) {
+    h.on_list(0, t);
+    t += std::max<Duration>(h.interval(), 1ms) + 3ms; // a LIST takes ~3 ms
+    ++lists;
+  }
+  // Ramp-up costs a few hundred LISTs in the first seconds; after that one per 5 s.
+  double per_second_last_minute = 0;
+  int before = lists;
+  end = t + 1min;
+  while (t < end) {
+    h.on_list(0, t);
+    t += h.interval() + 3ms;
+    ++lists;
+  }
+  per_second_last_minute = (lists - before) / 60.0;
+  CHECK(per_second_last_minute <= 0.2);
+}
+
+TEST_CASE("Objects found or packets sent make polling fast again", "[heartbeat]") {
+  Clock::time_point t{};
+  Heartbeat h(config(), t);
+  t += 10s;
+  for (int i = 0; i < 20; ++i) h.on_list(0, t);
+  REQUIRE(h.interval() == 5s);
+  h.on_list(3, t);
+  CHECK(h.interval() == 0ms);
+  t += 10s;
+  for (int i = 0; i < 20; ++i) h.on_list(0, t);
+  REQUIRE(h.interval() == 5s);
+  h.on_sent(t); // a reply is likely
+  CHECK(h.interval() == 0ms);
+  h.on_list(0, t + 1s); // inside the hold time
+  CHECK(h.interval() == 0ms);
+}
+
+TEST_CASE("Errors back off, bounded by the maximum", "[heartbeat]") {
+  Clock::time_point t{};
+  Heartbeat h(config(), t);
+  h.on_error(t);
+  CHECK(h.interval() == 200ms);
+  h.on_error(t);
+  CHECK(h.interval() == 400ms);
+  for (int i = 0; i < 10; ++i) h.on_error(t);
+  CHECK(h.interval() == 5s);
+}
+
+TEST_CASE("Minimum above zero is respected", "[heartbeat]") {
+  auto c = config();
+  c.min = 50ms;
+  c.max = 1s;
+  Clock::time_point t{};
+  Heartbeat h(c, t);
+  CHECK(h.interval() == 50ms);
+  t += 3s;
+  h.on_list(0, t);
+  CHECK(h.interval() == 100ms);
+  h.on_sent(t);
+  CHECK(h.interval() == 50ms);
+}

@@ -1,0 +1,162 @@
+#include "core/bundle.hpp"
+#include "core/inbox.hpp"
+#include "support/packets.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace hoshino::core;
+using hoshino::test::addr;
+using hoshino::test::ipv6_packet;
+using hoshino::test::payload_of;
+
+namespace {
+
+const Address kSelf = addr("fd5e::1");
+const Address kA = addr("fd5e::a");
+const Address kB = addr("fd5e::b");
+constexpr std::uint64_t kNow = 1'700'000'000'000ULL;
+
+struct Fixture {
+  InboxConfig config() {
+    InboxConfig c;
+    c.key_prefix = "h";
+    c.self = kSelf;
+    c.max_concurrent_gets = 2;
+    c.max_age_ms = 60'000;
+    c.start_ms = kNow - 10'000;
+    c.startup_grace_ms = 5'000;
+    return c;
+  }
+  std::string key(const Address& src, std::uint64_t t, std::uint64_t seq = 0) {
+    // A ULID whose random part is seq, so tests control the order within a millisecond.
+    UlidGenerator gen([seq] { return seq; });
+    return format_key("h", {kSelf, src, gen.next(t)});
+  }
+  std::string body(const Address& src, std::initializer_list<const char*> payloads) {
+    std::vector<Bytes> ps;
+    for (auto p : payloads) ps.push_back(ipv6_packet(src, kSelf, p));
+    return encode_bundle(ps);
+  }
+};
+
+std::vector<std::string> payloads(const std::vector<Bytes>& packets) {
+  std::vector<std::string> out;
+  for (const auto& p : packets) out.push_back(payload_of(p));
+  return out;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(Fixture, "Objects are fetched with bounded concurrency and delivered in ULID order per sender", "[inbox]") {
+  Inbox in(config());
+  auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
+  CHECK(in.on_listed({k3, k1, k2}, kNow) == 3); // listing order does not matter
+  auto f = in.start_fetches();
+  REQUIRE(f == std::vector<std::string>{k1, k2}); // earliest first, two at a time
+  CHECK(in.start_fetches().empty());
+  in.on_fetched(k2, body(kA, {"two"}));
+  CHECK(in.take_deliveries().empty()); // k1 not here yet: hold k2
+  in.on_fetched(k1, body(kA, {"one", "one-b"}));
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"one", "one-b", "two"});
+  REQUIRE(in.start_fetches() == std::vector<std::string>{k3});
+  in.on_fetched(k3, body(kA, {"three"}));
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"three"});
+  CHECK(in.take_deletions() == std::vector<std::string>{k1, k2, k3});
+  CHECK(in.tracked() == 0);
+}
+
+TEST_CASE_METHOD(Fixture, "Senders do not block each other", "[inbox]") {
+  Inbox in(config());
+  auto a1 = key(kA, kNow - 5), b1 = key(kB, kNow - 9);
+  in.on_listed({a1, b1}, kNow);
+  auto f = in.start_fetches();
+  REQUIRE(f.size() == 2);
+  in.on_fetched(b1, body(kB, {"from-b"}));
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"from-b"});
+}
+
+TEST_CASE_METHOD(Fixture, "Keys seen again are skipped; undeleted ones are deleted again", "[inbox]") {
+  Inbox in(config());
+  auto k = key(kA, kNow - 1);
+  in.on_listed({k}, kNow);
+  in.start_fetches();
+  CHECK(in.on_listed({k}, kNow) == 0); // in progress: not new
+  in.on_fetched(k, body(kA, {"x"}));
+  CHECK(in.take_deliveries().size() == 1);
+  auto del = in.take_deletions();
+  REQUIRE(del == std::vector<std::string>{k});
+  CHECK(in.on_listed({k}, kNow) == 0); // listed while the delete is in flight: nothing
+  CHECK(in.pending_deletions() == 0);
+  in.on_deleted(del);                  // the delete "failed" (the key is still listed)
+  CHECK(in.on_listed({k}, kNow) == 0);
+  CHECK(in.take_deletions() == std::vector<std::string>{k}); // delete again, never deliver again
+  CHECK(in.start_fetches().empty());
+  CHECK(in.take_deliveries().empty());
+}
+
+TEST_CASE_METHOD(Fixture, "Old and stale objects are dropped unread and deleted", "[inbox]") {
+  Inbox in(config());
+  auto old = key(kA, kNow - 61'000);
+  auto stale = key(kA, kNow - 16'000); // before start (now-10s) minus grace (5s)
+  auto fresh = key(kA, kNow - 14'000); // within the grace
+  CHECK(in.on_listed({old, stale, fresh}, kNow) == 1);
+  CHECK(in.dropped(DropReason::too_old) == 1);
+  CHECK(in.dropped(DropReason::stale) == 1);
+  auto del = in.take_deletions();
+  CHECK(del.size() == 2);
+  CHECK(in.start_fetches() == std::vector<std::string>{fresh});
+}
+
+TEST_CASE_METHOD(Fixture, "Malformed keys and bodies are dropped, deleted, and do not block", "[inbox]") {
+  Inbox in(config());
+  auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2);
+  std::string junk_key = "h/" + kSelf.hex() + "/not-a-sender/xyz";
+  in.on_listed({junk_key, k1, k2}, kNow);
+  CHECK(in.dropped(DropReason::malformed_key) == 1);
+  in.start_fetches();
+  in.on_fetched(k1, "random bytes that are not a bundle");
+  in.on_fetched(k2, body(kA, {"ok"}));
+  CHECK(in.dropped(DropReason::malformed_body) == 1);
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"ok"});
+  CHECK(in.take_deletions().size() == 3);
+}
+
+TEST_CASE_METHOD(Fixture, "Packets are checked: IPv6, to this node, from the sender in the key", "[inbox]") {
+  Inbox in(config());
+  auto k = key(kA, kNow - 1);
+  in.on_listed({k}, kNow);
+  in.start_fetches();
+  std::vector<Bytes> ps{ipv6_packet(kA, kSelf, "good"), ipv6_packet(kB, kSelf, "spoofed"),
+                        ipv6_packet(kA, addr("fd5e::99"), "elsewhere"), Bytes("\x45not ipv6")};
+  in.on_fetched(k, encode_bundle(ps));
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"good"});
+  CHECK(in.dropped(DropReason::spoofed_source) == 1);
+  CHECK(in.dropped(DropReason::wrong_destination) == 1);
+  CHECK(in.dropped(DropReason::not_ipv6) == 1);
+}
+
+TEST_CASE_METHOD(Fixture, "Failed GETs are retried a few times, then skipped in order", "[inbox]") {
+  Inbox in(config());
+  auto k1 = key(kA, kNow - 2), k2 = key(kA, kNow - 1);
+  in.on_listed({k1, k2}, kNow);
+  in.start_fetches();
+  in.on_fetched(k2, body(kA, {"second"}));
+  in.on_fetch_failed(k1, true);
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(in.start_fetches() == std::vector<std::string>{k1});
+    in.on_fetch_failed(k1, true);
+  }
+  CHECK(in.dropped(DropReason::fetch_failed) == 1);
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"second"});
+}
+
+TEST_CASE_METHOD(Fixture, "Tracking is bounded; the remembered set is bounded", "[inbox]") {
+  auto c = config();
+  c.max_tracked = 3;
+  c.remember = 2;
+  Inbox in(c);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 10; ++i) keys.push_back(key(kA, kNow - 100 + i));
+  CHECK(in.on_listed(keys, kNow) == 3);
+  CHECK(in.tracked() == 3);
+}
