@@ -10,7 +10,7 @@ packages=(
   # the local S3 server (single-node Ceph RGW)
   ceph-mon ceph-osd radosgw ceph-common
   # tests and the demo
-  iproute2 curl iperf3 python3 procps
+  iproute2 iputils-ping curl iperf3 python3 procps util-linux
 )
 
 missing=()

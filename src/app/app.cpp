@@ -1,0 +1,155 @@
+#include "app/app.hpp"
+
+#include "device/netlink.hpp"
+#include "device/tun_device.hpp"
+#include "hoshino_config.h"
+#include "node/metrics_server.hpp"
+#include "node/node.hpp"
+#include "s3/client.hpp"
+#include "store/s3_store.hpp"
+#include "util/log.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace hoshino::app {
+namespace {
+
+int fail(const std::string& message) {
+  fmt::print(stderr, "hoshino: {}\n", message);
+  return 1;
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+// Runs one S3 check to completion before anything else starts.
+Result<Unit, s3::Error> check_bucket(asio::io_context& io, store::ObjectStore& store) {
+  std::optional<Result<Unit, s3::Error>> out;
+  asio::co_spawn(io, store.check(), [&](std::exception_ptr e, Result<Unit, s3::Error> r) {
+    if (e) std::rethrow_exception(e);
+    out.emplace(std::move(r));
+  });
+  io.run();
+  io.restart();
+  return std::move(*out);
+}
+
+// Configures the interface over rtnetlink, in its namespace (moving it there first if asked).
+Result<Unit, std::string> configure(const device::TunDevice& tun, const Options& o, const core::Address& self,
+                                    const core::UlaPrefix& prefix) {
+  int index = tun.index();
+  std::optional<device::Netlink> nl;
+  if (!o.netns.empty()) {
+    auto here = device::Netlink::open();
+    if (!here) return std::move(here).error();
+    if (auto moved = here->move_to_netns(index, o.netns); !moved) return std::move(moved).error();
+    auto there = device::Netlink::open_in_netns(o.netns);
+    if (!there) return std::move(there).error();
+    nl.emplace(std::move(there).value());
+    auto idx = nl->index_of(tun.name());
+    if (!idx) return std::move(idx).error();
+    index = *idx;
+  } else {
+    auto here = device::Netlink::open();
+    if (!here) return std::move(here).error();
+    nl.emplace(std::move(here).value());
+  }
+  if (auto r = nl->set_mtu_and_up(index, o.mtu); !r) return r;
+  if (auto r = nl->add_address(index, self, 64); !r) return r;
+  return nl->add_route(index, prefix.with(core::InterfaceId{}), 64);
+}
+
+} // namespace
+
+int run(const Options& o) {
+  const double start_time = now_seconds();
+  log::threshold() = o.verbosity >= 2 ? log::Level::debug : o.verbosity == 1 ? log::Level::info : log::Level::warn;
+
+  auto prefix = core::parse_ula_prefix(o.ula);
+  if (!prefix) return fail(prefix.error());
+  auto machine_id = read_file(o.machine_id);
+  if (!machine_id) return fail("cannot read " + o.machine_id + " (--machine-id)");
+  auto id = core::interface_id_from_machine_id(*machine_id);
+  if (!id) return fail(o.machine_id + ": " + id.error());
+  const core::Address self = prefix->with(*id);
+
+  auto s3config = s3::resolve_client_config(o.endpoint, o.region, s3::process_env());
+  if (!s3config) return fail(s3config.error());
+  if (!o.netns.empty()) {
+    auto ns = device::open_netns(o.netns);
+    if (!ns) return fail(ns.error());
+    ::close(*ns);
+  }
+
+  asio::io_context io;
+  s3::Client client(io, std::move(s3config).value());
+  store::S3Store store(client, o.bucket);
+  if (auto ok = check_bucket(io, store); !ok) return fail("bucket " + o.bucket + ": " + ok.error().describe());
+
+  node::NodeConfig config;
+  config.prefix = *prefix;
+  config.self = self;
+  config.key_prefix = o.key_prefix;
+  config.heartbeat.min = o.poll_min;
+  config.heartbeat.max = o.poll_max;
+  device::TunDevice* tun_ptr = nullptr;
+  node::Node* node_ptr = nullptr;
+
+  std::unique_ptr<node::MetricsServer> metrics;
+  if (o.metrics != "off") {
+    auto m = node::MetricsServer::bind(io, o.metrics, [&] {
+      return node::render_prometheus(node_ptr->metrics(), &node_ptr->inbox(), HOSHINO_VERSION, start_time);
+    });
+    if (!m) return fail(m.error());
+    metrics = std::move(m).value();
+  }
+
+  auto tun = device::TunDevice::create(io, o.tun, o.mtu);
+  if (!tun) return fail(tun.error());
+  tun_ptr = tun->get();
+  if (auto r = configure(*tun_ptr, o, self, *prefix); !r) return fail(o.tun + ": " + r.error()); // closing removes it
+
+  node::Node node(io, *tun_ptr, store, config);
+  node_ptr = &node;
+  fmt::print("hoshino {}: {} on {}{}, bucket {}, inbox {}\n", HOSHINO_VERSION, self.str(), o.tun,
+             o.netns.empty() ? "" : " (netns " + o.netns + ")", o.bucket, node.inbox_prefix());
+  std::fflush(stdout);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const asio::error_code& ec, int signo) {
+    if (ec) return;
+    log::info("signal {}: flushing and stopping", signo);
+    node.stop();
+  });
+  if (metrics) {
+    asio::co_spawn(io, metrics->run(), [](std::exception_ptr e) {
+      if (e) std::rethrow_exception(e);
+    });
+  }
+  asio::co_spawn(io, node.run(), [&](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+    // Stopped: nothing else (idle S3 connections, metrics) keeps the process alive.
+    io.stop();
+  });
+  io.run();
+  return 0;
+}
+
+} // namespace hoshino::app

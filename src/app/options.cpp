@@ -1,0 +1,131 @@
+#include "app/options.hpp"
+
+#include <fmt/core.h>
+
+#include <charconv>
+#include <optional>
+#include <cmath>
+
+namespace hoshino::app {
+
+Result<std::chrono::nanoseconds, std::string> parse_duration(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  std::string number(text.substr(0, i));
+  std::string_view unit = text.substr(i);
+  double value = 0;
+  auto [p, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (number.empty() || ec != std::errc{} || p != number.data() + number.size())
+    return "bad duration '" + std::string(text) + "' (e.g. 500ms, 5s)";
+  double scale;
+  if (unit == "ns") scale = 1;
+  else if (unit == "us") scale = 1e3;
+  else if (unit == "ms") scale = 1e6;
+  else if (unit == "s") scale = 1e9;
+  else if (unit == "m") scale = 60e9;
+  else return "bad duration '" + std::string(text) + "': unit must be ns, us, ms, s or m";
+  double ns = value * scale;
+  if (!std::isfinite(ns) || ns > 86400e9) return "duration '" + std::string(text) + "' is too long";
+  return std::chrono::nanoseconds(static_cast<long long>(ns));
+}
+
+std::string usage() {
+  return R"(usage: hoshino --bucket NAME --ula PREFIX/64 [options]
+
+IPv6 over S3: creates a TUN interface with address <ULA /64>:<first 16 hex digits of the machine-id>,
+PUTs the packets routed into it into the destination node's inbox in the bucket, and LISTs/GETs its own
+inbox to deliver packets sent to it.
+
+  --bucket NAME          S3 bucket shared by the nodes (required)
+  --ula PREFIX/64        unique local /64 (fc00::/7) shared by the nodes (required)
+  --endpoint URL         S3 endpoint (default: $AWS_ENDPOINT_URL, else AWS)
+  --region R             S3 region (default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1)
+  --tun NAME             interface name (default: hoshino0)
+  --mtu N                interface MTU, 1280-65535 (default: 53049)
+  --netns NAME           create the interface, then move it into /run/netns/NAME and configure it
+                         there; hoshino and its S3 connections stay where they started
+  --machine-id PATH      file with 32 hex digits (default: /etc/machine-id)
+  --metrics ADDR:PORT    Prometheus /metrics endpoint, or "off" (default: 127.0.0.1:8081)
+  --key-prefix P         object key prefix in the bucket (default: hoshino)
+  --poll-min D           fastest inbox LIST interval (default: 0ms, back to back while active)
+  --poll-max D           slowest inbox LIST interval, when idle (default: 5s)
+  -v, --verbose          more logging (repeat for debug)
+  --version              print the version
+  --help                 this text
+
+Durations take a unit: ns, us, ms, s, m (e.g. 250ms, 5s).
+
+Environment:
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   credentials
+  AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials), AWS_PROFILE (default "default")
+  AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL
+)";
+}
+
+Result<Options, std::string> parse_options(std::span<const std::string_view> args) {
+  Options o;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view a = args[i];
+    std::string_view inline_value;
+    bool has_inline = false;
+    if (a.starts_with("--")) {
+      if (auto eq = a.find('='); eq != std::string_view::npos) {
+        inline_value = a.substr(eq + 1);
+        a = a.substr(0, eq);
+        has_inline = true;
+      }
+    }
+    // Stores the flag's value (inline "--x=v" or the next argument); returns an error if there is none.
+    auto take = [&](std::string& into) -> std::optional<std::string> {
+      if (has_inline) into = std::string(inline_value);
+      else if (i + 1 < args.size()) into = std::string(args[++i]);
+      else return std::string(a) + " needs a value";
+      return std::nullopt;
+    };
+    std::optional<std::string> err;
+    if (a == "--help" || a == "-h") o.help = true;
+    else if (a == "--version") o.version = true;
+    else if (a == "-v" || a == "--verbose") ++o.verbosity;
+    else if (a == "-vv") o.verbosity += 2;
+    else if (a == "--bucket") err = take(o.bucket);
+    else if (a == "--ula") err = take(o.ula);
+    else if (a == "--endpoint") err = take(o.endpoint);
+    else if (a == "--region") err = take(o.region);
+    else if (a == "--tun") err = take(o.tun);
+    else if (a == "--netns") err = take(o.netns);
+    else if (a == "--machine-id") err = take(o.machine_id);
+    else if (a == "--metrics") err = take(o.metrics);
+    else if (a == "--key-prefix") err = take(o.key_prefix);
+    else if (a == "--mtu") {
+      std::string v;
+      err = take(v);
+      if (!err) {
+        unsigned long m = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), m);
+        if (ec != std::errc{} || p != v.data() + v.size() || m < 1280 || m > 65535)
+          err = "--mtu '" + v + "' must be a number from 1280 to 65535";
+        o.mtu = m;
+      }
+    } else if (a == "--poll-min" || a == "--poll-max") {
+      std::string v;
+      err = take(v);
+      if (!err) {
+        auto d = parse_duration(v);
+        if (!d) err = std::string(a) + ": " + d.error();
+        else (a == "--poll-min" ? o.poll_min : o.poll_max) = *d;
+      }
+    } else {
+      err = "unknown option '" + std::string(args[i]) + "'";
+    }
+    if (err) return *err;
+  }
+  if (o.help || o.version) return o;
+  if (o.bucket.empty()) return std::string("--bucket is required");
+  if (o.ula.empty()) return std::string("--ula is required (e.g. --ula fd5e:59b8:f71d:9a3e::/64)");
+  if (o.poll_max < o.poll_min) return std::string("--poll-max must not be below --poll-min");
+  if (o.key_prefix.empty() || o.key_prefix.front() == '/' || o.key_prefix.back() == '/')
+    return "--key-prefix '" + o.key_prefix + "' must be non-empty without leading or trailing '/'";
+  return o;
+}
+
+} // namespace hoshino::app

@@ -1,0 +1,36 @@
+#pragma once
+// hoshino's command line. Parsing is pure (no I/O) so every flag and error is unit-tested.
+#include "util/result.hpp"
+
+#include <chrono>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace hoshino::app {
+
+struct Options {
+  std::string bucket;
+  std::string ula;
+  std::string endpoint;  // empty: AWS_ENDPOINT_URL, else AWS
+  std::string region;    // empty: AWS_REGION, AWS_DEFAULT_REGION, us-east-1
+  std::string tun = "hoshino0";
+  std::size_t mtu = 53049;
+  std::string netns;     // empty: stay in the current namespace
+  std::string machine_id = "/etc/machine-id";
+  std::string metrics = "127.0.0.1:8081"; // or "off"
+  std::string key_prefix = "hoshino";
+  std::chrono::nanoseconds poll_min = std::chrono::milliseconds(0);
+  std::chrono::nanoseconds poll_max = std::chrono::seconds(5);
+  int verbosity = 0;
+  bool help = false;
+  bool version = false;
+};
+
+// "250us", "10ms", "1.5s", "2m"; a bare number is an error (units are required).
+Result<std::chrono::nanoseconds, std::string> parse_duration(std::string_view text);
+// argv without the program name.
+Result<Options, std::string> parse_options(std::span<const std::string_view> args);
+std::string usage();
+
+} // namespace hoshino::app

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Startup errors are one clear line and a non-zero exit, and leave nothing half-configured: bad flags,
+# bad --ula, unreadable/malformed machine-id, unknown netns, unknown bucket, wrong credentials, S3 down,
+# interface name taken, metrics port taken, not root, no /dev/net/tun.
+# Skips (77) without root or without an S3 endpoint (scripts/test.sh provides one).
+set -uo pipefail
+[[ $(id -u) -eq 0 ]] || { echo "needs root: skipped"; exit 77; }
+[[ -n ${AWS_ENDPOINT_URL:-} ]] || { echo "no AWS_ENDPOINT_URL (run scripts/test.sh): skipped"; exit 77; }
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HS_BIN=${HOSHINO_BIN:-$root/build/src}
+source "$root/scripts/lib/nodes.sh"
+trap hs_cleanup EXIT
+
+failures=0 passed=0
+# expect DESCRIPTION EXIT_CODE PATTERN -- ARGS...: runs hoshino, checks its exit code, that stderr is
+# one line matching PATTERN, and that no hs-err interface exists afterwards.
+expect() {
+  local what=$1 code=$2 pattern=$3
+  shift 4
+  local out status=0
+  out=$(timeout 20 "$@" 2>&1 >/dev/null) || status=$?
+  local lines
+  lines=$(printf '%s\n' "$out" | grep -c .)
+  if [[ $status -eq $code ]] && grep -qE -- "$pattern" <<<"$out" && [[ $lines -eq 1 ]] &&
+     ! ip link show hs-err >/dev/null 2>&1 && ! ip -n "hsx$$" link show hs-err >/dev/null 2>&1; then
+    echo "ok - $what: $out"
+    passed=$((passed + 1))
+  else
+    echo "FAIL - $what: exit $status (want $code), output: $out"
+    failures=$((failures + 1))
+  fi
+}
+
+bucket=errors-$$
+"$HS_BIN/hoshino-s3" mb "$bucket" || exit 1
+hs_netns "hsx$$"
+mid=$(hs_machine_id err e5e5e5e5e5e5e5e5)
+printf 'not-a-machine-id\n' > "$HS_WORK/bad.machine-id"
+hs=("$HS_BIN/hoshino")
+ok_args=(--bucket "$bucket" --ula fd5e::/64 --tun hs-err --machine-id "$mid" --metrics off)
+
+expect "unknown flag" 2 "unknown option '--frobnicate'" -- "${hs[@]}" "${ok_args[@]}" --frobnicate
+expect "missing --bucket" 2 "--bucket is required" -- "${hs[@]}" --ula fd5e::/64
+expect "flag without value" 2 "--mtu needs a value" -- "${hs[@]}" "${ok_args[@]}" --mtu
+expect "bad --mtu" 2 "must be a number from 1280 to 65535" -- "${hs[@]}" "${ok_args[@]}" --mtu 99
+expect "bad duration" 2 "unit must be" -- "${hs[@]}" "${ok_args[@]}" --poll-max 5
+expect "--ula not a ULA" 1 "fc00::/7" -- "${hs[@]}" "${ok_args[@]}" --ula 2001:db8::/64
+expect "--ula not a /64" 1 "must be a /64" -- "${hs[@]}" "${ok_args[@]}" --ula fd5e::/48
+expect "unreadable machine-id" 1 "cannot read /nonexistent/machine-id" -- "${hs[@]}" "${ok_args[@]}" --machine-id /nonexistent/machine-id
+expect "malformed machine-id" 1 "32 hex digits" -- "${hs[@]}" "${ok_args[@]}" --machine-id "$HS_WORK/bad.machine-id"
+expect "unknown netns" 1 "unknown network namespace 'no-such-ns'" -- "${hs[@]}" "${ok_args[@]}" --netns no-such-ns
+expect "unknown bucket" 1 "NoSuchBucket" -- "${hs[@]}" "${ok_args[@]}" --bucket "no-such-bucket-$$"
+secret="wrong-secret-$$"
+expect "wrong credentials" 1 "SignatureDoesNotMatch" -- env AWS_SECRET_ACCESS_KEY="$secret" "${hs[@]}" "${ok_args[@]}"
+if env AWS_SECRET_ACCESS_KEY="$secret" "${hs[@]}" "${ok_args[@]}" 2>&1 | grep -q "$secret"; then
+  echo "FAIL - the secret appears in the output"; failures=$((failures + 1))
+else
+  echo "ok - the secret never appears in the output"; passed=$((passed + 1))
+fi
+expect "no credentials" 1 "no credentials" -- env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME=/nonexistent "${hs[@]}" "${ok_args[@]}"
+down_port=$(hs_free_port)
+expect "S3 not reachable" 1 "connection error" -- "${hs[@]}" "${ok_args[@]}" --endpoint "http://127.0.0.1:$down_port"
+expect "interface name taken" 1 "interface lo already exists" -- "${hs[@]}" "${ok_args[@]}" --tun lo
+busy_port=$(hs_free_port)
+python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$busy_port)); s.listen(); time.sleep(30)" &
+busy_pid=$!
+sleep 0.3
+expect "metrics port taken" 1 "--metrics 127.0.0.1:$busy_port: Address already in use" -- "${hs[@]}" "${ok_args[@]/off/127.0.0.1:$busy_port}"
+kill "$busy_pid"
+chmod 0755 "$HS_WORK"; chmod 0644 "$mid" # readable by the unprivileged user
+expect "not root" 1 "run as root" -- setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "${hs[@]}" "${ok_args[@]}"
+expect "no /dev/net/tun" 1 "/dev/net/tun not found" -- unshare -m bash -c 'mount -t tmpfs none /dev/net && exec "$@"' _ "${hs[@]}" "${ok_args[@]}"
+
+echo "$passed passed, $failures failed"
+((failures == 0))

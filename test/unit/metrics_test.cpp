@@ -1,0 +1,42 @@
+#include "node/metrics.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace hoshino;
+
+TEST_CASE("Prometheus rendering uses the documented names and labels", "[metrics]") {
+  node::Metrics m;
+  m.egress = {10, 1000, 2};
+  m.ingress = {7, 700, 1};
+  m.dropped["s3_put_failed"] = 3;
+  m.ignored["multicast"] = 4;
+  m.request(store::OpKind::put);
+  m.request(store::OpKind::list);
+  m.request(store::OpKind::list);
+  m.error(store::OpKind::list, "SlowDown");
+  m.poll_interval_seconds = 0.25;
+  auto text = node::render_prometheus(m, nullptr, "1.2.3", 1700000000.5);
+  for (const char* line : {
+           "hoshino_packets_total{direction=\"egress\"} 10\n",
+           "hoshino_packets_total{direction=\"ingress\"} 7\n",
+           "hoshino_bytes_total{direction=\"egress\"} 1000\n",
+           "hoshino_objects_total{direction=\"ingress\"} 1\n",
+           "hoshino_packets_dropped_total{reason=\"s3_put_failed\"} 3\n",
+           "hoshino_packets_ignored_total{reason=\"multicast\"} 4\n",
+           "hoshino_s3_requests_total{op=\"put\"} 1\n",
+           "hoshino_s3_requests_total{op=\"list\"} 2\n",
+           "hoshino_s3_requests_total{op=\"get\"} 0\n",
+           "hoshino_s3_requests_total{op=\"delete\"} 0\n",
+           "hoshino_s3_errors_total{op=\"list\",code=\"SlowDown\"} 1\n",
+           "hoshino_poll_interval_seconds 0.25\n",
+           "hoshino_build_info{version=\"1.2.3\"} 1\n",
+           "process_start_time_seconds 1700000000.500\n",
+           "# TYPE hoshino_packets_total counter\n",
+           "# TYPE hoshino_poll_interval_seconds gauge\n",
+       }) {
+    INFO(line);
+    CHECK(text.find(line) != std::string::npos);
+  }
+  CHECK(text.find("process_resident_memory_bytes ") != std::string::npos);
+  CHECK(node::resident_memory_bytes() > 0);
+}

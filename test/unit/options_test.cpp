@@ -1,0 +1,81 @@
+#include "app/options.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+using namespace hoshino::app;
+using namespace std::chrono_literals;
+
+namespace {
+hoshino::Result<Options, std::string> parse(std::vector<std::string_view> args) { return parse_options(args); }
+} // namespace
+
+TEST_CASE("Defaults match the documented command line", "[options]") {
+  auto o = parse({"--bucket", "b", "--ula", "fd5e::/64"});
+  REQUIRE(o);
+  CHECK(o->bucket == "b");
+  CHECK(o->ula == "fd5e::/64");
+  CHECK(o->tun == "hoshino0");
+  CHECK(o->mtu == 53049);
+  CHECK(o->netns.empty());
+  CHECK(o->machine_id == "/etc/machine-id");
+  CHECK(o->metrics == "127.0.0.1:8081");
+  CHECK(o->key_prefix == "hoshino");
+  CHECK(o->poll_min == 0ms);
+  CHECK(o->poll_max == 5s);
+  CHECK(o->verbosity == 0);
+}
+
+TEST_CASE("Every flag, in both spellings", "[options]") {
+  auto o = parse({"--bucket=b", "--ula", "fd5e::/64", "--endpoint", "http://127.0.0.1:1", "--region=eu-west-1",
+                  "--tun", "t0", "--mtu", "9000", "--netns", "ns1", "--machine-id", "/tmp/m", "--metrics", "off",
+                  "--key-prefix", "a/b", "--poll-min", "250us", "--poll-max=1.5s", "-v", "--verbose"});
+  REQUIRE(o);
+  CHECK(o->endpoint == "http://127.0.0.1:1");
+  CHECK(o->region == "eu-west-1");
+  CHECK(o->tun == "t0");
+  CHECK(o->mtu == 9000);
+  CHECK(o->netns == "ns1");
+  CHECK(o->machine_id == "/tmp/m");
+  CHECK(o->metrics == "off");
+  CHECK(o->key_prefix == "a/b");
+  CHECK(o->poll_min == 250us);
+  CHECK(o->poll_max == 1500ms);
+  CHECK(o->verbosity == 2);
+}
+
+TEST_CASE("Help and version need nothing else", "[options]") {
+  CHECK(parse({"--help"})->help);
+  CHECK(parse({"--version"})->version);
+  auto u = usage();
+  for (const char* flag : {"--bucket", "--ula", "--endpoint", "--region", "--tun", "--mtu", "--netns", "--machine-id",
+                           "--metrics", "--key-prefix", "--poll-min", "--poll-max", "--verbose", "--version", "--help",
+                           "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL", "53049", "127.0.0.1:8081"})
+    CHECK(u.find(flag) != std::string::npos);
+}
+
+TEST_CASE("Bad command lines are clear errors", "[options]") {
+  CHECK(parse({"--ula", "fd5e::/64"}).error() == "--bucket is required");
+  CHECK(parse({"--bucket", "b"}).error().starts_with("--ula is required"));
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--nope"}).error() == "unknown option '--nope'");
+  CHECK(parse({"--bucket", "b", "--ula"}).error() == "--ula needs a value");
+  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--mtu", "abc"}));
+  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--mtu", "70000"}));
+  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--poll-min", "1s", "--poll-max", "10ms"}));
+  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--key-prefix", "/lead"}));
+}
+
+TEST_CASE("Durations", "[options]") {
+  CHECK(*parse_duration("0ms") == 0ns);
+  CHECK(*parse_duration("10ns") == 10ns);
+  CHECK(*parse_duration("1ms") == 1ms);
+  CHECK(*parse_duration("5s") == 5s);
+  CHECK(*parse_duration("2m") == 120s);
+  CHECK(*parse_duration("0.5s") == 500ms);
+  CHECK_FALSE(parse_duration("5"));
+  CHECK_FALSE(parse_duration("ms"));
+  CHECK_FALSE(parse_duration("5h"));
+  CHECK_FALSE(parse_duration("-5s"));
+  CHECK_FALSE(parse_duration("1e9m"));
+}
