@@ -11,9 +11,10 @@ HS_BIN=${HOSHINO_BIN:-$root/build/src}
 source "$root/scripts/lib/nodes.sh"
 trap hs_cleanup EXIT
 
-failures=0
+failures=0 checks=0
 check() { # check DESCRIPTION COMMAND...
   local what=$1; shift
+  checks=$((checks + 1))
   if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; failures=$((failures + 1)); fi
 }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
@@ -86,5 +87,5 @@ hs_stop a TERM
 check "SIGTERM: exit status 0" test "$HS_STATUS" = 0
 check "SIGTERM: interface removed" bash -c "! ip -n hse$tag-a link show hs-a >/dev/null 2>&1"
 
-echo "$((failures == 0 ? 1 : 0)) e2e scenario passed, $failures checks failed"
+echo "$((checks - failures)) passed, $failures failed"
 ((failures == 0))
