@@ -19,6 +19,7 @@ std::string_view to_string(DropReason r) {
     case DropReason::wrong_destination: return "wrong_destination";
     case DropReason::spoofed_source: return "spoofed_source";
     case DropReason::fetch_failed: return "fetch_failed";
+    case DropReason::oversized: return "oversized";
   }
   return "unknown";
 }
@@ -36,9 +37,9 @@ void Inbox::consume(const std::string& key) {
   if (deleting_.insert(key).second) deletions_.push_back(key);
 }
 
-std::size_t Inbox::on_listed(const std::vector<std::string>& keys, std::uint64_t now_ms) {
+std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint64_t now_ms) {
   std::size_t fresh = 0;
-  for (const auto& key : keys) {
+  for (const auto& [key, size] : objects) {
     if (consumed_.contains(key)) {
       // Consumed before but still there: its delete failed or raced this listing. Delete it (again).
       if (deleting_.insert(key).second) deletions_.push_back(key);
@@ -59,6 +60,11 @@ std::size_t Inbox::on_listed(const std::vector<std::string>& keys, std::uint64_t
     }
     if (t + config_.startup_grace_ms < config_.start_ms) {
       drop(DropReason::stale);
+      consume(key);
+      continue;
+    }
+    if (size > config_.max_object_bytes) {
+      drop(DropReason::oversized);
       consume(key);
       continue;
     }

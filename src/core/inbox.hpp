@@ -19,6 +19,13 @@
 
 namespace hoshino::core {
 
+// One entry of an inbox listing.
+struct ListedObject {
+  ListedObject(std::string k, std::uint64_t s = 0) : key(std::move(k)), size(s) {} // NOLINT: implicit from a key
+  std::string key;
+  std::uint64_t size = 0;
+};
+
 struct InboxConfig {
   std::string key_prefix = "hoshino";
   Address self;
@@ -28,6 +35,7 @@ struct InboxConfig {
   std::uint64_t startup_grace_ms = 5'000; // objects from before start - grace are stale: not delivered
   std::size_t max_tracked = 4096;      // objects between LIST and delivery at once
   std::size_t remember = 65536;        // consumed keys remembered, to skip them if listed again
+  std::uint64_t max_object_bytes = 16 << 20; // larger objects are dropped unread (no sender makes them)
 };
 
 // Labels of hoshino_packets_dropped_total{reason}.
@@ -40,16 +48,17 @@ enum class DropReason {
   wrong_destination, // a packet not addressed to this node
   spoofed_source,    // a packet whose source is not the sender named in the key
   fetch_failed,      // the object could not be read (gone, or kept failing)
+  oversized,         // larger than any sender writes: not fetched
 };
 std::string_view to_string(DropReason r);
-inline constexpr std::size_t kDropReasons = 8;
+inline constexpr std::size_t kDropReasons = 9;
 
 class Inbox {
 public:
   explicit Inbox(InboxConfig config);
 
   // One LIST result (keys under the inbox prefix). Returns how many objects were new.
-  std::size_t on_listed(const std::vector<std::string>& keys, std::uint64_t now_ms);
+  std::size_t on_listed(const std::vector<ListedObject>& objects, std::uint64_t now_ms);
   // Objects to GET now (marked in progress); bounded by max_concurrent_gets.
   std::vector<std::string> start_fetches();
   // A GET finished with the object's body.

@@ -99,7 +99,9 @@ asio::awaitable<void> Node::egress_loop() {
     }
     heartbeat_.on_sent(core::Clock::now());
     wake_poller();
-    if (auto batch = bundler_.on_packet(d.dst, std::move(*packet))) spawn(put_batch(std::move(*batch)));
+    auto batch = bundler_.on_packet(d.dst, std::move(*packet));
+    metrics_.dropped["queue_full"] = bundler_.dropped_packets();
+    if (batch) spawn(put_batch(std::move(*batch)));
   }
 }
 

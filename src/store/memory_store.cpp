@@ -34,13 +34,13 @@ Op<Unit> MemoryStore::put(std::string key, core::Bytes body) {
   co_return Unit{};
 }
 
-Op<std::vector<std::string>> MemoryStore::list(std::string prefix, std::size_t max_keys) {
+Op<std::vector<core::ListedObject>> MemoryStore::list(std::string prefix, std::size_t max_keys) {
   auto failure = co_await begin(OpKind::list, prefix);
   if (failure) co_return *failure;
-  std::vector<std::string> keys;
+  std::vector<core::ListedObject> keys;
   for (auto it = objects_.lower_bound(prefix); it != objects_.end() && keys.size() < max_keys; ++it) {
     if (!it->first.starts_with(prefix)) break;
-    keys.push_back(it->first);
+    keys.emplace_back(it->first, it->second.size());
   }
   co_return keys;
 }

@@ -17,7 +17,7 @@ public:
   explicit MemoryStore(asio::io_context& io, std::chrono::microseconds latency = {});
 
   Op<Unit> put(std::string key, core::Bytes body) override;
-  Op<std::vector<std::string>> list(std::string prefix, std::size_t max_keys) override;
+  Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys) override;
   Op<core::Bytes> get(std::string key) override;
   Op<std::vector<std::string>> remove(std::vector<std::string> keys) override;
   Op<Unit> check() override;

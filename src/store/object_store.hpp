@@ -1,6 +1,7 @@
 #pragma once
 // The storage side of a node: the few operations the tunnel needs from a bucket. S3Store is the real
 // one (an S3 bucket through s3::Client); MemoryStore is the in-process fake for tests.
+#include "core/inbox.hpp"
 #include "core/ipv6.hpp"
 #include "s3/error.hpp"
 #include "util/result.hpp"
@@ -23,8 +24,8 @@ class ObjectStore {
 public:
   virtual ~ObjectStore() = default;
   virtual Op<Unit> put(std::string key, core::Bytes body) = 0;
-  // One page of keys under prefix, in the store's order, at most max_keys.
-  virtual Op<std::vector<std::string>> list(std::string prefix, std::size_t max_keys) = 0;
+  // One page of keys (with sizes) under prefix, in the store's order, at most max_keys.
+  virtual Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys) = 0;
   virtual Op<core::Bytes> get(std::string key) = 0;
   // Deletes up to 1000 keys; returns the keys that could not be deleted.
   virtual Op<std::vector<std::string>> remove(std::vector<std::string> keys) = 0;

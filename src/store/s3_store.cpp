@@ -6,15 +6,15 @@ Op<Unit> S3Store::put(std::string key, core::Bytes body) {
   co_return co_await client_.put_object(bucket_, key, std::move(body));
 }
 
-Op<std::vector<std::string>> S3Store::list(std::string prefix, std::size_t max_keys) {
+Op<std::vector<core::ListedObject>> S3Store::list(std::string prefix, std::size_t max_keys) {
   s3::ListOptions o;
   o.prefix = std::move(prefix);
   o.max_keys = static_cast<int>(std::min<std::size_t>(max_keys, 1000));
   auto page = co_await client_.list_objects(bucket_, std::move(o));
   if (!page) co_return std::move(page).error();
-  std::vector<std::string> keys;
+  std::vector<core::ListedObject> keys;
   keys.reserve(page->objects.size());
-  for (auto& obj : page->objects) keys.push_back(std::move(obj.key));
+  for (auto& obj : page->objects) keys.emplace_back(std::move(obj.key), obj.size);
   co_return keys;
 }
 

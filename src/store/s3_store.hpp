@@ -10,7 +10,7 @@ public:
   S3Store(s3::Client& client, std::string bucket) : client_(client), bucket_(std::move(bucket)) {}
 
   Op<Unit> put(std::string key, core::Bytes body) override;
-  Op<std::vector<std::string>> list(std::string prefix, std::size_t max_keys) override;
+  Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys) override;
   Op<core::Bytes> get(std::string key) override;
   Op<std::vector<std::string>> remove(std::vector<std::string> keys) override;
   Op<Unit> check() override;

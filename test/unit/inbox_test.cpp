@@ -150,13 +150,30 @@ TEST_CASE_METHOD(Fixture, "Failed GETs are retried a few times, then skipped in 
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"second"});
 }
 
-TEST_CASE_METHOD(Fixture, "Tracking is bounded; the remembered set is bounded", "[inbox]") {
+TEST_CASE_METHOD(Fixture, "Tracking is bounded; untracked objects wait for a later listing", "[inbox]") {
   auto c = config();
   c.max_tracked = 3;
   c.remember = 2;
   Inbox in(c);
-  std::vector<std::string> keys;
-  for (int i = 0; i < 10; ++i) keys.push_back(key(kA, kNow - 100 + i));
+  std::vector<ListedObject> keys;
+  for (int i = 0; i < 10; ++i) keys.emplace_back(key(kA, kNow - 100 + i));
   CHECK(in.on_listed(keys, kNow) == 3);
   CHECK(in.tracked() == 3);
+  // The rest are offered again by later listings once there is room.
+  auto first = in.start_fetches();
+  for (const auto& k : first) in.on_fetched(k, body(kA, {"x"}));
+  REQUIRE(first.size() == 2);           // 2 of the 3 tracked were fetched and consumed
+  CHECK(in.on_listed(keys, kNow) == 2); // room for two more; consumed ones are skipped
+  CHECK(in.tracked() == 3);
+}
+
+TEST_CASE_METHOD(Fixture, "Oversized objects are dropped unread", "[inbox]") {
+  auto c = config();
+  c.max_object_bytes = 1000;
+  Inbox in(c);
+  auto big = key(kA, kNow - 2), ok = key(kA, kNow - 1);
+  CHECK(in.on_listed({ListedObject(big, 5000), ListedObject(ok, 100)}, kNow) == 1);
+  CHECK(in.dropped(DropReason::oversized) == 1);
+  CHECK(in.start_fetches() == std::vector<std::string>{ok});
+  CHECK(in.take_deletions() == std::vector<std::string>{big});
 }
