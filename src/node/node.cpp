@@ -40,7 +40,10 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       inbox_(core::InboxConfig{config_.key_prefix, config_.self, config_.max_concurrent_gets, config_.max_age_ms,
                                wall_ms_(), 5'000, 4096, 65536}),
       ulids_(random_source()),
-      poll_timer_(io) {}
+      poll_timer_(io),
+      random_(random_source()) {}
+
+double Node::random01() { return static_cast<double>(random_() >> 11) * 0x1.0p-53; }
 
 std::string Node::inbox_prefix() const { return core::inbox_prefix(config_.key_prefix, config_.self); }
 
@@ -59,8 +62,15 @@ void Node::s3_failed(store::OpKind op, const s3::Error& e) {
   auto& last = last_logged_[{static_cast<int>(op), e.code}];
   if (last.time_since_epoch().count() == 0 || now - last >= kErrorLogInterval) {
     last = now;
-    log::warn("S3 {} failed: {} (logged at most every {} s per error)", store::to_string(op), e.describe(),
-              kErrorLogInterval.count());
+    // Permission and credential errors will not heal by retrying: say so loudly.
+    bool denied = e.http_status == 403 || e.code == "AccessDenied" || e.code == "InvalidAccessKeyId" ||
+                  e.code == "SignatureDoesNotMatch" || e.code == "ExpiredToken";
+    if (denied)
+      log::error("S3 {} denied: {}: check the credentials and the bucket policy (logged at most every {} s)",
+                 store::to_string(op), e.describe(), kErrorLogInterval.count());
+    else
+      log::warn("S3 {} failed: {} (logged at most every {} s per error)", store::to_string(op), e.describe(),
+                kErrorLogInterval.count());
   }
 }
 
@@ -111,14 +121,27 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
   std::size_t count = batch.packets.size();
   auto body = core::encode_bundle(batch.packets);
   batch.packets.clear();
-  metrics_.request(store::OpKind::put);
-  auto r = co_await store_.put(std::move(name), std::move(body));
+  auto first_attempt = std::chrono::steady_clock::now();
+  asio::steady_timer retry(io_);
+  Result<Unit, s3::Error> r = Unit{};
+  for (int attempt = 1;; ++attempt) {
+    metrics_.request(store::OpKind::put);
+    r = co_await store_.put(name, body);
+    if (r) break;
+    s3_failed(store::OpKind::put, r.error());
+    auto delay = core::backoff_delay(config_.put_backoff, attempt, random01());
+    if (!r.error().retryable() || stopping_ ||
+        std::chrono::steady_clock::now() + delay - first_attempt > config_.put_deadline)
+      break;
+    // The destination's in-flight slot stays taken meanwhile: new packets accumulate (bounded) behind it.
+    retry.expires_after(delay);
+    co_await retry.async_wait(asio::use_awaitable);
+  }
   if (r) {
     metrics_.egress.packets += count;
     metrics_.egress.bytes += batch.bytes;
     ++metrics_.egress.objects;
   } else {
-    s3_failed(store::OpKind::put, r.error());
     metrics_.dropped["s3_put_failed"] += count;
   }
   if (auto next = bundler_.on_put_done(batch.dst)) spawn(put_batch(std::move(*next)));

@@ -5,6 +5,7 @@
 //   device.read() -> classify -> Bundler -> PUT <prefix>/<dst>/<self>/<ulid>
 //   LIST <prefix>/<self>/ on the Heartbeat -> Inbox -> GET -> Inbox (order, checks) -> device.write()
 //                                                   \-> DeleteObjects of what was consumed
+#include "core/backoff.hpp"
 #include "core/bundler.hpp"
 #include "core/heartbeat.hpp"
 #include "core/inbox.hpp"
@@ -32,6 +33,11 @@ struct NodeConfig {
   std::size_t max_concurrent_gets = 8;
   std::uint64_t max_age_ms = 60'000;
   std::chrono::milliseconds flush_timeout{2000}; // on stop: how long pending PUTs may take
+  // A PUT that fails with a retryable error (5xx, SlowDown, timeout, connection error) is retried with
+  // backoff until it succeeds or this much time has passed since its first attempt; then its packets are
+  // dropped and counted. Older packets are of little use to TCP anyway.
+  std::chrono::milliseconds put_deadline{10000};
+  core::BackoffConfig put_backoff;
 };
 
 class Node {
@@ -61,6 +67,7 @@ private:
   void deliver();
   void wake_poller();
   void s3_failed(store::OpKind op, const s3::Error& e);
+  double random01();
 
   asio::io_context& io_;
   device::PacketDevice& device_;
@@ -73,6 +80,7 @@ private:
   core::UlidGenerator ulids_;
   Metrics metrics_;
   asio::steady_timer poll_timer_;
+  std::function<std::uint64_t()> random_;
   bool sleeping_ = false;
   bool stopping_ = false;
   bool deleting_ = false;

@@ -26,8 +26,9 @@ const core::UlaPrefix kPrefix = *core::parse_ula_prefix("fd5e::/64");
 const core::Address kA = addr("fd5e::a");
 const core::Address kB = addr("fd5e::b");
 
-node::NodeConfig config(const core::Address& self) {
+node::NodeConfig config(const core::Address& self, std::chrono::milliseconds put_deadline = 10s) {
   node::NodeConfig c;
+  c.put_deadline = put_deadline;
   c.prefix = kPrefix;
   c.self = self;
   c.key_prefix = "hoshino";
@@ -41,11 +42,13 @@ node::NodeConfig config(const core::Address& self) {
 
 // Two nodes sharing one bucket, each with its own device.
 struct Pair {
+  explicit Pair(std::chrono::milliseconds put_deadline = 10s) : put_deadline(put_deadline) {}
+  std::chrono::milliseconds put_deadline;
   asio::io_context io;
   store::MemoryStore bucket{io, 300us};
   device::MemoryDevice dev_a{io}, dev_b{io};
-  node::Node a{io, dev_a, bucket, config(kA)};
-  node::Node b{io, dev_b, bucket, config(kB)};
+  node::Node a{io, dev_a, bucket, config(kA, put_deadline)};
+  node::Node b{io, dev_b, bucket, config(kB, put_deadline)};
   int running = 0;
 
   void start() {
@@ -148,17 +151,25 @@ TEST_CASE("A malformed object in the inbox is dropped and deleted; the node keep
   p.stop();
 }
 
-TEST_CASE("During an S3 outage the nodes keep running; traffic resumes after it", "[node]") {
-  Pair p;
-  bool down = false;
-  p.bucket.fault = [&](store::OpKind, const std::string&) -> std::optional<s3::Error> {
+namespace {
+// A fault hook: while `down`, every request fails with `code` (HTTP `status`).
+std::function<std::optional<s3::Error>(store::OpKind, const std::string&)> outage(const bool& down, long status,
+                                                                                   std::string code) {
+  return [&down, status, code](store::OpKind, const std::string&) -> std::optional<s3::Error> {
     if (!down) return std::nullopt;
     s3::Error e;
     e.kind = s3::Error::Kind::http;
-    e.http_status = 503;
-    e.code = "SlowDown";
+    e.http_status = status;
+    e.code = code;
     return e;
   };
+}
+} // namespace
+
+TEST_CASE("During an S3 outage the nodes keep running; queued PUTs are retried and traffic resumes", "[node]") {
+  Pair p;
+  bool down = false;
+  p.bucket.fault = outage(down, 503, "SlowDown");
   p.start();
   p.dev_a.inject(ipv6_packet(kA, kB, "before"));
   REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
@@ -166,11 +177,46 @@ TEST_CASE("During an S3 outage the nodes keep running; traffic resumes after it"
   p.dev_a.inject(ipv6_packet(kA, kB, "during"));
   p.run_until([] { return false; }, 300ms);
   CHECK(p.b.metrics().s3_errors.count({"list", "SlowDown"}) == 1);
-  CHECK(p.a.metrics().dropped.at("s3_put_failed") == 1); // counted, not silently lost
+  CHECK(p.a.metrics().s3_errors.at({"put", "SlowDown"}) >= 2); // retried with backoff
   down = false;
   p.dev_a.inject(ipv6_packet(kA, kB, "after"));
-  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 2; }));
-  CHECK(payload_of(p.dev_b.written()[1]) == "after");
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 3; }));
+  CHECK(payloads(p.dev_b.written()) == std::vector<std::string>{"before", "during", "after"});
+  CHECK(p.a.metrics().dropped.count("s3_put_failed") == 0);
+  p.stop();
+}
+
+TEST_CASE("An outage longer than the PUT deadline drops those packets, counted", "[node]") {
+  Pair p(1s);
+  bool down = false;
+  p.bucket.fault = outage(down, 500, "InternalError");
+  p.start();
+  down = true;
+  p.dev_a.inject(ipv6_packet(kA, kB, "lost"));
+  REQUIRE(p.run_until([&] { return p.a.metrics().dropped.count("s3_put_failed") == 1; }));
+  CHECK(p.a.metrics().s3_errors.at({"put", "InternalError"}) >= 3); // retried until the deadline
+  CHECK(p.a.metrics().dropped.at("s3_put_failed") == 1);
+  down = false;
+  p.dev_a.inject(ipv6_packet(kA, kB, "next"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
+  CHECK(payload_of(p.dev_b.written()[0]) == "next");
+  p.stop();
+}
+
+TEST_CASE("AccessDenied is not retried: dropped and counted, the node keeps running", "[node]") {
+  Pair p;
+  bool down = false;
+  p.bucket.fault = outage(down, 403, "AccessDenied");
+  p.start();
+  down = true;
+  for (int i = 0; i < 5; ++i) p.dev_a.inject(ipv6_packet(kA, kB, "denied"));
+  REQUIRE(p.run_until([&] { return p.a.metrics().dropped.count("s3_put_failed") == 1 &&
+                                   p.a.metrics().dropped.at("s3_put_failed") == 5; }));
+  auto puts = p.bucket.requests(store::OpKind::put);
+  CHECK(puts <= 5); // one attempt per object, no retries
+  down = false;
+  p.dev_a.inject(ipv6_packet(kA, kB, "allowed"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
   p.stop();
 }
 
