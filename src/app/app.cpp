@@ -1,5 +1,6 @@
 #include "app/app.hpp"
 
+#include "core/seal.hpp"
 #include "device/netlink.hpp"
 #include "device/tun_device.hpp"
 #include "hoshino_config.h"
@@ -13,6 +14,7 @@
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <fmt/core.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -90,6 +92,18 @@ int run(const Options& o) {
   if (!id) return fail(o.machine_id + ": " + id.error());
   const core::Address self = prefix->with(*id);
 
+  std::optional<core::Psk> psk;
+  if (!o.psk_file.empty()) {
+    auto content = read_file(o.psk_file);
+    if (!content) return fail("cannot read " + o.psk_file + " (--psk-file)");
+    auto key = core::parse_psk(*content);
+    if (!key) return fail("--psk-file " + o.psk_file + ": " + key.error()); // never echoes the content
+    psk = *key;
+    struct stat st {};
+    if (::stat(o.psk_file.c_str(), &st) == 0 && (st.st_mode & 0077))
+      log::warn("--psk-file {} is readable by other users (chmod 600 it)", o.psk_file);
+  }
+
   auto s3config = s3::resolve_client_config(o.endpoint, o.region, s3::process_env());
   if (!s3config) return fail(s3config.error());
   if (!o.netns.empty()) {
@@ -109,6 +123,7 @@ int run(const Options& o) {
   config.key_prefix = o.key_prefix;
   config.heartbeat.min = o.poll_min;
   config.heartbeat.max = o.poll_max;
+  config.psk = psk;
   device::TunDevice* tun_ptr = nullptr;
   node::Node* node_ptr = nullptr;
 
@@ -128,8 +143,9 @@ int run(const Options& o) {
 
   node::Node node(io, *tun_ptr, store, config);
   node_ptr = &node;
-  fmt::print("hoshino {}: {} on {}{}, bucket {}, inbox {}\n", HOSHINO_VERSION, self.str(), o.tun,
-             o.netns.empty() ? "" : " (netns " + o.netns + ")", o.bucket, node.inbox_prefix());
+  fmt::print("hoshino {}: {} on {}{}, bucket {}, inbox {}{}\n", HOSHINO_VERSION, self.str(), o.tun,
+             o.netns.empty() ? "" : " (netns " + o.netns + ")", o.bucket, node.inbox_prefix(),
+             psk ? ", objects sealed" : "");
   std::fflush(stdout);
 
   asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -47,6 +47,9 @@ inbox to deliver packets sent to it.
   --machine-id PATH      file with 32 hex digits (default: /etc/machine-id)
   --metrics ADDR:PORT    Prometheus /metrics endpoint, or "off" (default: 127.0.0.1:8081)
   --key-prefix P         object key prefix in the bucket (default: hoshino)
+  --psk-file PATH        seal every object with this 32-byte key shared by the nodes (ChaCha20-
+                         Poly1305, the object key as associated data) and accept only sealed ones;
+                         generate with: openssl rand -hex 32 > PATH && chmod 600 PATH
   --poll-min D           fastest inbox LIST interval (default: 0ms, back to back while active)
   --poll-max D           slowest inbox LIST interval, when idle (default: 5s)
   -v, --verbose          more logging (repeat for debug)
@@ -96,6 +99,7 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     else if (a == "--machine-id") err = take(o.machine_id);
     else if (a == "--metrics") err = take(o.metrics);
     else if (a == "--key-prefix") err = take(o.key_prefix);
+    else if (a == "--psk-file") err = take(o.psk_file);
     else if (a == "--mtu") {
       std::string v;
       err = take(v);

@@ -20,6 +20,7 @@ struct Options {
   std::string machine_id = "/etc/machine-id";
   std::string metrics = "127.0.0.1:8081"; // or "off"
   std::string key_prefix = "hoshino";
+  std::string psk_file;  // empty: objects are not sealed
   std::chrono::nanoseconds poll_min = std::chrono::milliseconds(0);
   std::chrono::nanoseconds poll_max = std::chrono::seconds(5);
   int verbosity = 0;

@@ -20,6 +20,9 @@ std::string_view to_string(DropReason r) {
     case DropReason::spoofed_source: return "spoofed_source";
     case DropReason::fetch_failed: return "fetch_failed";
     case DropReason::oversized: return "oversized";
+    case DropReason::unsealed: return "unsealed";
+    case DropReason::sealed_without_key: return "sealed_without_key";
+    case DropReason::bad_seal: return "bad_seal";
   }
   return "unknown";
 }
@@ -109,8 +112,20 @@ void Inbox::on_fetched(const std::string& key, std::string_view body) {
   Entry* e = find(key, &sender);
   if (!e || e->state != State::fetching) return;
   --fetching_;
+  Bytes opened;
+  std::optional<DropReason> refused;
+  if (config_.psk) {
+    auto plain = open_sealed(*config_.psk, key, body);
+    if (plain) opened = std::move(plain).value();
+    else refused = plain.error() == SealError::not_sealed ? DropReason::unsealed : DropReason::bad_seal;
+    body = opened;
+  } else if (is_sealed(body)) {
+    refused = DropReason::sealed_without_key;
+  }
   auto packets = decode_body(body);
-  if (!packets) {
+  if (refused) {
+    drop(*refused);
+  } else if (!packets) {
     drop(DropReason::malformed_body);
   } else {
     for (auto& p : *packets) {

@@ -7,6 +7,7 @@
 // keys older than the maximum age are dropped, and each sender's objects are delivered in ULID order.
 #include "core/ipv6.hpp"
 #include "core/keys.hpp"
+#include "core/seal.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -36,6 +37,7 @@ struct InboxConfig {
   std::size_t max_tracked = 4096;      // objects between LIST and delivery at once
   std::size_t remember = 65536;        // consumed keys remembered, to skip them if listed again
   std::uint64_t max_object_bytes = 16 << 20; // larger objects are dropped unread (no sender makes them)
+  std::optional<Psk> psk;              // set: every body must be sealed with this key (--psk-file)
 };
 
 // Labels of hoshino_packets_dropped_total{reason}.
@@ -49,9 +51,12 @@ enum class DropReason {
   spoofed_source,    // a packet whose source is not the sender named in the key
   fetch_failed,      // the object could not be read (gone, or kept failing)
   oversized,         // larger than any sender writes: not fetched
+  unsealed,          // a plain body while this node requires sealed ones (sender lacks --psk-file)
+  sealed_without_key,// a sealed body, but this node has no key (--psk-file missing here)
+  bad_seal,          // does not open with our key under its object key: forged, moved, or another key
 };
 std::string_view to_string(DropReason r);
-inline constexpr std::size_t kDropReasons = 9;
+inline constexpr std::size_t kDropReasons = 12;
 
 class Inbox {
 public:

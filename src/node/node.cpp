@@ -2,6 +2,7 @@
 
 #include "core/bundle.hpp"
 #include "core/keys.hpp"
+#include "core/seal.hpp"
 #include "util/log.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -38,7 +39,7 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       bundler_(config_.bundler),
       heartbeat_(config_.heartbeat, core::Clock::now()),
       inbox_(core::InboxConfig{config_.key_prefix, config_.self, config_.max_concurrent_gets, config_.max_age_ms,
-                               wall_ms_(), 5'000, 4096, 65536}),
+                               wall_ms_(), 5'000, 4096, 65536, 16 << 20, config_.psk}),
       ulids_(random_source()),
       poll_timer_(io),
       random_(random_source()) {}
@@ -120,6 +121,7 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
   std::string name = core::format_key(config_.key_prefix, key);
   std::size_t count = batch.packets.size();
   auto body = core::encode_bundle(batch.packets);
+  if (config_.psk) body = core::seal(*config_.psk, name, body, core::random_nonce());
   batch.packets.clear();
   auto first_attempt = std::chrono::steady_clock::now();
   asio::steady_timer retry(io_);
@@ -191,11 +193,32 @@ asio::awaitable<void> Node::get_object(std::string key) {
   if (body) {
     ++metrics_.ingress.objects;
     inbox_.on_fetched(key, *body);
+    report_seal_mismatch(key);
   } else {
     s3_failed(store::OpKind::get, body.error());
     inbox_.on_fetch_failed(key, body.error().retryable());
   }
   pump();
+}
+
+void Node::report_seal_mismatch(const std::string& key) {
+  using core::DropReason;
+  std::uint64_t unsealed = inbox_.dropped(DropReason::unsealed);
+  std::uint64_t no_key = inbox_.dropped(DropReason::sealed_without_key);
+  std::uint64_t bad = inbox_.dropped(DropReason::bad_seal);
+  std::uint64_t total = unsealed + no_key + bad;
+  if (total == seal_refusals_) return;
+  seal_refusals_ = total;
+  // Nodes that disagree about --psk-file must fail clearly, not silently: say which way, loudly, but
+  // once per interval rather than per object.
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_seal_log_ < kErrorLogInterval && last_seal_log_.time_since_epoch().count() != 0) return;
+  last_seal_log_ = now;
+  auto sender = core::parse_key(config_.key_prefix, key);
+  std::string from = sender ? sender->src.str() : key;
+  log::error("refusing objects from {}: {} unsealed (sender has no --psk-file), {} sealed but no --psk-file here, "
+             "{} failed authentication (different key, or forged) so far",
+             from, unsealed, no_key, bad);
 }
 
 void Node::deliver() {

@@ -38,6 +38,7 @@ struct NodeConfig {
   // dropped and counted. Older packets are of little use to TCP anyway.
   std::chrono::milliseconds put_deadline{10000};
   core::BackoffConfig put_backoff;
+  std::optional<core::Psk> psk; // seal every body, and require sealed bodies (--psk-file)
 };
 
 class Node {
@@ -68,6 +69,7 @@ private:
   void wake_poller();
   void s3_failed(store::OpKind op, const s3::Error& e);
   double random01();
+  void report_seal_mismatch(const std::string& key);
 
   asio::io_context& io_;
   device::PacketDevice& device_;
@@ -87,6 +89,8 @@ private:
   std::size_t tasks_ = 0;
   // Last time each (op, code) was logged: S3 trouble is reported once per interval, not per packet.
   std::map<std::pair<int, std::string>, std::chrono::steady_clock::time_point> last_logged_;
+  std::uint64_t seal_refusals_ = 0;
+  std::chrono::steady_clock::time_point last_seal_log_{};
 };
 
 } // namespace hoshino::node

@@ -42,13 +42,13 @@ node::NodeConfig config(const core::Address& self, std::chrono::milliseconds put
 
 // Two nodes sharing one bucket, each with its own device.
 struct Pair {
-  explicit Pair(std::chrono::milliseconds put_deadline = 10s) : put_deadline(put_deadline) {}
-  std::chrono::milliseconds put_deadline;
+  explicit Pair(std::chrono::milliseconds put_deadline = 10s) : Pair(config(kA, put_deadline), config(kB, put_deadline)) {}
+  Pair(node::NodeConfig ca, node::NodeConfig cb) : a(io, dev_a, bucket, std::move(ca)), b(io, dev_b, bucket, std::move(cb)) {}
   asio::io_context io;
   store::MemoryStore bucket{io, 300us};
   device::MemoryDevice dev_a{io}, dev_b{io};
-  node::Node a{io, dev_a, bucket, config(kA, put_deadline)};
-  node::Node b{io, dev_b, bucket, config(kB, put_deadline)};
+  node::Node a;
+  node::Node b;
   int running = 0;
 
   void start() {
@@ -258,4 +258,86 @@ TEST_CASE("Stop flushes queued packets before returning", "[node]") {
   CHECK(p.a.metrics().egress.packets > 0);
   p.b.stop();
   p.run_until([&] { return p.running == 0; });
+}
+
+namespace {
+node::NodeConfig with_psk(const core::Address& self, std::optional<char> fill) {
+  auto c = config(self);
+  if (fill) {
+    core::Psk k;
+    k.fill(static_cast<std::uint8_t>(*fill));
+    c.psk = k;
+  }
+  return c;
+}
+} // namespace
+
+TEST_CASE("With a shared key, packets flow sealed: the bucket never sees them", "[node][psk]") {
+  Pair p(with_psk(kA, 'k'), with_psk(kB, 'k'));
+  bool saw_plaintext = false;
+  p.bucket.fault = [&](store::OpKind op, const std::string& key) -> std::optional<s3::Error> {
+    if (op == store::OpKind::get && p.bucket.objects().count(key))
+      saw_plaintext = saw_plaintext || p.bucket.objects()[key].find("secret-payload") != std::string::npos ||
+                      !core::is_sealed(p.bucket.objects()[key]);
+    return std::nullopt;
+  };
+  p.start();
+  for (int i = 0; i < 20; ++i) p.dev_a.inject(ipv6_packet(kA, kB, "secret-payload " + std::to_string(i)));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 20; }));
+  CHECK_FALSE(saw_plaintext);
+  CHECK(payload_of(p.dev_b.written()[19]) == "secret-payload 19");
+  p.stop();
+}
+
+TEST_CASE("Nodes that disagree about the key fail clearly, not silently", "[node][psk]") {
+  SECTION("sender sealed, receiver has no key") {
+    Pair p(with_psk(kA, 'k'), with_psk(kB, std::nullopt));
+    p.start();
+    p.dev_a.inject(ipv6_packet(kA, kB, "x"));
+    REQUIRE(p.run_until([&] { return p.b.inbox().dropped(core::DropReason::sealed_without_key) == 1; }));
+    CHECK(p.dev_b.written().empty());
+    p.stop();
+  }
+  SECTION("sender plain, receiver requires sealed") {
+    Pair p(with_psk(kA, std::nullopt), with_psk(kB, 'k'));
+    p.start();
+    p.dev_a.inject(ipv6_packet(kA, kB, "x"));
+    REQUIRE(p.run_until([&] { return p.b.inbox().dropped(core::DropReason::unsealed) == 1; }));
+    CHECK(p.dev_b.written().empty());
+    p.stop();
+  }
+  SECTION("different keys") {
+    Pair p(with_psk(kA, 'k'), with_psk(kB, 'z'));
+    p.start();
+    p.dev_a.inject(ipv6_packet(kA, kB, "x"));
+    REQUIRE(p.run_until([&] { return p.b.inbox().dropped(core::DropReason::bad_seal) == 1; }));
+    CHECK(p.dev_b.written().empty());
+    p.stop();
+  }
+}
+
+TEST_CASE("A bucket writer without the key can neither move nor replay sealed objects", "[node][psk]") {
+  Pair p(with_psk(kA, 'k'), with_psk(kB, 'k'));
+  // Capture A's sealed object for B before B consumes it.
+  std::optional<std::pair<std::string, std::string>> captured;
+  p.bucket.fault = [&](store::OpKind op, const std::string& key) -> std::optional<s3::Error> {
+    if (op == store::OpKind::get && !captured && p.bucket.objects().count(key)) captured.emplace(key, p.bucket.objects()[key]);
+    return std::nullopt;
+  };
+  p.start();
+  p.dev_a.inject(ipv6_packet(kA, kB, "original"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1 && p.bucket.objects().empty(); }));
+  REQUIRE(captured);
+  auto original = core::parse_key("hoshino", captured->first);
+  REQUIRE(original);
+  // Replay under its own key: already consumed, so skipped (and deleted again).
+  p.bucket.objects()[captured->first] = captured->second;
+  // Move it to a fresh key (a new ULID): the seal does not open under another key.
+  core::UlidGenerator gen([] { return 99; });
+  auto moved = core::format_key("hoshino", {kB, kA, gen.next(original->id.time_ms() + 1)});
+  p.bucket.objects()[moved] = captured->second;
+  REQUIRE(p.run_until([&] { return p.bucket.objects().empty(); }));
+  CHECK(p.b.inbox().dropped(core::DropReason::bad_seal) == 1);
+  CHECK(p.dev_b.written().size() == 1); // nothing delivered twice or from the moved copy
+  p.stop();
 }
