@@ -11,6 +11,8 @@ packages=(
   ceph-mon ceph-osd radosgw ceph-common
   # tests and the demo
   iproute2 iputils-ping curl iperf3 python3 procps util-linux
+  # fuzzing (libFuzzer) and the sanitizer run
+  clang libclang-rt-14-dev
 )
 
 missing=()

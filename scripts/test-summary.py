@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Prints the closing line of a test run from meson's testlog.json: 'N passed, N failed, N skipped'.
+"""Prints the closing line of a test run: 'N passed, N failed, N skipped', over all files given.
 
-Counts test cases, not just test programs: a Catch2 program contributes its test cases, an e2e script
-its own 'N passed, N failed' line. A program whose output has no such count counts as one. A program
-meson saw fail always counts at least one failure; one that exited 77 is one skipped."""
+A meson testlog.json counts test cases, not just test programs: a Catch2 program contributes its test
+cases, an e2e script its own 'N passed, N failed' line; a program whose output has no such count counts
+as one. A program meson saw fail always counts at least one failure; one that exited 77 is one skipped.
+Any other file (e.g. the fuzz run's output) contributes its last 'N passed, N failed' line."""
 import json
 import re
 import sys
@@ -13,7 +14,11 @@ CATCH_SOME = re.compile(r"test cases:\s+(\d+) \|\s+(\d+) passed \|\s+(\d+) faile
 SCRIPT = re.compile(r"^(\d+) passed, (\d+) failed$", re.M)
 
 passed = failed = skipped = 0
-with open(sys.argv[1]) as log:
+
+
+def count_testlog(path):
+    global passed, failed, skipped
+    log = open(path)
     for line in log:
         if not line.strip():
             continue
@@ -36,4 +41,20 @@ with open(sys.argv[1]) as log:
             f = 1  # crashed, timed out or failed outside its own count
         passed += p
         failed += f
+
+
+def count_plain(path):
+    global passed, failed
+    found = SCRIPT.findall(open(path).read())
+    if found:
+        passed += int(found[-1][0])
+        failed += int(found[-1][1])
+    else:
+        failed += 1  # the step did not get as far as reporting
+
+
+for path in sys.argv[1:]:
+    before = (passed, failed, skipped)
+    count_testlog(path) if path.endswith(".json") else count_plain(path)
+    print(f"  {path}: {passed - before[0]} passed, {failed - before[1]} failed, {skipped - before[2]} skipped")
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
