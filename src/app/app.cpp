@@ -1,5 +1,6 @@
 #include "app/app.hpp"
 
+#include "core/keys.hpp"
 #include "core/seal.hpp"
 #include "device/netlink.hpp"
 #include "device/tun_device.hpp"
@@ -42,9 +43,9 @@ double now_seconds() {
 }
 
 // Runs one S3 check to completion before anything else starts.
-Result<Unit, s3::Error> check_bucket(asio::io_context& io, store::ObjectStore& store) {
+Result<Unit, s3::Error> check_bucket(asio::io_context& io, store::ObjectStore& store, const std::string& inbox) {
   std::optional<Result<Unit, s3::Error>> out;
-  asio::co_spawn(io, store.check(), [&](std::exception_ptr e, Result<Unit, s3::Error> r) {
+  asio::co_spawn(io, store.check(inbox), [&](std::exception_ptr e, Result<Unit, s3::Error> r) {
     if (e) std::rethrow_exception(e);
     out.emplace(std::move(r));
   });
@@ -115,7 +116,8 @@ int run(const Options& o) {
   asio::io_context io;
   s3::Client client(io, std::move(s3config).value());
   store::S3Store store(client, o.bucket);
-  if (auto ok = check_bucket(io, store); !ok) return fail("bucket " + o.bucket + ": " + ok.error().describe());
+  if (auto ok = check_bucket(io, store, core::inbox_prefix(o.key_prefix, self)); !ok)
+    return fail("bucket " + o.bucket + ": " + ok.error().describe());
 
   node::NodeConfig config;
   config.prefix = *prefix;

@@ -177,8 +177,9 @@ Client::Op<DeleteResult> Client::delete_objects(std::string_view bucket, std::ve
   co_return total;
 }
 
-Client::Op<Unit> Client::check_bucket(std::string_view bucket) {
+Client::Op<Unit> Client::check_bucket(std::string_view bucket, std::string_view prefix) {
   ListOptions none;
+  none.prefix = std::string(prefix);
   none.max_keys = 0;
   auto page = co_await list_objects(bucket, std::move(none));
   if (!page) co_return std::move(page).error();

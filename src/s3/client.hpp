@@ -53,8 +53,9 @@ public:
                                        std::size_t limit = std::numeric_limits<std::size_t>::max());
   // DeleteObjects (POST ?delete) for up to 1000 keys; more are split into several requests.
   Op<DeleteResult> delete_objects(std::string_view bucket, std::vector<std::string> keys);
-  // A LIST of zero keys: proves the bucket exists and the credentials sign correctly.
-  Op<Unit> check_bucket(std::string_view bucket);
+  // A LIST of zero keys (under `prefix`, if given): proves the bucket exists and the credentials sign
+  // correctly, needing no more permission than listing that prefix.
+  Op<Unit> check_bucket(std::string_view bucket, std::string_view prefix = {});
   Op<Unit> create_bucket(std::string_view bucket);
 
   net::CurlMulti& http() noexcept { return http_; }

@@ -67,9 +67,8 @@ Op<std::vector<std::string>> MemoryStore::remove(std::vector<std::string> keys) 
   co_return std::vector<std::string>{};
 }
 
-Op<Unit> MemoryStore::check() {
-  const std::string bucket_wide;
-  auto failure = co_await begin(OpKind::list, bucket_wide);
+Op<Unit> MemoryStore::check(std::string prefix) {
+  auto failure = co_await begin(OpKind::list, prefix);
   if (failure) co_return *failure;
   co_return Unit{};
 }

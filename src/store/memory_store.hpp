@@ -20,7 +20,7 @@ public:
   Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys) override;
   Op<core::Bytes> get(std::string key) override;
   Op<std::vector<std::string>> remove(std::vector<std::string> keys) override;
-  Op<Unit> check() override;
+  Op<Unit> check(std::string prefix) override;
 
   // Return an error to fail the operation on that key (list: the prefix; remove: the first key).
   std::function<std::optional<s3::Error>(OpKind, const std::string& key)> fault;

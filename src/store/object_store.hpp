@@ -29,8 +29,9 @@ public:
   virtual Op<core::Bytes> get(std::string key) = 0;
   // Deletes up to 1000 keys; returns the keys that could not be deleted.
   virtual Op<std::vector<std::string>> remove(std::vector<std::string> keys) = 0;
-  // Proves the bucket exists and the credentials work.
-  virtual Op<Unit> check() = 0;
+  // Proves the bucket exists and the credentials work: a LIST of zero keys under `prefix` (the node's
+  // own inbox, which is all a least-privilege policy lets it list).
+  virtual Op<Unit> check(std::string prefix) = 0;
 };
 
 } // namespace hoshino::store

@@ -28,6 +28,6 @@ Op<std::vector<std::string>> S3Store::remove(std::vector<std::string> keys) {
   co_return failed;
 }
 
-Op<Unit> S3Store::check() { co_return co_await client_.check_bucket(bucket_); }
+Op<Unit> S3Store::check(std::string prefix) { co_return co_await client_.check_bucket(bucket_, prefix); }
 
 } // namespace hoshino::store

@@ -13,7 +13,7 @@ public:
   Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys) override;
   Op<core::Bytes> get(std::string key) override;
   Op<std::vector<std::string>> remove(std::vector<std::string> keys) override;
-  Op<Unit> check() override;
+  Op<Unit> check(std::string prefix) override;
 
 private:
   s3::Client& client_;

@@ -25,8 +25,11 @@ bucket=e2e-$tag
 hs_netns "hse$tag-a"; hs_netns "hse$tag-b"
 mid_a=$(hs_machine_id a a1a1a1a1a1a1a1a1); mid_b=$(hs_machine_id b b2b2b2b2b2b2b2b2)
 addr_a=$(hs_address a1a1a1a1a1a1a1a1); addr_b=$(hs_address b2b2b2b2b2b2b2b2)
-hs_start a "hse$tag-a" "$mid_a" "$bucket" || exit 1
-hs_start b "hse$tag-b" "$mid_b" "$bucket" || exit 1
+# Sealed end to end with a shared key, and as verbose as it gets: the logs are checked for secrets below.
+psk_hex=$(openssl rand -hex 32 2>/dev/null || python3 -c 'import os; print(os.urandom(32).hex())')
+(umask 077; echo "$psk_hex" > "$HS_WORK/psk")
+hs_start a "hse$tag-a" "$mid_a" "$bucket" --psk-file "$HS_WORK/psk" -vv || exit 1
+hs_start b "hse$tag-b" "$mid_b" "$bucket" --psk-file "$HS_WORK/psk" -vv || exit 1
 in_a() { ip netns exec "hse$tag-a" "$@"; }
 in_b() { ip netns exec "hse$tag-b" "$@"; }
 
@@ -77,11 +80,18 @@ check "metrics: build info and process gauges exported" \
 hs_stop b KILL
 in_a ping -c 3 -i 0.2 -W 1 "$addr_b" >/dev/null 2>&1
 sleep 6 # older than the startup grace (5 s)
-hs_start b "hse$tag-b" "$mid_b" "$bucket" || exit 1
+cp "$HS_WORK/b.log" "$HS_WORK/b-first.log"
+hs_start b "hse$tag-b" "$mid_b" "$bucket" --psk-file "$HS_WORK/psk" -vv || exit 1
 for _ in $(seq 50); do ge "$(hs_metric b 'hoshino_packets_dropped_total{reason="stale"}')" 3 && break; sleep 0.1; done
 check "restarted node drops the stale packets" ge "$(hs_metric b 'hoshino_packets_dropped_total{reason="stale"}')" 3
 check "restarted node delivered none of them" test "$(hs_metric b 'hoshino_packets_total{direction="ingress"}')" = 0
 check "traffic works again after the restart" bash -c "ip netns exec hse$tag-a ping -c 3 -i 0.2 -W 10 $addr_b >/dev/null"
+
+no_secrets() {
+  ! grep -qF -e "$AWS_SECRET_ACCESS_KEY" -e "$psk_hex" "$HS_WORK"/a.log "$HS_WORK"/b.log "$HS_WORK"/b-first.log
+}
+check "logs (-vv) carry neither the S3 secret nor the key" no_secrets
+check "the nodes say their objects are sealed" grep -q "objects sealed" "$HS_WORK/a.log"
 
 hs_stop a TERM
 check "SIGTERM: exit status 0" test "$HS_STATUS" = 0
