@@ -8,6 +8,7 @@
 #include "node/metrics_server.hpp"
 #include "node/node.hpp"
 #include "s3/client.hpp"
+#include "s3/imds.hpp"
 #include "store/s3_store.hpp"
 #include "util/log.hpp"
 
@@ -42,10 +43,11 @@ double now_seconds() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-// Runs one S3 check to completion before anything else starts.
-Result<Unit, s3::Error> check_bucket(asio::io_context& io, store::ObjectStore& store, const std::string& inbox) {
-  std::optional<Result<Unit, s3::Error>> out;
-  asio::co_spawn(io, store.check(inbox), [&](std::exception_ptr e, Result<Unit, s3::Error> r) {
+// Runs one operation to completion before anything else starts (startup checks).
+template <class T>
+T run_to_completion(asio::io_context& io, asio::awaitable<T> op) {
+  std::optional<T> out;
+  asio::co_spawn(io, std::move(op), [&](std::exception_ptr e, T r) {
     if (e) std::rethrow_exception(e);
     out.emplace(std::move(r));
   });
@@ -105,8 +107,14 @@ int run(const Options& o) {
       log::warn("--psk-file {} is readable by other users (chmod 600 it)", o.psk_file);
   }
 
-  auto s3config = s3::resolve_client_config(o.endpoint, o.region, s3::process_env());
+  const auto env = s3::process_env();
+  auto s3config = s3::resolve_client_config(o.endpoint, o.region, env, false);
   if (!s3config) return fail(s3config.error());
+  // Neither the environment nor the shared file: an EC2 instance profile, through IMDSv2.
+  const bool use_imds = s3config->credentials.access_key_id.empty();
+  auto imds_config = s3::imds_config_from_env(env);
+  if (use_imds && !imds_config)
+    return fail(s3::resolve_credentials(env).error() + " (instance metadata disabled by AWS_EC2_METADATA_DISABLED)");
   if (!o.netns.empty()) {
     auto ns = device::open_netns(o.netns);
     if (!ns) return fail(ns.error());
@@ -115,8 +123,20 @@ int run(const Options& o) {
 
   asio::io_context io;
   s3::Client client(io, std::move(s3config).value());
+  std::optional<s3::ImdsProvider> imds;
+  std::optional<s3::ExpiringCredentials> expiring;
+  if (use_imds) {
+    imds.emplace(client.http(), *imds_config);
+    auto fetched = run_to_completion(io, imds->fetch());
+    if (!fetched)
+      return fail(s3::resolve_credentials(env).error() + ", and " + fetched.error());
+    expiring = std::move(fetched).value();
+    client.set_credentials(expiring->credentials);
+    log::info("credentials from the instance metadata service, valid until {}",
+              std::chrono::system_clock::to_time_t(expiring->expiration));
+  }
   store::S3Store store(client, o.bucket);
-  if (auto ok = check_bucket(io, store, core::inbox_prefix(o.key_prefix, self)); !ok)
+  if (auto ok = run_to_completion(io, store.check(core::inbox_prefix(o.key_prefix, self))); !ok)
     return fail("bucket " + o.bucket + ": " + ok.error().describe());
 
   node::NodeConfig config;
@@ -158,6 +178,14 @@ int run(const Options& o) {
   });
   if (metrics) {
     asio::co_spawn(io, metrics->run(), [](std::exception_ptr e) {
+      if (e) std::rethrow_exception(e);
+    });
+  }
+  if (imds) {
+    asio::co_spawn(io, s3::refresh_credentials(*imds, *expiring, [&](const s3::Credentials& c) {
+      client.set_credentials(c);
+      log::info("instance metadata credentials renewed");
+    }), [](std::exception_ptr e) {
       if (e) std::rethrow_exception(e);
     });
   }

@@ -60,15 +60,15 @@ Error error_from(const net::HttpResponse& r) {
 }
 
 Result<ClientConfig, std::string> resolve_client_config(std::string_view endpoint_flag, std::string_view region_flag,
-                                                        const EnvLookup& env) {
+                                                        const EnvLookup& env, bool credentials_required) {
   ClientConfig c;
   c.region = resolve_region(region_flag, env);
   auto ep = resolve_endpoint(endpoint_flag, c.region, env);
   if (!ep) return std::move(ep).error();
   c.endpoint = std::move(ep).value();
   auto creds = resolve_credentials(env);
-  if (!creds) return std::move(creds).error();
-  c.credentials = std::move(creds).value();
+  if (creds) c.credentials = std::move(creds).value();
+  else if (credentials_required) return std::move(creds).error();
   return c;
 }
 
@@ -76,6 +76,11 @@ Client::Client(asio::io_context& io, ClientConfig config)
     : config_(std::move(config)),
       signer_(config_.credentials, config_.region),
       http_(io, net::CurlMulti::Options{config_.max_connections, config_.connect_timeout, config_.trace_http}) {}
+
+void Client::set_credentials(Credentials credentials) {
+  config_.credentials = std::move(credentials);
+  signer_ = Signer(config_.credentials, config_.region);
+}
 
 net::HttpRequest Client::build(std::string_view method, std::string_view bucket, std::string_view key,
                                const QueryParams& query, std::string body, const Headers& extra) {

@@ -59,6 +59,8 @@ public:
   Op<Unit> create_bucket(std::string_view bucket);
 
   net::CurlMulti& http() noexcept { return http_; }
+  // New credentials for the following requests (e.g. renewed instance-profile credentials).
+  void set_credentials(Credentials credentials);
   const ClientConfig& config() const noexcept { return config_; }
 
 private:
@@ -71,8 +73,9 @@ private:
 };
 
 // Endpoint, region and credentials from flags (empty: not given) and the environment, as AWS tools do.
+// With credentials_required false, missing credentials leave them empty (for a later provider, IMDS).
 Result<ClientConfig, std::string> resolve_client_config(std::string_view endpoint_flag, std::string_view region_flag,
-                                                        const EnvLookup& env);
+                                                        const EnvLookup& env, bool credentials_required = true);
 
 // Turns a finished HTTP exchange that is not a 2xx into an Error (S3's code and message when present).
 Error error_from(const net::HttpResponse& response);

@@ -57,7 +57,14 @@ if env AWS_SECRET_ACCESS_KEY="$secret" "${hs[@]}" "${ok_args[@]}" 2>&1 | grep -q
 else
   echo "ok - the secret never appears in the output"; passed=$((passed + 1))
 fi
-expect "no credentials" 1 "no credentials" -- env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME=/nonexistent "${hs[@]}" "${ok_args[@]}"
+# Without credentials the chain ends at the instance metadata service: never the real 169.254.169.254
+# here, so it is either disabled or pointed at a local port.
+no_creds=(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME=/nonexistent)
+expect "no credentials, metadata disabled" 1 "no credentials.*instance metadata disabled" -- \
+  "${no_creds[@]}" AWS_EC2_METADATA_DISABLED=true "${hs[@]}" "${ok_args[@]}"
+dead=$(hs_free_port)
+expect "no credentials, metadata service not answering" 1 "no credentials.*instance metadata \(http://127.0.0.1:$dead\)" -- \
+  "${no_creds[@]}" AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$dead" "${hs[@]}" "${ok_args[@]}"
 down_port=$(hs_free_port)
 expect "S3 not reachable" 1 "connection error" -- "${hs[@]}" "${ok_args[@]}" --endpoint "http://127.0.0.1:$down_port"
 expect "interface name taken" 1 "interface lo already exists" -- "${hs[@]}" "${ok_args[@]}" --tun lo
@@ -70,6 +77,23 @@ kill "$busy_pid"
 chmod 0755 "$HS_WORK"; chmod 0644 "$mid" # readable by the unprivileged user
 expect "not root" 1 "run as root" -- setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "${hs[@]}" "${ok_args[@]}"
 expect "no /dev/net/tun" 1 "/dev/net/tun not found" -- unshare -m bash -c 'mount -t tmpfs none /dev/net && exec "$@"' _ "${hs[@]}" "${ok_args[@]}"
+
+# And the positive case: instance-profile credentials from a local IMDSv2 responder start a node.
+python3 "$root/test/support/imds_responder.py" --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" \
+  --fixed-key --lifetime 3600 > "$HS_WORK/imds.port" &
+imds_pid=$!
+for _ in $(seq 50); do [[ -s $HS_WORK/imds.port ]] && break; sleep 0.1; done
+starts_with_imds() ( # a subshell: the credential variables are gone only here
+  unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+  export HOME=/nonexistent AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$(cat "$HS_WORK/imds.port")"
+  hs_start imds "hsx$$" "$mid" "$bucket" 2>/dev/null && hs_stop imds TERM && [[ $HS_STATUS == 0 ]]
+)
+if starts_with_imds; then
+  echo "ok - starts with instance-profile credentials (IMDSv2)"; passed=$((passed + 1))
+else
+  echo "FAIL - did not start with instance-profile credentials:"; cat "$HS_WORK/imds.log"; failures=$((failures + 1))
+fi
+kill "$imds_pid"
 
 echo "$passed passed, $failures failed"
 ((failures == 0))
