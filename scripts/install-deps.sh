@@ -2,6 +2,7 @@
 # Installs everything hoshino needs to build, test and run its demo on Debian 12.
 # Idempotent: packages already present are not reinstalled and apt's lists are refreshed at most once a day.
 set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 packages=(
   # build
@@ -13,7 +14,19 @@ packages=(
   iproute2 iputils-ping curl iperf3 python3 procps util-linux
   # fuzzing (libFuzzer) and the sanitizer run
   clang libclang-rt-14-dev
+  # deployment checks: cloud-init's schema validator, systemd-analyze
+  cloud-init systemd
 )
+# Node.js and npm for the Terraform syntax check, from Debian unless the machine already has them.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
+# An HCL parser from the npm registry (Terraform itself cannot run here), kept inside the project.
+install_npm_tools() {
+  if [[ ! -d $root/build-tools/node_modules/@cdktf/hcl2json ]]; then
+    echo "install-deps: npm install @cdktf/hcl2json"
+    npm install --prefix "$root/build-tools" --no-save --no-audit --no-fund --loglevel=error @cdktf/hcl2json@0.21.0
+  fi
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -21,6 +34,7 @@ for p in "${packages[@]}"; do
 done
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#packages[@]} packages present"
+  install_npm_tools
   exit 0
 fi
 
@@ -36,3 +50,4 @@ if [[ ! -f $stamp ]] || [[ -n $(find "$stamp" -mmin +1440 2>/dev/null) ]]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+install_npm_tools
