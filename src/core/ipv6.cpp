@@ -1,20 +1,12 @@
 #include "core/ipv6.hpp"
 
+#include "util/hex.hpp"
+
 #include <arpa/inet.h>
 
 #include <cstring>
 
 namespace hoshino::core {
-namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-} // namespace
 
 std::optional<Address> Address::parse(std::string_view text) {
   Address a;
@@ -30,7 +22,7 @@ std::optional<Address> Address::from_hex(std::string_view hex32) {
     char hi = hex32[2 * i], lo = hex32[2 * i + 1];
     // Keys use lower case only: one spelling per address, so one inbox per node.
     if ((hi >= 'A' && hi <= 'F') || (lo >= 'A' && lo <= 'F')) return std::nullopt;
-    int h = hex_value(hi), l = hex_value(lo);
+    int h = hex_digit(hi), l = hex_digit(lo);
     if (h < 0 || l < 0) return std::nullopt;
     a.bytes[i] = static_cast<std::uint8_t>(h << 4 | l);
   }
@@ -94,10 +86,10 @@ Result<InterfaceId, std::string> interface_id_from_machine_id(std::string_view c
   if (content.size() != 32) return std::string("machine-id must be 32 hex digits");
   InterfaceId id{};
   for (std::size_t i = 0; i < 32; ++i) {
-    if (hex_value(content[i]) < 0) return std::string("machine-id must be 32 hex digits");
+    if (hex_digit(content[i]) < 0) return std::string("machine-id must be 32 hex digits");
   }
   for (std::size_t i = 0; i < 8; ++i)
-    id[i] = static_cast<std::uint8_t>(hex_value(content[2 * i]) << 4 | hex_value(content[2 * i + 1]));
+    id[i] = static_cast<std::uint8_t>(hex_digit(content[2 * i]) << 4 | hex_digit(content[2 * i + 1]));
   return id;
 }
 

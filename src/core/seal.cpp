@@ -1,5 +1,7 @@
 #include "core/seal.hpp"
 
+#include "util/hex.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -22,13 +24,6 @@ Ctx new_ctx() {
 }
 
 const unsigned char* u(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 } // namespace
 

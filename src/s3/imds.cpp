@@ -1,5 +1,7 @@
 #include "s3/imds.hpp"
 
+#include "util/hex.hpp"
+
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -40,10 +42,11 @@ std::optional<std::string> read_string(std::string_view& s) {
       case 'u': {
         // Credentials are ASCII; other code points are kept as '?' rather than decoded.
         if (s.size() < 4) return std::nullopt;
-        unsigned v = 0;
+        int v = 0;
         for (int i = 0; i < 4; ++i) {
-          char h = s[static_cast<std::size_t>(i)];
-          v = v * 16 + static_cast<unsigned>(h >= '0' && h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+          int digit = hex_digit(s[static_cast<std::size_t>(i)]);
+          if (digit < 0) return std::nullopt;
+          v = v * 16 + digit;
         }
         s.remove_prefix(4);
         out.push_back(v < 0x80 ? static_cast<char>(v) : '?');

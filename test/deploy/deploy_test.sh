@@ -7,14 +7,9 @@
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${HOSHINO_BUILD_ROOT:-$root/build}
+source "$root/test/support/checks.sh"
 work=$(mktemp -d /tmp/hoshino-deploy-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-failures=0 checks=0
-check() {
-  local what=$1; shift
-  checks=$((checks + 1))
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; failures=$((failures + 1)); fi
-}
 
 # --- Terraform
 tf_json() { NODE_PATH="$root/build-tools/node_modules" node "$root/scripts/deploy/parse-terraform.js" "$1"; }
@@ -125,5 +120,4 @@ check "launch: ships the binary, the unit, the settings and the key" bash -c "
 check "launch: enables and restarts the service on every host" bash -c "
   [[ \$(grep -c 'systemctl enable hoshino.service && sudo systemctl restart hoshino.service' '$FAKE_SSH_LOG') == 2 ]]"
 
-echo "$((checks - failures)) passed, $failures failed"
-((failures == 0))
+finish

@@ -4,24 +4,18 @@
 # Needs root and a local RGW started by scripts/rgw.sh with HOSHINO_RGW_NETNS (scripts/test.sh does);
 # skips (77) otherwise.
 set -uo pipefail
-[[ $(id -u) -eq 0 ]] || { echo "needs root: skipped"; exit 77; }
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+source "$root/test/support/checks.sh"
+require_root
 [[ -n ${HOSHINO_RGW_DIR:-} && -f ${HOSHINO_RGW_DIR}/netns ]] || {
   echo "needs a local RGW in its own namespace (run scripts/test.sh): skipped"; exit 77; }
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HS_BIN=${HOSHINO_BIN:-$root/build/src}
 source "$root/scripts/lib/nodes.sh"
 rgw() { bash "$root/scripts/rgw.sh" "$1" "$HOSHINO_RGW_DIR"; }
 restore_s3() { rgw restore >/dev/null 2>&1; [[ -f $HOSHINO_RGW_DIR/run/rgw.pid ]] || rgw start-gateway >/dev/null 2>&1; }
 trap 'restore_s3; hs_cleanup' EXIT
 
-failures=0 checks=0
-check() {
-  local what=$1; shift
-  checks=$((checks + 1))
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; failures=$((failures + 1)); fi
-}
 alive() { kill -0 "$(cat "$HS_WORK/$1.pid")" 2>/dev/null; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 
 tag=$$
 bucket=faults-$tag
@@ -65,5 +59,4 @@ check "some pings made it during the stream (before/after the cut)" grep -qE ' [
 
 hs_stop a TERM
 check "SIGTERM after the faults: exit 0" test "$HS_STATUS" = 0
-echo "$((checks - failures)) passed, $failures failed"
-((failures == 0))
+finish

@@ -4,14 +4,14 @@
 # interface name taken, metrics port taken, not root, no /dev/net/tun.
 # Skips (77) without root or without an S3 endpoint (scripts/test.sh provides one).
 set -uo pipefail
-[[ $(id -u) -eq 0 ]] || { echo "needs root: skipped"; exit 77; }
-[[ -n ${AWS_ENDPOINT_URL:-} ]] || { echo "no AWS_ENDPOINT_URL (run scripts/test.sh): skipped"; exit 77; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+source "$root/test/support/checks.sh"
+require_root
+require_s3
 HS_BIN=${HOSHINO_BIN:-$root/build/src}
 source "$root/scripts/lib/nodes.sh"
 trap hs_cleanup EXIT
 
-failures=0 passed=0
 # expect DESCRIPTION EXIT_CODE PATTERN -- ARGS...: runs hoshino, checks its exit code, that stderr is
 # one line matching PATTERN, and that no hs-err interface exists afterwards.
 expect() {
@@ -24,10 +24,10 @@ expect() {
   if [[ $status -eq $code ]] && grep -qE -- "$pattern" <<<"$out" && [[ $lines -eq 1 ]] &&
      ! ip link show hs-err >/dev/null 2>&1 && ! ip -n "hsx$$" link show hs-err >/dev/null 2>&1; then
     echo "ok - $what: $out"
-    passed=$((passed + 1))
+    checks=$((checks + 1))
   else
     echo "FAIL - $what: exit $status (want $code), output: $out"
-    failures=$((failures + 1))
+    checks=$((checks + 1)); failures=$((failures + 1))
   fi
 }
 
@@ -53,9 +53,9 @@ expect "unknown bucket" 1 "NoSuchBucket" -- "${hs[@]}" "${ok_args[@]}" --bucket 
 secret="wrong-secret-$$"
 expect "wrong credentials" 1 "SignatureDoesNotMatch" -- env AWS_SECRET_ACCESS_KEY="$secret" "${hs[@]}" "${ok_args[@]}"
 if env AWS_SECRET_ACCESS_KEY="$secret" "${hs[@]}" "${ok_args[@]}" 2>&1 | grep -q "$secret"; then
-  echo "FAIL - the secret appears in the output"; failures=$((failures + 1))
+  echo "FAIL - the secret appears in the output"; checks=$((checks + 1)); failures=$((failures + 1))
 else
-  echo "ok - the secret never appears in the output"; passed=$((passed + 1))
+  echo "ok - the secret never appears in the output"; checks=$((checks + 1))
 fi
 # Without credentials the chain ends at the instance metadata service: never the real 169.254.169.254
 # here, so it is either disabled or pointed at a local port.
@@ -89,11 +89,10 @@ starts_with_imds() ( # a subshell: the credential variables are gone only here
   hs_start imds "hsx$$" "$mid" "$bucket" 2>/dev/null && hs_stop imds TERM && [[ $HS_STATUS == 0 ]]
 )
 if starts_with_imds; then
-  echo "ok - starts with instance-profile credentials (IMDSv2)"; passed=$((passed + 1))
+  echo "ok - starts with instance-profile credentials (IMDSv2)"; checks=$((checks + 1))
 else
-  echo "FAIL - did not start with instance-profile credentials:"; cat "$HS_WORK/imds.log"; failures=$((failures + 1))
+  echo "FAIL - did not start with instance-profile credentials:"; cat "$HS_WORK/imds.log"; checks=$((checks + 1)); failures=$((failures + 1))
 fi
 kill "$imds_pid"
 
-echo "$passed passed, $failures failed"
-((failures == 0))
+finish

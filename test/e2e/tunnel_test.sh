@@ -4,20 +4,14 @@
 # restarted does not deliver stale packets; SIGTERM exits 0 and removes the interface.
 # Skips (77) without root or without an S3 endpoint (scripts/test.sh provides one).
 set -uo pipefail
-[[ $(id -u) -eq 0 ]] || { echo "needs root: skipped"; exit 77; }
-[[ -n ${AWS_ENDPOINT_URL:-} ]] || { echo "no AWS_ENDPOINT_URL (run scripts/test.sh): skipped"; exit 77; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+source "$root/test/support/checks.sh"
+require_root
+require_s3
 HS_BIN=${HOSHINO_BIN:-$root/build/src}
 source "$root/scripts/lib/nodes.sh"
 trap hs_cleanup EXIT
 
-failures=0 checks=0
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  checks=$((checks + 1))
-  if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; failures=$((failures + 1)); fi
-}
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 
 tag=$$
 bucket=e2e-$tag
@@ -97,5 +91,4 @@ hs_stop a TERM
 check "SIGTERM: exit status 0" test "$HS_STATUS" = 0
 check "SIGTERM: interface removed" bash -c "! ip -n hse$tag-a link show hs-a >/dev/null 2>&1"
 
-echo "$((checks - failures)) passed, $failures failed"
-((failures == 0))
+finish
