@@ -146,6 +146,7 @@ int run(const Options& o) {
   config.heartbeat.min = o.poll_min;
   config.heartbeat.max = o.poll_max;
   config.psk = psk;
+  config.bundler.max_queue_bytes = o.queue_bytes;
   device::TunDevice* tun_ptr = nullptr;
   node::Node* node_ptr = nullptr;
 

@@ -47,6 +47,8 @@ inbox to deliver packets sent to it.
   --machine-id PATH      file with 32 hex digits (default: /etc/machine-id)
   --metrics ADDR:PORT    Prometheus /metrics endpoint, or "off" (default: 127.0.0.1:8081)
   --key-prefix P         object key prefix in the bucket (default: hoshino)
+  --queue-bytes N        packets waiting per destination while its PUTs are in flight; beyond this
+                         the oldest are dropped and counted (default: 8388608, 8 MiB)
   --psk-file PATH        seal every object with this 32-byte key shared by the nodes (ChaCha20-
                          Poly1305, the object key as associated data) and accept only sealed ones;
                          generate with: openssl rand -hex 32 > PATH && chmod 600 PATH
@@ -109,6 +111,16 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
         if (ec != std::errc{} || p != v.data() + v.size() || m < 1280 || m > 65535)
           err = "--mtu '" + v + "' must be a number from 1280 to 65535";
         o.mtu = m;
+      }
+    } else if (a == "--queue-bytes") {
+      std::string v;
+      err = take(v);
+      if (!err) {
+        unsigned long long n = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc{} || p != v.data() + v.size() || n < 65536 || n > (1ULL << 32))
+          err = "--queue-bytes '" + v + "' must be a number from 65536 to 4294967296";
+        o.queue_bytes = static_cast<std::size_t>(n);
       }
     } else if (a == "--poll-min" || a == "--poll-max") {
       std::string v;

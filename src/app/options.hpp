@@ -16,6 +16,7 @@ struct Options {
   std::string region;    // empty: AWS_REGION, AWS_DEFAULT_REGION, us-east-1
   std::string tun = "hoshino0";
   std::size_t mtu = 53049;
+  std::size_t queue_bytes = 8 << 20; // packets waiting per destination; beyond, the oldest are dropped
   std::string netns;     // empty: stay in the current namespace
   std::string machine_id = "/etc/machine-id";
   std::string metrics = "127.0.0.1:8081"; // or "off"

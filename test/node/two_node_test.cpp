@@ -11,7 +11,10 @@
 #include <asio/co_spawn.hpp>
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <functional>
 
 using namespace hoshino;
@@ -204,15 +207,55 @@ TEST_CASE("An outage longer than the PUT deadline drops those packets, counted",
   p.stop();
 }
 
+namespace {
+// Captures what the process writes to stderr (the logger's destination) while alive.
+struct StderrCapture {
+  StderrCapture() : file(std::tmpfile()), saved(::dup(2)) {
+    std::fflush(stderr);
+    ::dup2(::fileno(file), 2);
+  }
+  std::string text() {
+    std::fflush(stderr);
+    std::string out;
+    std::rewind(file);
+    for (int c; (c = std::fgetc(file)) != EOF;) out.push_back(static_cast<char>(c));
+    return out;
+  }
+  ~StderrCapture() {
+    std::fflush(stderr);
+    ::dup2(saved, 2);
+    ::close(saved);
+    std::fclose(file);
+  }
+  std::FILE* file;
+  int saved;
+};
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
+  return n;
+}
+} // namespace
+
 TEST_CASE("AccessDenied is not retried: dropped and counted, the node keeps running", "[node]") {
   Pair p;
   bool down = false;
   p.bucket.fault = outage(down, 403, "AccessDenied");
+  StderrCapture log;
   p.start();
   down = true;
   for (int i = 0; i < 5; ++i) p.dev_a.inject(ipv6_packet(kA, kB, "denied"));
   REQUIRE(p.run_until([&] { return p.a.metrics().dropped.count("s3_put_failed") == 1 &&
                                    p.a.metrics().dropped.at("s3_put_failed") == 5; }));
+  p.run_until([] { return false; }, 500ms); // several more LISTs denied meanwhile
+  // Loud (an error, naming the fix) but once per interval per operation, not once per request.
+  auto text = log.text();
+  CHECK(count_of(text, "error: S3 put denied: AccessDenied") == 1);
+  CHECK(count_of(text, "error: S3 list denied: AccessDenied") == 2); // one per node
+  CHECK(count_of(text, "check the credentials and the bucket policy") == 3);
+  CHECK(p.a.metrics().s3_errors.at({"put", "AccessDenied"}) == p.bucket.requests(store::OpKind::put)); // each counted
+  CHECK(p.a.metrics().s3_errors.at({"list", "AccessDenied"}) >= 2);
   auto puts = p.bucket.requests(store::OpKind::put);
   CHECK(puts <= 5); // one attempt per object, no retries
   down = false;

@@ -25,12 +25,14 @@ TEST_CASE("Defaults match the documented command line", "[options]") {
   CHECK(o->poll_min == 0ms);
   CHECK(o->poll_max == 5s);
   CHECK(o->verbosity == 0);
+  CHECK(o->queue_bytes == 8u << 20);
 }
 
 TEST_CASE("Every flag, in both spellings", "[options]") {
   auto o = parse({"--bucket=b", "--ula", "fd5e::/64", "--endpoint", "http://127.0.0.1:1", "--region=eu-west-1",
                   "--tun", "t0", "--mtu", "9000", "--netns", "ns1", "--machine-id", "/tmp/m", "--metrics", "off",
-                  "--key-prefix", "a/b", "--poll-min", "250us", "--poll-max=1.5s", "-v", "--verbose"});
+                  "--key-prefix", "a/b", "--poll-min", "250us", "--poll-max=1.5s", "-v", "--verbose",
+                  "--queue-bytes", "1048576", "--psk-file", "/etc/k"});
   REQUIRE(o);
   CHECK(o->endpoint == "http://127.0.0.1:1");
   CHECK(o->region == "eu-west-1");
@@ -43,6 +45,8 @@ TEST_CASE("Every flag, in both spellings", "[options]") {
   CHECK(o->poll_min == 250us);
   CHECK(o->poll_max == 1500ms);
   CHECK(o->verbosity == 2);
+  CHECK(o->queue_bytes == 1u << 20);
+  CHECK(o->psk_file == "/etc/k");
 }
 
 TEST_CASE("Help and version need nothing else", "[options]") {
@@ -51,6 +55,7 @@ TEST_CASE("Help and version need nothing else", "[options]") {
   auto u = usage();
   for (const char* flag : {"--bucket", "--ula", "--endpoint", "--region", "--tun", "--mtu", "--netns", "--machine-id",
                            "--metrics", "--key-prefix", "--poll-min", "--poll-max", "--verbose", "--version", "--help",
+                           "--queue-bytes", "--psk-file", "openssl rand -hex 32",
                            "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL", "53049", "127.0.0.1:8081"})
     CHECK(u.find(flag) != std::string::npos);
 }
@@ -64,6 +69,8 @@ TEST_CASE("Bad command lines are clear errors", "[options]") {
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--mtu", "70000"}));
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--poll-min", "1s", "--poll-max", "10ms"}));
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--key-prefix", "/lead"}));
+  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--queue-bytes", "100"}));
+  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--queue-bytes", "8M"}));
 }
 
 TEST_CASE("Durations", "[options]") {
