@@ -11,6 +11,7 @@
 #include "s3/imds.hpp"
 #include "store/s3_store.hpp"
 #include "util/log.hpp"
+#include "util/spawn.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -178,17 +179,13 @@ int run(const Options& o) {
     node.stop();
   });
   if (metrics) {
-    asio::co_spawn(io, metrics->run(), [](std::exception_ptr e) {
-      if (e) std::rethrow_exception(e);
-    });
+    asio::co_spawn(io, metrics->run(), rethrow);
   }
   if (imds) {
     asio::co_spawn(io, s3::refresh_credentials(*imds, *expiring, [&](const s3::Credentials& c) {
       client.set_credentials(c);
       log::info("instance metadata credentials renewed");
-    }), [](std::exception_ptr e) {
-      if (e) std::rethrow_exception(e);
-    });
+    }), rethrow);
   }
   asio::co_spawn(io, node.run(), [&](std::exception_ptr e) {
     if (e) std::rethrow_exception(e);

@@ -1,6 +1,7 @@
 #include "node/metrics_server.hpp"
 
 #include "util/log.hpp"
+#include "util/spawn.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -65,9 +66,7 @@ asio::awaitable<void> MetricsServer::run() {
       log::warn("metrics: accept failed: {}", ec.message());
       continue;
     }
-    asio::co_spawn(io_, serve(std::move(socket)), [](std::exception_ptr e) {
-      if (e) std::rethrow_exception(e);
-    });
+    asio::co_spawn(io_, serve(std::move(socket)), rethrow);
   }
 }
 

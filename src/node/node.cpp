@@ -42,7 +42,16 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
                                wall_ms_(), 5'000, 4096, 65536, 16 << 20, config_.psk}),
       ulids_(random_source()),
       poll_timer_(io),
-      random_(random_source()) {}
+      random_(random_source()) {
+  metrics_.dropped["queue_full"] = 0; // exported from the start, updated only when drops happen
+}
+
+bool Node::log_due(std::chrono::steady_clock::time_point& last) {
+  auto now = std::chrono::steady_clock::now();
+  if (last.time_since_epoch().count() != 0 && now - last < kErrorLogInterval) return false;
+  last = now;
+  return true;
+}
 
 double Node::random01() { return static_cast<double>(random_() >> 11) * 0x1.0p-53; }
 
@@ -59,10 +68,7 @@ void Node::spawn(asio::awaitable<void> task) {
 
 void Node::s3_failed(store::OpKind op, const s3::Error& e) {
   metrics_.error(op, e.code);
-  auto now = std::chrono::steady_clock::now();
-  auto& last = last_logged_[{static_cast<int>(op), e.code}];
-  if (last.time_since_epoch().count() == 0 || now - last >= kErrorLogInterval) {
-    last = now;
+  if (log_due(last_logged_[{static_cast<int>(op), e.code}])) {
     // Permission and credential errors will not heal by retrying: say so loudly.
     bool denied = e.http_status == 403 || e.code == "AccessDenied" || e.code == "InvalidAccessKeyId" ||
                   e.code == "SignatureDoesNotMatch" || e.code == "ExpiredToken";
@@ -111,7 +117,10 @@ asio::awaitable<void> Node::egress_loop() {
     heartbeat_.on_sent(core::Clock::now());
     wake_poller();
     auto batch = bundler_.on_packet(d.dst, std::move(*packet));
-    metrics_.dropped["queue_full"] = bundler_.dropped_packets();
+    if (bundler_.dropped_packets() != queue_drops_) { // no map write per packet on the hot path
+      queue_drops_ = bundler_.dropped_packets();
+      metrics_.dropped["queue_full"] = queue_drops_;
+    }
     if (batch) spawn(put_batch(std::move(*batch)));
   }
 }
@@ -211,9 +220,7 @@ void Node::report_seal_mismatch(const std::string& key) {
   seal_refusals_ = total;
   // Nodes that disagree about --psk-file must fail clearly, not silently: say which way, loudly, but
   // once per interval rather than per object.
-  auto now = std::chrono::steady_clock::now();
-  if (now - last_seal_log_ < kErrorLogInterval && last_seal_log_.time_since_epoch().count() != 0) return;
-  last_seal_log_ = now;
+  if (!log_due(last_seal_log_)) return;
   auto sender = core::parse_key(config_.key_prefix, key);
   std::string from = sender ? sender->src.str() : key;
   log::error("refusing objects from {}: {} unsealed (sender has no --psk-file), {} sealed but no --psk-file here, "

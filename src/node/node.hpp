@@ -70,6 +70,8 @@ private:
   void s3_failed(store::OpKind op, const s3::Error& e);
   double random01();
   void report_seal_mismatch(const std::string& key);
+  // True at most once per kErrorLogInterval for the same `last` (which it updates).
+  static bool log_due(std::chrono::steady_clock::time_point& last);
 
   asio::io_context& io_;
   device::PacketDevice& device_;
@@ -90,6 +92,7 @@ private:
   // Last time each (op, code) was logged: S3 trouble is reported once per interval, not per packet.
   std::map<std::pair<int, std::string>, std::chrono::steady_clock::time_point> last_logged_;
   std::uint64_t seal_refusals_ = 0;
+  std::uint64_t queue_drops_ = 0; // the bundler's drop count last copied into metrics_
   std::chrono::steady_clock::time_point last_seal_log_{};
 };
 
