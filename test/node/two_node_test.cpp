@@ -43,6 +43,36 @@ node::NodeConfig config(const core::Address& self, std::chrono::milliseconds put
   return c;
 }
 
+std::uint64_t wall_now_ms() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+// Runs the event loop until pred() holds or the (generous, hang-catching) deadline passes.
+bool run_until(asio::io_context& io, const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s,
+               std::chrono::milliseconds step = 5ms) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred() && std::chrono::steady_clock::now() < deadline) io.run_for(step);
+  return pred();
+}
+
+// One node's run() on the io_context; stop() stops the node and waits until run() has returned.
+struct Running {
+  Running(asio::io_context& io, node::Node& node) : io(io), node(node) {
+    asio::co_spawn(io, node.run(), [this](std::exception_ptr e) {
+      done = true;
+      if (e) std::rethrow_exception(e);
+    });
+  }
+  void stop() {
+    node.stop();
+    while (!done) io.run_for(5ms);
+  }
+  asio::io_context& io;
+  node::Node& node;
+  bool done = false;
+};
+
 // Two nodes sharing one bucket, each with its own device.
 struct Pair {
   explicit Pair(std::chrono::milliseconds put_deadline = 10s) : Pair(config(kA, put_deadline), config(kB, put_deadline)) {}
@@ -63,11 +93,8 @@ struct Pair {
       });
     }
   }
-  // Runs the event loop until pred() holds or the (generous, hang-catching) deadline passes.
   bool run_until(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!pred() && std::chrono::steady_clock::now() < deadline) io.run_for(5ms);
-    return pred();
+    return ::run_until(io, pred, limit);
   }
   void stop() {
     a.stop();
@@ -139,8 +166,7 @@ TEST_CASE("Packets the tunnel must not carry are ignored and counted", "[node]")
 
 TEST_CASE("A malformed object in the inbox is dropped and deleted; the node keeps forwarding", "[node]") {
   Pair p;
-  auto now = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  auto now = wall_now_ms();
   core::UlidGenerator gen([] { return 7; });
   auto junk = core::format_key("hoshino", {kB, kA, gen.next(now)});
   p.bucket.objects()[junk] = "this is not a bundle";
@@ -267,26 +293,19 @@ TEST_CASE("AccessDenied is not retried: dropped and counted, the node keeps runn
 TEST_CASE("A restarted node does not deliver packets from before it started", "[node]") {
   asio::io_context io;
   store::MemoryStore bucket{io, 300us};
-  auto now = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  auto now = wall_now_ms();
   core::UlidGenerator gen([] { return 1; });
   // Left in B's inbox 30 s ago, while B was down.
   auto old_key = core::format_key("hoshino", {kB, kA, gen.next(now - 30'000)});
   bucket.objects()[old_key] = core::encode_bundle({ipv6_packet(kA, kB, "stale")});
   device::MemoryDevice dev{io};
   node::Node b{io, dev, bucket, config(kB)};
-  bool done = false;
-  asio::co_spawn(io, b.run(), [&](std::exception_ptr e) {
-    done = true;
-    if (e) std::rethrow_exception(e);
-  });
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (!bucket.objects().empty() && std::chrono::steady_clock::now() < deadline) io.run_for(5ms);
+  Running running(io, b);
+  run_until(io, [&] { return bucket.objects().empty(); }, 5s);
   CHECK(bucket.objects().empty());
   CHECK(dev.written().empty());
   CHECK(b.inbox().dropped(core::DropReason::stale) == 1);
-  b.stop();
-  while (!done) io.run_for(5ms);
+  running.stop();
 }
 
 TEST_CASE("Stop flushes queued packets before returning", "[node]") {
@@ -386,13 +405,6 @@ TEST_CASE("A bucket writer without the key can neither move nor replay sealed ob
   p.stop();
 }
 
-namespace {
-std::uint64_t wall_now_ms() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-}
-} // namespace
-
 TEST_CASE("Hostile objects are each dropped with a reason and deleted; forwarding goes on", "[node][hostile]") {
   Pair p;
   core::UlidGenerator gen([] { return 5; });
@@ -441,23 +453,17 @@ TEST_CASE("An inbox backlog of thousands of objects drains in bounded chunks, in
         core::encode_bundle({ipv6_packet(kA, kB, std::to_string(i))});
   device::MemoryDevice dev{io, 8192};
   node::Node b{io, dev, bucket, config(kB)};
-  bool done = false;
-  asio::co_spawn(io, b.run(), [&](std::exception_ptr e) {
-    done = true;
-    if (e) std::rethrow_exception(e);
-  });
+  Running running(io, b);
   std::size_t max_tracked = 0;
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (dev.written().size() < kBacklog && std::chrono::steady_clock::now() < deadline) {
-    io.run_for(1ms);
+  run_until(io, [&] {
     max_tracked = std::max(max_tracked, b.inbox().tracked());
-  }
+    return dev.written().size() >= kBacklog;
+  }, 60s, 1ms);
   REQUIRE(dev.written().size() == kBacklog);
   for (int i = 0; i < kBacklog; ++i) REQUIRE(payload_of(dev.written()[static_cast<std::size_t>(i)]) == std::to_string(i));
   CHECK(max_tracked <= 1000); // one LIST page at a time: memory does not grow with the backlog
   CHECK(b.metrics().s3_requests[static_cast<int>(store::OpKind::list)] >= kBacklog / 1000);
-  b.stop();
-  while (!done) io.run_for(5ms);
+  running.stop();
 }
 
 TEST_CASE("An egress flood against a slow bucket stays within the queue bound; drops are counted", "[node][flood]") {
@@ -471,25 +477,16 @@ TEST_CASE("An egress flood against a slow bucket stays within the queue bound; d
   ca.bundler.max_queue_bytes = 1 << 20;
   ca.bundler.max_bundle_bytes = 256 << 10;
   node::Node a{io, dev_a, bucket, ca};
-  bool done = false;
-  asio::co_spawn(io, a.run(), [&](std::exception_ptr e) {
-    done = true;
-    if (e) std::rethrow_exception(e);
-  });
+  Running running(io, a);
   constexpr int kPackets = 20000; // 20 MB offered within a few ms
   for (int i = 0; i < kPackets; ++i) REQUIRE(dev_a.inject(ipv6_packet(kA, kB, std::string(960, 'f'))));
-  auto deadline = std::chrono::steady_clock::now() + 30s;
   auto settled = [&] {
     auto m = a.metrics();
     auto dropped = m.dropped.count("queue_full") ? m.dropped.at("queue_full") : 0;
     return m.egress.packets + dropped == kPackets;
   };
-  while (!settled() && std::chrono::steady_clock::now() < deadline) {
-    io.run_for(1ms);
-  }
-  REQUIRE(settled());
+  REQUIRE(run_until(io, settled, 30s, 1ms));
   CHECK(a.metrics().dropped.at("queue_full") > 0);
   CHECK(a.metrics().egress.packets > 0); // nothing lost silently: forwarded + counted drops = offered
-  a.stop();
-  while (!done) io.run_for(5ms);
+  running.stop();
 }
