@@ -86,27 +86,29 @@ Netlink::~Netlink() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Result<Unit, std::string> Netlink::request(void* msg, std::size_t len, const char* what) {
+Result<Unit, std::string> Netlink::request(void* msg, std::size_t len, const std::string& what,
+                                          const std::function<void(const nlmsghdr&)>& on_reply) {
   auto* hdr = static_cast<nlmsghdr*>(msg);
   hdr->nlmsg_seq = seq_++;
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (::sendto(fd_, msg, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
-    return std::string(what) + ": " + errno_text(errno);
-  alignas(nlmsghdr) char reply[4096];
+    return what + ": " + errno_text(errno);
+  alignas(nlmsghdr) char reply[8192];
   for (;;) {
     ssize_t n = ::recv(fd_, reply, sizeof reply, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return std::string(what) + ": " + errno_text(errno);
+      return what + ": " + errno_text(errno);
     }
     for (auto* h = reinterpret_cast<nlmsghdr*>(reply); NLMSG_OK(h, static_cast<unsigned>(n)); h = NLMSG_NEXT(h, n)) {
       if (h->nlmsg_seq != hdr->nlmsg_seq) continue;
       if (h->nlmsg_type == NLMSG_ERROR) {
         auto* err = static_cast<nlmsgerr*>(NLMSG_DATA(h));
         if (err->error == 0) return Unit{};
-        return std::string(what) + ": " + errno_text(-err->error);
+        return what + ": " + errno_text(-err->error);
       }
+      if (on_reply) on_reply(*h);
     }
   }
 }
@@ -129,24 +131,14 @@ Result<int, std::string> Netlink::index_of(const std::string& name) {
   Message m;
   auto* ifi = m.begin<ifinfomsg>(RTM_GETLINK, 0);
   ifi->ifi_family = AF_UNSPEC;
-  m.hdr()->nlmsg_flags = NLM_F_REQUEST;
   m.attr(IFLA_IFNAME, name.c_str(), name.size() + 1);
-  m.hdr()->nlmsg_seq = seq_++;
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (::sendto(fd_, m.buf.data(), m.hdr()->nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
-    return "look up interface " + name + ": " + errno_text(errno);
-  alignas(nlmsghdr) char reply[8192];
-  ssize_t n = ::recv(fd_, reply, sizeof reply, 0);
-  if (n < 0) return "look up interface " + name + ": " + errno_text(errno);
-  for (auto* h = reinterpret_cast<nlmsghdr*>(reply); NLMSG_OK(h, static_cast<unsigned>(n)); h = NLMSG_NEXT(h, n)) {
-    if (h->nlmsg_type == NLMSG_ERROR) {
-      auto* err = static_cast<nlmsgerr*>(NLMSG_DATA(h));
-      return "look up interface " + name + ": " + errno_text(-err->error);
-    }
-    if (h->nlmsg_type == RTM_NEWLINK) return static_cast<ifinfomsg*>(NLMSG_DATA(h))->ifi_index;
-  }
-  return "interface " + name + " not found";
+  int index = 0;
+  auto r = request(m.hdr(), m.hdr()->nlmsg_len, "look up interface " + name, [&](const nlmsghdr& h) {
+    if (h.nlmsg_type == RTM_NEWLINK) index = static_cast<const ifinfomsg*>(NLMSG_DATA(&h))->ifi_index;
+  });
+  if (!r) return std::move(r).error();
+  if (index == 0) return "interface " + name + " not found";
+  return index;
 }
 
 Result<Unit, std::string> Netlink::set_mtu_and_up(int ifindex, std::size_t mtu) {

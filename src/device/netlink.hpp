@@ -3,7 +3,10 @@
 // namespace, set MTU and up, add an address, add a route.
 #include "core/ipv6.hpp"
 
+#include <functional>
 #include <string>
+
+struct nlmsghdr;
 
 namespace hoshino::device {
 
@@ -29,7 +32,10 @@ public:
 
 private:
   explicit Netlink(int fd) : fd_(fd) {}
-  Result<Unit, std::string> request(void* msg, std::size_t len, const char* what);
+  // Sends a request (with NLM_F_ACK) and reads until its acknowledgement; other replies to it (e.g. the
+  // RTM_NEWLINK a lookup returns) are handed to on_reply. `what` prefixes error messages.
+  Result<Unit, std::string> request(void* msg, std::size_t len, const std::string& what,
+                                    const std::function<void(const nlmsghdr&)>& on_reply = {});
 
   int fd_ = -1;
   unsigned seq_ = 1;
