@@ -129,7 +129,9 @@ mon max pg per osd = 10000
 mon allow pool size one = true
 mon warn on pool no redundancy = false
 osd crush chooseleaf type = 0
-osd max object name len = 460
+# S3 keys may be 1024 bytes (hoshino inlines small packets in keys); RGW prefixes them with the
+# bucket marker, so the OSD must accept longer RADOS names than the ext4-era 460 suggested in examples
+osd max object name len = 2048
 osd max object namespace len = 64
 mon osd min up ratio = 0
 mon osd full ratio = 0.99

@@ -29,9 +29,21 @@ std::string_view to_string(DropReason r) {
 
 Inbox::Inbox(InboxConfig config) : config_(std::move(config)), prefix_(inbox_prefix(config_.key_prefix, config_.self)) {}
 
+std::uint64_t Inbox::fingerprint(std::string_view key) const {
+  // FNV-1a from a per-process random basis, then a splitmix64 finish: 8 bytes per remembered key instead
+  // of the key (inlined keys are up to 1 KiB), and collisions cannot be aimed without the basis.
+  std::uint64_t h = config_.fingerprint_seed ^ 0xcbf29ce484222325ULL;
+  for (unsigned char c : key) h = (h ^ c) * 0x100000001b3ULL;
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  return h ^ (h >> 31);
+}
+
 void Inbox::consume(const std::string& key) {
-  if (consumed_.insert(key).second) {
-    consumed_order_.push_back(key);
+  if (std::uint64_t f = fingerprint(key); consumed_.insert(f).second) {
+    consumed_order_.push_back(f);
     while (consumed_order_.size() > config_.remember) {
       consumed_.erase(consumed_order_.front());
       consumed_order_.pop_front();
@@ -42,8 +54,9 @@ void Inbox::consume(const std::string& key) {
 
 std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint64_t now_ms) {
   std::size_t fresh = 0;
+  std::vector<Address> inline_senders; // advanced after the whole listing, so order within it holds
   for (const auto& [key, size] : objects) {
-    if (consumed_.contains(key)) {
+    if (consumed_.contains(fingerprint(key))) {
       // Consumed before but still there: its delete failed or raced this listing. Delete it (again).
       if (deleting_.insert(key).second) deletions_.push_back(key);
       continue;
@@ -72,11 +85,19 @@ std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint
       continue;
     }
     if (tracked_ >= config_.max_tracked) continue; // the next LIST offers it again
-    senders_[parsed->src].emplace(parsed->id, Entry{key, State::listed, 0, {}});
+    auto [it, added] = senders_[parsed->src].emplace(parsed->id, Entry{key, State::listed, 0, {}});
     where_.emplace(key, parsed->src);
     ++tracked_;
     ++fresh;
+    if (!parsed->inline_body.empty()) {
+      // The body is in the key: nothing to fetch. It still waits for earlier objects of its sender.
+      ++inlined_objects_;
+      std::string aad = base_key(config_.key_prefix, *parsed);
+      unpack(it->second, parsed->src, aad, parsed->inline_body);
+      inline_senders.push_back(parsed->src);
+    }
   }
+  for (const auto& sender : inline_senders) advance(sender);
   return fresh;
 }
 
@@ -112,20 +133,28 @@ void Inbox::on_fetched(const std::string& key, std::string_view body) {
   Entry* e = find(key, &sender);
   if (!e || e->state != State::fetching) return;
   --fetching_;
+  unpack(*e, sender, key, body);
+  advance(sender);
+}
+
+void Inbox::unpack(Entry& e, const Address& sender, std::string_view base_key, std::string_view body) {
   Bytes opened;
   std::optional<DropReason> refused;
   if (config_.psk) {
-    auto plain = open_sealed(*config_.psk, key, body);
+    auto plain = open_sealed(*config_.psk, base_key, body);
     if (plain) opened = std::move(plain).value();
     else refused = plain.error() == SealError::not_sealed ? DropReason::unsealed : DropReason::bad_seal;
     body = opened;
   } else if (is_sealed(body)) {
     refused = DropReason::sealed_without_key;
   }
-  auto packets = decode_body(body);
+  e.state = State::ready;
   if (refused) {
     drop(*refused);
-  } else if (!packets) {
+    return;
+  }
+  auto packets = decode_body(body);
+  if (!packets) {
     drop(DropReason::malformed_body);
   } else {
     for (auto& p : *packets) {
@@ -133,11 +162,9 @@ void Inbox::on_fetched(const std::string& key, std::string_view body) {
       if (!h) drop(DropReason::not_ipv6);
       else if (h->dst != config_.self) drop(DropReason::wrong_destination);
       else if (h->src != sender) drop(DropReason::spoofed_source);
-      else e->packets.push_back(std::move(p));
+      else e.packets.push_back(std::move(p));
     }
   }
-  e->state = State::ready;
-  advance(sender);
 }
 
 void Inbox::on_fetch_failed(const std::string& key, bool retryable) {

@@ -38,6 +38,7 @@ struct InboxConfig {
   std::size_t remember = 65536;        // consumed keys remembered, to skip them if listed again
   std::uint64_t max_object_bytes = 16 << 20; // larger objects are dropped unread (no sender makes them)
   std::optional<Psk> psk;              // set: every body must be sealed with this key (--psk-file)
+  std::uint64_t fingerprint_seed = 0;  // random per process: consumed keys are remembered by a keyed hash
 };
 
 // Labels of hoshino_packets_dropped_total{reason}.
@@ -79,6 +80,7 @@ public:
 
   std::uint64_t dropped(DropReason r) const { return dropped_[static_cast<std::size_t>(r)]; }
   std::uint64_t delivered_objects() const noexcept { return delivered_objects_; }
+  std::uint64_t inlined_objects() const noexcept { return inlined_objects_; } // read from the LIST, no GET
   std::size_t tracked() const noexcept { return tracked_; }
   std::size_t fetching() const noexcept { return fetching_; }
   std::size_t pending_deletions() const noexcept { return deletions_.size(); }
@@ -96,6 +98,9 @@ private:
   Entry* find(const std::string& key, Address* sender = nullptr);
   void drop(DropReason r, std::uint64_t count = 1) { dropped_[static_cast<std::size_t>(r)] += count; }
   void consume(const std::string& key);
+  std::uint64_t fingerprint(std::string_view key) const;
+  // Opens (if sealed) and checks a body, filling the entry's packets and making it ready.
+  void unpack(Entry& e, const Address& sender, std::string_view base_key, std::string_view body);
   // Hands over the sender's leading ready objects, in ULID order, and forgets them.
   void advance(const Address& sender);
 
@@ -108,10 +113,11 @@ private:
   std::vector<Bytes> deliveries_;
   std::deque<std::string> deletions_;
   std::unordered_set<std::string> deleting_;       // in deletions_ or in a DeleteObjects request
-  std::unordered_set<std::string> consumed_;       // bounded by remember (FIFO)
-  std::deque<std::string> consumed_order_;
+  std::unordered_set<std::uint64_t> consumed_;     // fingerprints of consumed keys, bounded by remember (FIFO)
+  std::deque<std::uint64_t> consumed_order_;
   std::uint64_t dropped_[kDropReasons] = {};
   std::uint64_t delivered_objects_ = 0;
+  std::uint64_t inlined_objects_ = 0;
 };
 
 } // namespace hoshino::core

@@ -28,6 +28,8 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
   directions("hoshino_packets_total", "IPv6 packets carried through the bucket.", &DirectionCounters::packets);
   directions("hoshino_bytes_total", "Bytes of IPv6 packets carried through the bucket.", &DirectionCounters::bytes);
   directions("hoshino_objects_total", "Objects written (egress) and read (ingress).", &DirectionCounters::objects);
+  directions("hoshino_objects_inlined_total", "Of those, objects whose packets travelled in the key (no GET).",
+             &DirectionCounters::inlined_objects);
 
   family("hoshino_packets_dropped_total", "counter", "Packets (or unreadable objects) dropped, by reason.");
   std::map<std::string, std::uint64_t> dropped = m.dropped;

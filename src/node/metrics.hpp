@@ -15,6 +15,7 @@ struct DirectionCounters {
   std::uint64_t packets = 0;
   std::uint64_t bytes = 0;
   std::uint64_t objects = 0;
+  std::uint64_t inlined_objects = 0; // of those, objects whose packets travelled in the key
 };
 
 struct Metrics {

@@ -2,6 +2,7 @@
 
 #include "core/bundle.hpp"
 #include "core/keys.hpp"
+#include "core/object.hpp"
 #include "core/seal.hpp"
 #include "util/log.hpp"
 
@@ -39,7 +40,8 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       bundler_(config_.bundler),
       heartbeat_(config_.heartbeat, core::Clock::now()),
       inbox_(core::InboxConfig{config_.key_prefix, config_.self, config_.max_concurrent_gets, config_.max_age_ms,
-                               wall_ms_(), 5'000, 4096, 65536, 16 << 20, config_.psk}),
+                               wall_ms_(), 5'000, 4096, 65536, 16 << 20, config_.psk,
+                               (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()}),
       ulids_(random_source()),
       poll_timer_(io),
       random_(random_source()) {
@@ -126,12 +128,13 @@ asio::awaitable<void> Node::egress_loop() {
 }
 
 asio::awaitable<void> Node::put_batch(core::Batch batch) {
-  core::ObjectKey key{batch.dst, config_.self, ulids_.next(wall_ms_())};
-  std::string name = core::format_key(config_.key_prefix, key);
+  core::ObjectKey id{batch.dst, config_.self, ulids_.next(wall_ms_()), {}};
   std::size_t count = batch.packets.size();
-  auto body = core::encode_bundle(batch.packets);
-  if (config_.psk) body = core::seal(*config_.psk, name, body, core::random_nonce());
+  auto nonce = config_.psk ? core::random_nonce() : core::Nonce{};
+  auto object = core::encode_object(config_.key_prefix, id, batch.packets, config_.psk, config_.inline_small, nonce);
   batch.packets.clear();
+  const std::string& name = object.key;
+  const std::string& body = object.body;
   auto first_attempt = std::chrono::steady_clock::now();
   asio::steady_timer retry(io_);
   Result<Unit, s3::Error> r = Unit{};
@@ -152,6 +155,7 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
     metrics_.egress.packets += count;
     metrics_.egress.bytes += batch.bytes;
     ++metrics_.egress.objects;
+    if (object.inlined) ++metrics_.egress.inlined_objects;
   } else {
     metrics_.dropped["s3_put_failed"] += count;
   }
@@ -171,6 +175,9 @@ asio::awaitable<void> Node::ingress_loop() {
     if (stopping_) break;
     if (keys) {
       std::size_t fresh = inbox_.on_listed(*keys, wall_ms_());
+      std::uint64_t inlined = inbox_.inlined_objects(); // read from the listing itself
+      metrics_.ingress.objects += inlined - metrics_.ingress.inlined_objects;
+      metrics_.ingress.inlined_objects = inlined;
       heartbeat_.on_list(fresh, core::Clock::now());
       pump();
     } else {

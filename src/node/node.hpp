@@ -39,6 +39,7 @@ struct NodeConfig {
   std::chrono::milliseconds put_deadline{10000};
   core::BackoffConfig put_backoff;
   std::optional<core::Psk> psk; // seal every body, and require sealed bodies (--psk-file)
+  bool inline_small = true;     // bodies that fit in the key travel there (no GET for the receiver)
 };
 
 class Node {

@@ -30,6 +30,13 @@ asio::awaitable<std::optional<s3::Error>> MemoryStore::begin(OpKind op, const st
 Op<Unit> MemoryStore::put(std::string key, core::Bytes body) {
   auto failure = co_await begin(OpKind::put, key);
   if (failure) co_return *failure;
+  if (key.size() > core::kMaxKeyBytes) { // as S3 does: a sender bug must show here, not only on AWS
+    s3::Error e;
+    e.kind = s3::Error::Kind::http;
+    e.http_status = 400;
+    e.code = "KeyTooLongError";
+    co_return e;
+  }
   objects_[key] = std::move(body);
   co_return Unit{};
 }

@@ -380,7 +380,9 @@ TEST_CASE("Nodes that disagree about the key fail clearly, not silently", "[node
 }
 
 TEST_CASE("A bucket writer without the key can neither move nor replay sealed objects", "[node][psk]") {
-  Pair p(with_psk(kA, 'k'), with_psk(kB, 'k'));
+  auto ca = with_psk(kA, 'k');
+  ca.inline_small = false; // a body to GET (the inlined form has its own test below)
+  Pair p(ca, with_psk(kB, 'k'));
   // Capture A's sealed object for B before B consumes it.
   std::optional<std::pair<std::string, std::string>> captured;
   p.bucket.fault = [&](store::OpKind op, const std::string& key) -> std::optional<s3::Error> {
@@ -438,7 +440,58 @@ TEST_CASE("Hostile objects are each dropped with a reason and deleted; forwardin
   CHECK(in.dropped(core::DropReason::wrong_destination) == 1);
   CHECK(in.dropped(core::DropReason::spoofed_source) == 1);
   CHECK(in.dropped(core::DropReason::malformed_key) == 2);
-  CHECK(p.bucket.requests(store::OpKind::get) == 8); // the oversized one and bad keys were never fetched
+  // The oversized object and bad keys were never fetched; the forwarded packet came inline in its key.
+  CHECK(p.bucket.requests(store::OpKind::get) == 7);
+  CHECK(p.b.metrics().ingress.inlined_objects == 1);
+  p.stop();
+}
+
+TEST_CASE("Small packets travel in the key: no GET; large ones in the body; order holds across both", "[node][inline]") {
+  Pair p;
+  p.start();
+  std::vector<std::string> sent;
+  for (int i = 0; i < 40; ++i) {
+    // Every fourth packet is too large for a key (1 KiB at most), so the two forms interleave.
+    std::string payload = (i % 4 == 3 ? std::string(1500, 'L') : std::string("small ")) + std::to_string(i);
+    sent.push_back(payload);
+    p.dev_a.inject(ipv6_packet(kA, kB, payload));
+    p.run_until([] { return false; }, 2ms); // let some go one by one, so both forms occur
+  }
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == sent.size(); }));
+  CHECK(payloads(p.dev_b.written()) == sent);
+  const auto& m = p.a.metrics();
+  CHECK(m.egress.inlined_objects > 0);
+  CHECK(m.egress.inlined_objects < m.egress.objects);
+  CHECK(p.b.metrics().ingress.inlined_objects == m.egress.inlined_objects);
+  // Only the objects with a body were fetched.
+  CHECK(p.bucket.requests(store::OpKind::get) == m.egress.objects - m.egress.inlined_objects);
+  for (const auto& [key, body] : p.bucket.objects()) CHECK(key.size() <= core::kMaxKeyBytes);
+  p.stop();
+}
+
+TEST_CASE("Sealed inline keys: a writer without the key can neither move nor replay them", "[node][inline][psk]") {
+  Pair p(with_psk(kA, 'k'), with_psk(kB, 'k'));
+  std::optional<std::string> captured;
+  p.bucket.fault = [&](store::OpKind op, const std::string& key) -> std::optional<s3::Error> {
+    if (op == store::OpKind::remove && !captured) captured = key;
+    return std::nullopt;
+  };
+  p.start();
+  p.dev_a.inject(ipv6_packet(kA, kB, "original"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1 && p.bucket.objects().empty() && captured; }));
+  CHECK(p.bucket.requests(store::OpKind::get) == 0);
+  auto original = core::parse_key("hoshino", *captured);
+  REQUIRE(original);
+  REQUIRE_FALSE(original->inline_body.empty());
+  CHECK(original->inline_body.find("original") == std::string::npos); // sealed: not readable in the key
+  p.bucket.objects()[*captured] = "";                                  // replay: already consumed
+  core::UlidGenerator gen([] { return 99; });
+  auto moved = *original;
+  moved.id = gen.next(original->id.time_ms() + 1);
+  p.bucket.objects()[core::format_key("hoshino", moved)] = ""; // moved to a new ULID: the seal fails
+  REQUIRE(p.run_until([&] { return p.bucket.objects().empty(); }));
+  CHECK(p.b.inbox().dropped(core::DropReason::bad_seal) == 1);
+  CHECK(p.dev_b.written().size() == 1);
   p.stop();
 }
 

@@ -177,3 +177,48 @@ TEST_CASE_METHOD(Fixture, "Oversized objects are dropped unread", "[inbox]") {
   CHECK(in.start_fetches() == std::vector<std::string>{ok});
   CHECK(in.take_deletions() == std::vector<std::string>{big});
 }
+
+TEST_CASE_METHOD(Fixture, "Inlined objects are read from the listing, in ULID order with fetched ones", "[inbox][inline]") {
+  Inbox in(config());
+  UlidGenerator gen([] { return 1; });
+  auto k1 = key(kA, kNow - 3);
+  ObjectKey inl{kSelf, kA, gen.next(kNow - 2)};
+  inl.inline_body = ipv6_packet(kA, kSelf, "inline two");
+  auto k2 = format_key("h", inl);
+  CHECK(in.on_listed({k2, k1}, kNow) == 2);
+  CHECK(in.inlined_objects() == 1);
+  CHECK(in.start_fetches() == std::vector<std::string>{k1}); // only the object with a body is fetched
+  CHECK(in.take_deliveries().empty());                        // the inline one waits for k1
+  in.on_fetched(k1, body(kA, {"one"}));
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"one", "inline two"});
+  CHECK(in.take_deletions() == std::vector<std::string>{k1, k2});
+  CHECK(in.on_listed({k2}, kNow) == 0); // consumed: not delivered again
+  CHECK(in.take_deliveries().empty());
+  // An inlined packet from someone else than the key's sender is refused like a fetched one.
+  ObjectKey spoof{kSelf, kB, gen.next(kNow - 1)};
+  spoof.inline_body = ipv6_packet(kA, kSelf, "spoofed");
+  in.on_listed({format_key("h", spoof)}, kNow);
+  CHECK(in.take_deliveries().empty());
+  CHECK(in.dropped(DropReason::spoofed_source) == 1);
+}
+
+TEST_CASE_METHOD(Fixture, "Inlined objects must be sealed under their base key when a key is shared", "[inbox][inline][psk]") {
+  auto c = config();
+  Psk psk;
+  psk.fill(9);
+  c.psk = psk;
+  Inbox in(c);
+  UlidGenerator gen([] { return 2; });
+  ObjectKey good{kSelf, kA, gen.next(kNow - 3)};
+  Nonce nonce{};
+  good.inline_body = seal(psk, base_key("h", good), ipv6_packet(kA, kSelf, "sealed"), nonce);
+  ObjectKey plain{kSelf, kA, gen.next(kNow - 2)};
+  plain.inline_body = ipv6_packet(kA, kSelf, "plain");
+  ObjectKey moved{kSelf, kA, gen.next(kNow - 1)};
+  moved.inline_body = good.inline_body; // sealed for another ULID
+  in.on_listed({format_key("h", good), format_key("h", plain), format_key("h", moved)}, kNow);
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"sealed"});
+  CHECK(in.dropped(DropReason::unsealed) == 1);
+  CHECK(in.dropped(DropReason::bad_seal) == 1);
+  CHECK(in.take_deletions().size() == 3);
+}

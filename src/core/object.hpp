@@ -1,0 +1,25 @@
+#pragma once
+// What a batch of packets becomes in the bucket: a key and a body. The body is a bundle (core/bundle.hpp),
+// sealed when the nodes share a key (core/seal.hpp, bound to the base key). When that body fits in the
+// key (S3 allows 1024 bytes), it goes there instead and the object is empty: the receiver has the packets
+// from its LIST, one request and one round trip sooner, and pays no GET.
+#include "core/keys.hpp"
+#include "core/seal.hpp"
+
+#include <optional>
+#include <vector>
+
+namespace hoshino::core {
+
+struct EncodedObject {
+  std::string key;
+  Bytes body;
+  bool inlined = false;
+};
+
+// `id` names dst, src and ULID (its inline_body is ignored). A single inlined packet travels bare (the
+// bundle header would cost 14 key characters); decode_body accepts both forms.
+EncodedObject encode_object(std::string_view key_prefix, ObjectKey id, const std::vector<Bytes>& packets,
+                            const std::optional<Psk>& psk, bool allow_inline, const Nonce& nonce);
+
+} // namespace hoshino::core
