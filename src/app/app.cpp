@@ -146,8 +146,14 @@ int run(const Options& o) {
   config.key_prefix = o.key_prefix;
   config.heartbeat.min = o.poll_min;
   config.heartbeat.max = o.poll_max;
+  config.heartbeat.busy = o.poll_busy;
   config.psk = psk;
   config.bundler.max_queue_bytes = o.queue_bytes;
+  config.bundler.max_in_flight = o.max_in_flight;
+  config.bundler.max_bundle_bytes = o.bundle_bytes;
+  config.bundler.max_bundle_packets = o.bundle_packets;
+  config.heartbeat.anticipate = o.anticipate;
+  config.inline_small = o.inline_small;
   device::TunDevice* tun_ptr = nullptr;
   node::Node* node_ptr = nullptr;
 

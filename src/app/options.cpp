@@ -54,6 +54,17 @@ inbox to deliver packets sent to it.
                          generate with: openssl rand -hex 32 > PATH && chmod 600 PATH
   --poll-min D           fastest inbox LIST interval (default: 0ms, back to back while active)
   --poll-max D           slowest inbox LIST interval, when idle (default: 5s)
+  --poll-busy D          LIST interval while objects arrive continuously (default: 0ms)
+
+Tuning (the defaults are what the benchmarks in README measure):
+  --max-in-flight N      PUTs in flight per destination, 1-256 (default: 4)
+  --bundle-bytes N       packet bytes per object at most, 1280-8388608 (default: 1048576)
+  --bundle-packets N     packets per object at most, 1-65535 (default: 65535)
+  --no-inline            always send a body, even when the packets fit in the key
+  --no-anticipation      do not poll faster after sending (by default a reply is expected)
+  --original-design      the 2023 original's behaviour, for comparisons: --bundle-packets 1
+                         --max-in-flight 256 --poll-min 500ms --poll-max 500ms --no-anticipation
+                         --no-inline
   -v, --verbose          more logging (repeat for debug)
   --version              print the version
   --help                 this text
@@ -87,6 +98,17 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
       else return std::string(a) + " needs a value";
       return std::nullopt;
     };
+    // A whole decimal number in [lo, hi].
+    auto take_number = [&](std::size_t lo, std::size_t hi, std::size_t& into) -> std::optional<std::string> {
+      std::string v;
+      if (auto e = take(v)) return e;
+      unsigned long long n = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc{} || p != v.data() + v.size() || n < lo || n > hi)
+        return fmt::format("{} '{}' must be a number from {} to {}", a, v, lo, hi);
+      into = static_cast<std::size_t>(n);
+      return std::nullopt;
+    };
     std::optional<std::string> err;
     if (a == "--help" || a == "-h") o.help = true;
     else if (a == "--version") o.version = true;
@@ -102,33 +124,28 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     else if (a == "--metrics") err = take(o.metrics);
     else if (a == "--key-prefix") err = take(o.key_prefix);
     else if (a == "--psk-file") err = take(o.psk_file);
-    else if (a == "--mtu") {
-      std::string v;
-      err = take(v);
-      if (!err) {
-        unsigned long m = 0;
-        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), m);
-        if (ec != std::errc{} || p != v.data() + v.size() || m < 1280 || m > 65535)
-          err = "--mtu '" + v + "' must be a number from 1280 to 65535";
-        o.mtu = m;
-      }
-    } else if (a == "--queue-bytes") {
-      std::string v;
-      err = take(v);
-      if (!err) {
-        unsigned long long n = 0;
-        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-        if (ec != std::errc{} || p != v.data() + v.size() || n < 65536 || n > (1ULL << 32))
-          err = "--queue-bytes '" + v + "' must be a number from 65536 to 4294967296";
-        o.queue_bytes = static_cast<std::size_t>(n);
-      }
-    } else if (a == "--poll-min" || a == "--poll-max") {
+    else if (a == "--mtu") err = take_number(1280, 65535, o.mtu);
+    else if (a == "--queue-bytes") err = take_number(65536, std::size_t{1} << 32, o.queue_bytes);
+    else if (a == "--max-in-flight") err = take_number(1, 256, o.max_in_flight);
+    else if (a == "--bundle-bytes") err = take_number(1280, 8 << 20, o.bundle_bytes);
+    else if (a == "--bundle-packets") err = take_number(1, 65535, o.bundle_packets);
+    else if (a == "--no-inline") o.inline_small = false;
+    else if (a == "--no-anticipation") o.anticipate = false;
+    else if (a == "--original-design") {
+      // The 2023 original, for side-by-side experiments: one packet per object, each PUT at once, a
+      // fixed 500 ms poll, no reaction to outgoing traffic, every body fetched with a GET.
+      o.bundle_packets = 1;
+      o.max_in_flight = 256;
+      o.poll_min = o.poll_max = o.poll_busy = std::chrono::milliseconds(500);
+      o.anticipate = false;
+      o.inline_small = false;
+    } else if (a == "--poll-min" || a == "--poll-max" || a == "--poll-busy") {
       std::string v;
       err = take(v);
       if (!err) {
         auto d = parse_duration(v);
         if (!d) err = std::string(a) + ": " + d.error();
-        else (a == "--poll-min" ? o.poll_min : o.poll_max) = *d;
+        else (a == "--poll-min" ? o.poll_min : a == "--poll-max" ? o.poll_max : o.poll_busy) = *d;
       }
     } else {
       err = "unknown option '" + std::string(args[i]) + "'";

@@ -17,6 +17,11 @@ struct Options {
   std::string tun = "hoshino0";
   std::size_t mtu = 53049;
   std::size_t queue_bytes = 8 << 20; // packets waiting per destination; beyond, the oldest are dropped
+  std::size_t max_in_flight = 4;     // PUTs per destination
+  std::size_t bundle_bytes = 1 << 20;
+  std::size_t bundle_packets = 65535;
+  bool inline_small = true;          // packets that fit in the key travel there
+  bool anticipate = true;            // poll fast after sending: a reply is likely
   std::string netns;     // empty: stay in the current namespace
   std::string machine_id = "/etc/machine-id";
   std::string metrics = "127.0.0.1:8081"; // or "off"
@@ -24,6 +29,7 @@ struct Options {
   std::string psk_file;  // empty: objects are not sealed
   std::chrono::nanoseconds poll_min = std::chrono::milliseconds(0);
   std::chrono::nanoseconds poll_max = std::chrono::seconds(5);
+  std::chrono::nanoseconds poll_busy = std::chrono::milliseconds(0);
   int verbosity = 0;
   bool help = false;
   bool version = false;

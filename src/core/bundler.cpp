@@ -2,16 +2,19 @@
 
 #include "core/bundle.hpp"
 
+#include <algorithm>
+
 namespace hoshino::core {
 
 Bundler::Bundler(BundlerConfig config) : config_(config) {
   if (config_.max_in_flight == 0) config_.max_in_flight = 1;
+  config_.max_bundle_packets = std::clamp<std::size_t>(config_.max_bundle_packets, 1, 65535);
 }
 
 Batch Bundler::take(const Address& dst, Queue& q) {
   Batch b{dst, {}, 0};
   // At least one packet; then as many as fit under the cap (and the format's packet count limit).
-  while (!q.packets.empty() && b.packets.size() < 65535 &&
+  while (!q.packets.empty() && b.packets.size() < config_.max_bundle_packets &&
          (b.packets.empty() || b.bytes + q.packets.front().size() <= config_.max_bundle_bytes)) {
     b.bytes += q.packets.front().size();
     q.bytes -= q.packets.front().size();
@@ -22,13 +25,12 @@ Batch Bundler::take(const Address& dst, Queue& q) {
   return b;
 }
 
-std::optional<Batch> Bundler::on_packet(const Address& dst, Bytes packet) {
+bool Bundler::full(const Queue& q) const {
+  return q.bytes >= config_.max_bundle_bytes || q.packets.size() >= config_.max_bundle_packets;
+}
+
+std::optional<Batch> Bundler::add(const Address& dst, Bytes packet) {
   Queue& q = queues_[dst];
-  if (q.in_flight == 0 && q.packets.empty()) {
-    q.bytes += packet.size();
-    q.packets.push_back(std::move(packet));
-    return take(dst, q);
-  }
   // Bounded: drop the oldest (they are the most likely to be useless by the time they would arrive).
   while (!q.packets.empty() && q.bytes + packet.size() > config_.max_queue_bytes) {
     ++dropped_packets_;
@@ -38,8 +40,22 @@ std::optional<Batch> Bundler::on_packet(const Address& dst, Bytes packet) {
   }
   q.bytes += packet.size();
   q.packets.push_back(std::move(packet));
-  if (q.bytes >= config_.max_bundle_bytes && q.in_flight < config_.max_in_flight) return take(dst, q);
+  if (full(q) && q.in_flight < config_.max_in_flight) return take(dst, q);
   return std::nullopt;
+}
+
+std::optional<Batch> Bundler::on_packet(const Address& dst, Bytes packet) {
+  if (auto batch = add(dst, std::move(packet))) return batch;
+  Queue& q = queues_[dst];
+  if (q.in_flight == 0) return take(dst, q);
+  return std::nullopt;
+}
+
+std::vector<Batch> Bundler::flush() {
+  std::vector<Batch> out;
+  for (auto& [dst, q] : queues_)
+    if (q.in_flight == 0 && !q.packets.empty()) out.push_back(take(dst, q));
+  return out;
 }
 
 std::optional<Batch> Bundler::on_put_done(const Address& dst) {
@@ -47,7 +63,10 @@ std::optional<Batch> Bundler::on_put_done(const Address& dst) {
   if (it == queues_.end()) return std::nullopt;
   Queue& q = it->second;
   if (q.in_flight > 0) --q.in_flight;
-  if (!q.packets.empty() && q.in_flight < config_.max_in_flight) return take(dst, q);
+  // A full bundle may join the PUTs in flight; a partial one waits until they are all done, and so
+  // collects what arrives meanwhile.
+  if (!q.packets.empty() && q.in_flight < config_.max_in_flight && (q.in_flight == 0 || full(q)))
+    return take(dst, q);
   forget_if_idle(dst);
   return std::nullopt;
 }

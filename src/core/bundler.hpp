@@ -1,8 +1,9 @@
 #pragma once
 // Egress group commit, per destination. A packet goes out at once when no PUT is in flight for its
-// destination; while PUTs are in flight, packets accumulate and leave as one object when a PUT finishes
-// or when the accumulated bytes reach the bundle cap (then a further PUT may start, up to the in-flight
-// bound). No timers: an idle pipe never delays a packet.
+// destination; while PUTs are in flight, packets accumulate. Full bundles (the byte or packet cap) may
+// go at once, up to the in-flight bound; a partial one only when no PUT for that destination is in
+// flight, so at most one small object is ever on its way. No timers: an idle pipe never delays a packet.
+// A burst read from the device at once is add()ed whole and then flush()ed: one object, not one each.
 #include "core/ipv6.hpp"
 
 #include <cstdint>
@@ -17,6 +18,7 @@ struct BundlerConfig {
   std::size_t max_in_flight = 4;          // PUTs per destination at once
   std::size_t max_bundle_bytes = 1 << 20; // packet bytes per object
   std::size_t max_queue_bytes = 8 << 20;  // waiting bytes per destination; beyond it the oldest are dropped
+  std::size_t max_bundle_packets = 65535; // packets per object (the format's limit; 1 = no bundling)
 };
 
 struct Batch {
@@ -31,6 +33,10 @@ public:
 
   // A packet for dst. Returns a batch to PUT now, if one should start.
   std::optional<Batch> on_packet(const Address& dst, Bytes packet);
+  // A packet for dst, part of a burst: queued; returns a batch only if a full bundle can start now.
+  std::optional<Batch> add(const Address& dst, Bytes packet);
+  // End of a burst: a batch for each destination with packets waiting and no PUT in flight.
+  std::vector<Batch> flush();
   // A PUT for dst finished (successfully or not). Returns the next batch to PUT, if any.
   std::optional<Batch> on_put_done(const Address& dst);
   // Everything still waiting, one batch per destination (for shutdown), regardless of in-flight bounds.
@@ -49,6 +55,7 @@ private:
     std::size_t in_flight = 0;
   };
   Batch take(const Address& dst, Queue& q);
+  bool full(const Queue& q) const;
   void forget_if_idle(const Address& dst);
 
   BundlerConfig config_;

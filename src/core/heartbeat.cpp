@@ -23,15 +23,29 @@ void Heartbeat::slower(Duration floor) {
 }
 
 void Heartbeat::on_list(std::size_t objects, Clock::time_point now) {
-  if (objects > 0) {
+  streaming_ = objects > 0 && last_found_;
+  last_found_ = objects > 0;
+  if (streaming_) {
+    last_activity_ = now;
+    interval_ = std::clamp<Duration>(config_.busy, config_.min, config_.max);
+  } else if (objects > 0) {
     faster(now);
   } else if (now - last_activity_ >= config_.hold) {
     slower(Duration::zero());
+  } else {
+    interval_ = config_.min; // a stream just paused: back to the fast pace for a reply
   }
 }
 
-void Heartbeat::on_sent(Clock::time_point now) { faster(now); }
+void Heartbeat::on_sent(Clock::time_point now) {
+  if (!config_.anticipate) return;
+  if (streaming_) last_activity_ = now; // replies to a stream come with the stream: keep its pace
+  else faster(now);
+}
 
-void Heartbeat::on_error(Clock::time_point) { slower(config_.error_floor); }
+void Heartbeat::on_error(Clock::time_point) {
+  last_found_ = streaming_ = false;
+  slower(config_.error_floor);
+}
 
 } // namespace hoshino::core

@@ -14,6 +14,12 @@ struct HeartbeatConfig {
   Duration hold = std::chrono::seconds(2);      // stay fast this long after the last activity
   Duration first_step = std::chrono::milliseconds(10); // doubling starts here when min is 0
   Duration error_floor = std::chrono::milliseconds(200); // at least this between LISTs after an error
+  bool anticipate = true; // sending counts as activity (a reply is likely); off: only arrivals do
+  // While objects keep arriving (consecutive LISTs each find some), LIST at this pace instead of the
+  // minimum: objects then wait a little and are picked up several per LIST. Under bulk load, LISTs are
+  // most of the bill; a conversation (ping, interactive) never has two full LISTs in a row and stays
+  // at the minimum.
+  Duration busy = std::chrono::milliseconds(0);
 };
 
 class Heartbeat {
@@ -37,6 +43,8 @@ private:
   HeartbeatConfig config_;
   Duration interval_;
   Clock::time_point last_activity_;
+  bool last_found_ = false; // the previous LIST found objects
+  bool streaming_ = false;  // so did the one before it: objects are arriving continuously
 };
 
 } // namespace hoshino::core

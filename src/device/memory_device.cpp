@@ -21,6 +21,14 @@ asio::awaitable<Result<core::Bytes, std::error_code>> MemoryDevice::read() {
   co_return std::move(std::get<1>(received));
 }
 
+std::optional<core::Bytes> MemoryDevice::try_read() {
+  std::optional<core::Bytes> out;
+  from_kernel_.try_receive([&](asio::error_code ec, core::Bytes packet) {
+    if (!ec) out = std::move(packet);
+  });
+  return out;
+}
+
 bool MemoryDevice::write(std::string_view packet) {
   written_.emplace_back(packet);
   if (on_write) on_write(written_.back());

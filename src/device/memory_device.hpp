@@ -24,6 +24,7 @@ public:
   std::uint64_t dropped() const noexcept { return dropped_; }
 
   asio::awaitable<Result<core::Bytes, std::error_code>> read() override;
+  std::optional<core::Bytes> try_read() override;
   bool write(std::string_view packet) override;
   void close() override;
 

@@ -5,6 +5,7 @@
 
 #include <asio/awaitable.hpp>
 
+#include <optional>
 #include <string_view>
 #include <system_error>
 
@@ -15,6 +16,9 @@ public:
   virtual ~PacketDevice() = default;
   // The next packet the kernel sent into the tunnel; an error once the device is closed.
   virtual asio::awaitable<Result<core::Bytes, std::error_code>> read() = 0;
+  // A packet that is already waiting, without suspending; nullopt when there is none (or on error, which
+  // the next read() reports). Lets the node take a burst whole before deciding how to bundle it.
+  virtual std::optional<core::Bytes> try_read() = 0;
   // Hands one packet to the kernel. Never blocks: false when the device cannot take it now (dropped).
   virtual bool write(std::string_view packet) = 0;
   // Ends pending and future reads.

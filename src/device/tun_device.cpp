@@ -54,6 +54,13 @@ asio::awaitable<Result<core::Bytes, std::error_code>> TunDevice::read() {
   co_return core::Bytes(buffer_.data(), std::get<1>(result));
 }
 
+std::optional<core::Bytes> TunDevice::try_read() {
+  if (!fd_.is_open()) return std::nullopt;
+  ssize_t n = ::read(fd_.native_handle(), buffer_.data(), buffer_.size()); // the descriptor is non-blocking
+  if (n <= 0) return std::nullopt;
+  return core::Bytes(buffer_.data(), static_cast<std::size_t>(n));
+}
+
 bool TunDevice::write(std::string_view packet) {
   if (!fd_.is_open()) return false;
   // Non-blocking: if the kernel cannot take the packet now, it is dropped (and counted by the caller),

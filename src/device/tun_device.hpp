@@ -19,6 +19,7 @@ public:
   ~TunDevice() override;
 
   asio::awaitable<Result<core::Bytes, std::error_code>> read() override;
+  std::optional<core::Bytes> try_read() override;
   bool write(std::string_view packet) override;
   void close() override;
 

@@ -108,23 +108,37 @@ void Node::stop() {
 }
 
 asio::awaitable<void> Node::egress_loop() {
+  // A burst (a TCP window opening, the ACKs for a delivered bundle) is read whole before bundling, so
+  // it leaves as one object rather than as a lone first packet followed by the rest.
+  constexpr std::size_t kMaxBurst = 1024;
   while (!stopping_) {
     auto packet = co_await device_.read();
     if (!packet) break; // closed
-    auto d = core::classify_egress(*packet, config_.prefix, config_.self);
-    if (d.ignore) {
-      ++metrics_.ignored[std::string(core::to_string(*d.ignore))];
-      continue;
+    bool sent = forward(std::move(*packet));
+    for (std::size_t n = 1; n < kMaxBurst; ++n) {
+      auto more = device_.try_read();
+      if (!more) break;
+      sent = forward(std::move(*more)) || sent;
     }
+    if (!sent) continue;
+    for (auto& batch : bundler_.flush()) spawn(put_batch(std::move(batch)));
     heartbeat_.on_sent(core::Clock::now());
     wake_poller();
-    auto batch = bundler_.on_packet(d.dst, std::move(*packet));
     if (bundler_.dropped_packets() != queue_drops_) { // no map write per packet on the hot path
       queue_drops_ = bundler_.dropped_packets();
       metrics_.dropped["queue_full"] = queue_drops_;
     }
-    if (batch) spawn(put_batch(std::move(*batch)));
   }
+}
+
+bool Node::forward(core::Bytes packet) {
+  auto d = core::classify_egress(packet, config_.prefix, config_.self);
+  if (d.ignore) {
+    ++metrics_.ignored[std::string(core::to_string(*d.ignore))];
+    return false;
+  }
+  if (auto full = bundler_.add(d.dst, std::move(packet))) spawn(put_batch(std::move(*full)));
+  return true;
 }
 
 asio::awaitable<void> Node::put_batch(core::Batch batch) {

@@ -62,6 +62,7 @@ private:
   asio::awaitable<void> egress_loop();
   asio::awaitable<void> ingress_loop();
   asio::awaitable<void> put_batch(core::Batch batch);
+  bool forward(core::Bytes packet); // classify and queue one outgoing packet; false if it is not ours to send
   asio::awaitable<void> get_object(std::string key);
   asio::awaitable<void> delete_consumed();
   void spawn(asio::awaitable<void> task);

@@ -90,3 +90,50 @@ TEST_CASE("Drain hands over everything for shutdown", "[bundler]") {
   CHECK(bytes == 400);
   CHECK(all.size() == 4); // 150-byte cap: one packet each
 }
+
+TEST_CASE("Only one partial bundle is in flight; full ones may join it", "[bundler]") {
+  Bundler b({4, 300, 100000});
+  auto dst = addr("fd5e::2");
+  REQUIRE(b.on_packet(dst, packet(100)));         // partial, alone: goes
+  auto full = b.on_packet(dst, packet(300));      // full: joins it
+  REQUIRE(full);
+  CHECK(b.in_flight(dst) == 2);
+  CHECK_FALSE(b.on_packet(dst, packet(100)));
+  CHECK_FALSE(b.on_put_done(dst)); // one PUT still in flight: the partial bundle waits and grows
+  CHECK_FALSE(b.on_packet(dst, packet(100)));
+  auto next = b.on_put_done(dst);  // none in flight now
+  REQUIRE(next);
+  CHECK(next->packets.size() == 2);
+}
+
+TEST_CASE("A burst is added whole, then flushed as one object per destination", "[bundler]") {
+  Bundler b({4, 1000, 100000});
+  auto d1 = addr("fd5e::2"), d2 = addr("fd5e::3");
+  for (int i = 0; i < 5; ++i) {
+    CHECK_FALSE(b.add(d1, packet(100)));
+    CHECK_FALSE(b.add(d2, packet(10)));
+  }
+  auto out = b.flush();
+  REQUIRE(out.size() == 2);
+  for (const auto& batch : out) CHECK(batch.packets.size() == 5);
+  CHECK(b.flush().empty());
+  // Within a burst, a full bundle starts at once.
+  std::optional<Batch> started;
+  for (int i = 0; i < 10 && !started; ++i) started = b.add(d1, packet(200));
+  REQUIRE(started);
+  CHECK(started->bytes == 1000);
+}
+
+TEST_CASE("A packet cap of 1 is one packet per object (the original design)", "[bundler]") {
+  BundlerConfig c;
+  c.max_in_flight = 256;
+  c.max_bundle_packets = 1;
+  Bundler b(c);
+  auto dst = addr("fd5e::2");
+  for (int i = 0; i < 10; ++i) {
+    auto batch = b.on_packet(dst, packet(100));
+    REQUIRE(batch);
+    CHECK(batch->packets.size() == 1);
+  }
+  CHECK(b.in_flight(dst) == 10);
+}

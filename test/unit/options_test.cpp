@@ -26,6 +26,35 @@ TEST_CASE("Defaults match the documented command line", "[options]") {
   CHECK(o->poll_max == 5s);
   CHECK(o->verbosity == 0);
   CHECK(o->queue_bytes == 8u << 20);
+  CHECK(o->max_in_flight == 4);
+  CHECK(o->bundle_bytes == 1u << 20);
+  CHECK(o->bundle_packets == 65535);
+  CHECK(o->inline_small);
+  CHECK(o->anticipate);
+}
+
+TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[options]") {
+  auto o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--max-in-flight", "2", "--bundle-bytes=65536",
+                  "--bundle-packets", "10", "--no-inline", "--no-anticipation"});
+  REQUIRE(o);
+  CHECK(o->max_in_flight == 2);
+  CHECK(o->bundle_bytes == 65536);
+  CHECK(o->bundle_packets == 10);
+  CHECK_FALSE(o->inline_small);
+  CHECK_FALSE(o->anticipate);
+  auto orig = parse({"--bucket", "b", "--ula", "fd5e::/64", "--original-design"});
+  REQUIRE(orig);
+  CHECK(orig->bundle_packets == 1);
+  CHECK(orig->poll_min == 500ms);
+  CHECK(orig->poll_max == 500ms);
+  CHECK_FALSE(orig->anticipate);
+  CHECK_FALSE(orig->inline_small);
+  // Later flags refine the preset.
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--original-design", "--poll-min", "100ms"})->poll_min == 100ms);
+  CHECK(parse({"--bucket", "b", "--ula", "x", "--max-in-flight", "0"}).error() ==
+        "--max-in-flight '0' must be a number from 1 to 256");
+  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--bundle-bytes", "9000000"}));
+  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--bundle-packets", "65536"}));
 }
 
 TEST_CASE("Every flag, in both spellings", "[options]") {
@@ -55,7 +84,9 @@ TEST_CASE("Help and version need nothing else", "[options]") {
   auto u = usage();
   for (const char* flag : {"--bucket", "--ula", "--endpoint", "--region", "--tun", "--mtu", "--netns", "--machine-id",
                            "--metrics", "--key-prefix", "--poll-min", "--poll-max", "--verbose", "--version", "--help",
-                           "--queue-bytes", "--psk-file", "openssl rand -hex 32",
+                           "--queue-bytes", "--psk-file", "openssl rand -hex 32", "--max-in-flight",
+                           "--bundle-bytes", "--bundle-packets", "--no-inline", "--no-anticipation",
+                           "--original-design",
                            "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL", "53049", "127.0.0.1:8081"})
     CHECK(u.find(flag) != std::string::npos);
 }
@@ -66,7 +97,7 @@ TEST_CASE("Bad command lines are clear errors", "[options]") {
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--nope"}).error() == "unknown option '--nope'");
   CHECK(parse({"--bucket", "b", "--ula"}).error() == "--ula needs a value");
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--mtu", "abc"}));
-  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--mtu", "70000"}));
+  CHECK(parse({"--bucket", "b", "--ula", "x", "--mtu", "70000"}).error() == "--mtu '70000' must be a number from 1280 to 65535");
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--poll-min", "1s", "--poll-max", "10ms"}));
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--key-prefix", "/lead"}));
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--queue-bytes", "100"}));
