@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
 # The latency/cost experiment kit: two nodes in network namespaces on the local RGW (or a bucket you
-# name), measured side by side in one run, written as JSON, a Markdown table and PNG plots.
+# name), measured in one run, written as JSON, a Markdown table and PNG plots. The same experiment runs
+# with hoshino's defaults and with the original design's settings (--original-design), side by side.
 #
-#   scripts/experiment.sh [--duration S] [--sizes "56 1200"] [--interval S] [--count N] [--out DIR]
+#   scripts/experiment.sh [--duration S] [--sizes "56 1200"] [--interval S] [--count N] [--idle S]
+#                         [--s3-delay MS] [--no-original] [--out DIR]
 #                         [--bucket B --endpoint-from-env] [-- extra hoshino flags]
 #
 #   --duration S     iperf3 bulk TCP seconds (default 10)
 #   --sizes "..."    ping payload sizes (default "56 1200")
 #   --interval S     ping interval (default 0.2); --count N pings per size (default 50)
 #   --idle S         seconds of idle LIST counting after the traffic settles (default 30)
+#   --s3-delay MS    emulated S3 distance: every byte to and from S3 is delayed MS ms each way
+#                    (scripts/delay_proxy.py; this kernel has no tc netem)
+#   --no-original    skip the original-design run (halves the time)
 #   --out DIR        results directory (default bench-results/experiment-<time>)
 #   --bucket B --endpoint-from-env   use AWS_ENDPOINT_URL/AWS_* from the environment and bucket B
 #                    instead of a fresh local RGW (the bucket must exist)
-#   -- FLAGS         passed to both hoshino nodes (e.g. -- --poll-min 5ms)
-# Needs root (TUN, namespaces). Not yet: an emulated S3 distance (this kernel has no tc netem) and the
-# original-design comparison (needs bundling/anticipation switches in hoshino).
+#   -- FLAGS         passed to both hoshino nodes of the default run (e.g. -- --poll-min 5ms)
+# Needs root (TUN, namespaces).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-duration=10 sizes="56 1200" interval=0.2 count=50 idle=30 out="" bucket="" from_env=0 node_flags=()
+duration=10 sizes="56 1200" interval=0.2 count=50 idle=30 out="" bucket="" from_env=0 delay=0 original=1
+node_flags=()
 while (($#)); do
   case $1 in
     --duration) duration=$2; shift 2 ;;
@@ -25,11 +30,13 @@ while (($#)); do
     --interval) interval=$2; shift 2 ;;
     --count) count=$2; shift 2 ;;
     --idle) idle=$2; shift 2 ;;
+    --s3-delay) delay=$2; shift 2 ;;
+    --no-original) original=0; shift ;;
     --out) out=$2; shift 2 ;;
     --bucket) bucket=$2; shift 2 ;;
     --endpoint-from-env) from_env=1; shift ;;
     --) shift; node_flags=("$@"); break ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "experiment.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -41,9 +48,10 @@ bash "$root/scripts/install-deps.sh" >/dev/null
 bash "$root/scripts/build.sh" "$root/build"
 HS_BIN=$root/build/src
 source "$root/scripts/lib/nodes.sh"
-rgw_dir=""
+rgw_dir="" proxy_pid=""
 cleanup() {
   hs_cleanup
+  [[ -n $proxy_pid ]] && kill "$proxy_pid" 2>/dev/null
   [[ -n $rgw_dir ]] && bash "$root/scripts/rgw.sh" stop "$rgw_dir" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -55,47 +63,74 @@ else
   bucket=hoshino-experiment
   "$HS_BIN/hoshino-s3" mb "$bucket"
 fi
+if [[ $delay != 0 ]]; then
+  port=$(hs_free_port)
+  target=${AWS_ENDPOINT_URL#http://}
+  python3 "$root/scripts/delay_proxy.py" "$port" "${target%%/*}" "$delay" > "$out/delay-proxy.log" 2>&1 &
+  proxy_pid=$!
+  until grep -q ready "$out/delay-proxy.log"; do sleep 0.1; done
+  export AWS_ENDPOINT_URL=http://127.0.0.1:$port
+  hs_log "S3 reached through a ${delay} ms-each-way delay (127.0.0.1:$port)"
+fi
 
-hs_log "1/5 the floor: raw S3 PUT/LIST/GET of a small object"
+hs_log "the floor: raw S3 PUT/LIST/GET of a small object"
 "$HS_BIN/hoshino-s3" bench "$bucket" 200 100 0 > "$out/floor.json"
 hs_log "    and single-stream PUT throughput at the bundle size (1 MiB)"
 "$HS_BIN/hoshino-s3" bench "$bucket" 20 1048576 0 > "$out/put-1mib.json"
 
-hs_netns "hsx$$-a"; hs_netns "hsx$$-b"
-hs_start a "hsx$$-a" "$(hs_machine_id a a1a1a1a1a1a1a1a1)" "$bucket" "${node_flags[@]}"
-hs_start b "hsx$$-b" "$(hs_machine_id b b2b2b2b2b2b2b2b2)" "$bucket" "${node_flags[@]}"
-addr_b=$(hs_address b2b2b2b2b2b2b2b2)
-metrics() { curl -s "http://127.0.0.1:$HS_PORT_a/metrics" > "$out/$1-a.prom"; curl -s "http://127.0.0.1:$HS_PORT_b/metrics" > "$out/$1-b.prom"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$(cat "$HS_WORK/$1.pid")/stat"; }
 
-hs_log "2/5 ping RTT through the tunnel (sizes: $sizes; $count each, interval $interval s)"
-ip netns exec "hsx$$-a" ping -c 3 -W 10 "$addr_b" >/dev/null
-for s in $sizes; do
-  ip netns exec "hsx$$-a" ping -c "$count" -i "$interval" -s "$s" -W 5 "$addr_b" > "$out/ping-$s.txt"
-done
+# run_variant NAME [hoshino flags]: two fresh nodes; ping, bulk TCP, idle; results under $out/NAME/.
+run_variant() {
+  local name=$1 dir=$out/$1 ns_a ns_b addr_b
+  shift
+  mkdir -p "$dir"
+  ns_a="hsx$$-$name-a" ns_b="hsx$$-$name-b"
+  hs_netns "$ns_a"; hs_netns "$ns_b"
+  hs_start a "$ns_a" "$(hs_machine_id a a1a1a1a1a1a1a1a1)" "$bucket" "$@"
+  hs_start b "$ns_b" "$(hs_machine_id b b2b2b2b2b2b2b2b2)" "$bucket" "$@"
+  addr_b=$(hs_address b2b2b2b2b2b2b2b2)
+  metrics() { curl -s "http://127.0.0.1:$HS_PORT_a/metrics" > "$dir/$1-a.prom"; curl -s "http://127.0.0.1:$HS_PORT_b/metrics" > "$dir/$1-b.prom"; }
 
-hs_log "3/5 bulk TCP (iperf3, $duration s)"
-metrics before-bulk
-cpu_a0=$(cpu_ticks a); cpu_b0=$(cpu_ticks b)
-ip netns exec "hsx$$-b" iperf3 -s -1 -B "$addr_b" >/dev/null 2>&1 &
-sleep 0.5
-( while sleep 0.5; do
-    r=$(awk '/VmRSS/ { print $2 }' "/proc/$(cat "$HS_WORK/a.pid")/status" 2>/dev/null || echo 0)
-    echo "$r"
-  done ) > "$out/rss-a-kib.txt" &
-sampler=$!
-ip netns exec "hsx$$-a" iperf3 -c "$addr_b" -t "$duration" -i 1 -J > "$out/iperf.json"
-kill "$sampler"
-cpu_a1=$(cpu_ticks a); cpu_b1=$(cpu_ticks b)
-metrics after-bulk
-echo "{\"cpu_ticks_a\": $((cpu_a1 - cpu_a0)), \"cpu_ticks_b\": $((cpu_b1 - cpu_b0)), \"hz\": $(getconf CLK_TCK)}" > "$out/cpu.json"
+  hs_log "[$name] ping RTT through the tunnel (sizes: $sizes; $count each, interval $interval s)"
+  ip netns exec "$ns_a" ping -c 3 -W 10 "$addr_b" >/dev/null || true
+  for s in $sizes; do
+    ip netns exec "$ns_a" ping -c "$count" -i "$interval" -s "$s" -W 5 "$addr_b" > "$dir/ping-$s.txt" || true
+  done
 
-hs_log "4/5 idle: waiting for the heartbeat to slow down, then counting LISTs for $idle s"
-sleep 15
-metrics before-idle
-sleep "$idle"
-metrics after-idle
+  hs_log "[$name] bulk TCP (iperf3, $duration s)"
+  metrics before-bulk
+  local cpu_a0 cpu_b0 cpu_a1 cpu_b1 sampler
+  cpu_a0=$(cpu_ticks a); cpu_b0=$(cpu_ticks b)
+  ip netns exec "$ns_b" iperf3 -s -1 -B "$addr_b" >/dev/null 2>&1 &
+  sleep 0.5
+  ( while sleep 0.5; do
+      awk '/VmRSS/ { print $2 }' "/proc/$(cat "$HS_WORK/a.pid")/status" 2>/dev/null || echo 0
+    done ) > "$dir/rss-a-kib.txt" &
+  sampler=$!
+  ip netns exec "$ns_a" iperf3 -c "$addr_b" -t "$duration" -i 1 -J > "$dir/iperf.json" || true
+  kill "$sampler"
+  cpu_a1=$(cpu_ticks a); cpu_b1=$(cpu_ticks b)
+  metrics after-bulk
+  echo "{\"cpu_ticks_a\": $((cpu_a1 - cpu_a0)), \"cpu_ticks_b\": $((cpu_b1 - cpu_b0)), \"hz\": $(getconf CLK_TCK)}" > "$dir/cpu.json"
 
-hs_log "5/5 report"
-python3 "$root/scripts/experiment_report.py" "$out" --idle "$idle" --duration "$duration" --sizes $sizes
+  hs_log "[$name] idle: waiting for the heartbeat to slow down, then counting LISTs for $idle s"
+  sleep 15
+  metrics before-idle
+  sleep "$idle"
+  metrics after-idle
+  hs_stop a; hs_stop b
+  ip netns del "$ns_a"; ip netns del "$ns_b"
+}
+
+variants=(defaults)
+run_variant defaults "${node_flags[@]}"
+if ((original)); then
+  variants+=(original)
+  run_variant original --original-design
+fi
+
+hs_log "report"
+python3 "$root/scripts/experiment_report.py" "$out" --idle "$idle" --duration "$duration" --sizes $sizes \
+  --variants "${variants[@]}" --s3-delay-ms "$delay"
 echo "results: $out/report.md, $out/results.json, $out/rtt-cdf.png, $out/throughput.png"

@@ -28,6 +28,11 @@ public:
 
   // Delay between the end of one LIST and the start of the next.
   Duration interval() const noexcept { return interval_; }
+  // Back-to-back polling for a conversation (not a stream): worth a second, staggered LIST, so that an
+  // object appearing just after a LIST started waits half a LIST instead of a whole one.
+  bool conversation() const noexcept {
+    return config_.min == Duration::zero() && interval_ == Duration::zero() && !streaming_;
+  }
 
   // A LIST finished and found `objects` new objects.
   void on_list(std::size_t objects, Clock::time_point now);

@@ -44,6 +44,8 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
                                (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()}),
       ulids_(random_source()),
       poll_timer_(io),
+      lane_signal_(io),
+      lane_timer_(io),
       random_(random_source()) {
   metrics_.dropped["queue_full"] = 0; // exported from the start, updated only when drops happen
 }
@@ -86,7 +88,7 @@ void Node::s3_failed(store::OpKind op, const s3::Error& e) {
 asio::awaitable<void> Node::run() {
   using namespace asio::experimental::awaitable_operators;
   log::info("node {} polling {} ", config_.self.str(), inbox_prefix());
-  co_await (egress_loop() && ingress_loop());
+  co_await (egress_loop() && ingress_loop() && second_lane());
 
   // Flush: whatever is still queued goes out, then pending PUTs and deletes get a bounded time.
   for (auto& batch : bundler_.drain()) spawn(put_batch(std::move(batch)));
@@ -105,6 +107,8 @@ void Node::stop() {
   stopping_ = true;
   device_.close();
   poll_timer_.cancel();
+  lane_signal_.cancel();
+  lane_timer_.cancel();
 }
 
 asio::awaitable<void> Node::egress_loop() {
@@ -182,22 +186,10 @@ void Node::wake_poller() {
 }
 
 asio::awaitable<void> Node::ingress_loop() {
-  const std::string prefix = inbox_prefix();
   while (!stopping_) {
-    metrics_.request(store::OpKind::list);
-    auto keys = co_await store_.list(prefix, 1000);
+    lane_signal_.cancel(); // the second lane staggers its LIST after this one
+    co_await list_once();
     if (stopping_) break;
-    if (keys) {
-      std::size_t fresh = inbox_.on_listed(*keys, wall_ms_());
-      std::uint64_t inlined = inbox_.inlined_objects(); // read from the listing itself
-      metrics_.ingress.objects += inlined - metrics_.ingress.inlined_objects;
-      metrics_.ingress.inlined_objects = inlined;
-      heartbeat_.on_list(fresh, core::Clock::now());
-      pump();
-    } else {
-      s3_failed(store::OpKind::list, keys.error());
-      heartbeat_.on_error(core::Clock::now());
-    }
     metrics_.poll_interval_seconds = std::chrono::duration<double>(heartbeat_.interval()).count();
     if (heartbeat_.interval() > core::Duration::zero()) {
       poll_timer_.expires_after(heartbeat_.interval());
@@ -205,6 +197,42 @@ asio::awaitable<void> Node::ingress_loop() {
       co_await poll_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // cancel = wake
       sleeping_ = false;
     }
+  }
+}
+
+asio::awaitable<void> Node::second_lane() {
+  // During a conversation, a second LIST starts half a LIST after each of the main loop's: the wait
+  // for the next LIST to begin halves. Streams and idle polling keep one lane (LISTs are the bill).
+  while (!stopping_) {
+    lane_signal_.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await lane_signal_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // main LIST started
+    if (stopping_) break;
+    if (!heartbeat_.conversation()) continue;
+    lane_timer_.expires_after(list_latency_ / 2);
+    co_await lane_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    if (stopping_ || !heartbeat_.conversation()) continue;
+    co_await list_once();
+  }
+}
+
+asio::awaitable<void> Node::list_once() {
+  const std::string prefix = inbox_prefix();
+  metrics_.request(store::OpKind::list);
+  auto started = std::chrono::steady_clock::now();
+  auto keys = co_await store_.list(prefix, 1000);
+  if (stopping_) co_return;
+  if (keys) {
+    // A smoothed LIST latency paces the second lane.
+    list_latency_ = (list_latency_ * 7 + (std::chrono::steady_clock::now() - started)) / 8;
+    std::size_t fresh = inbox_.on_listed(*keys, wall_ms_());
+    std::uint64_t inlined = inbox_.inlined_objects(); // read from the listing itself
+    metrics_.ingress.objects += inlined - metrics_.ingress.inlined_objects;
+    metrics_.ingress.inlined_objects = inlined;
+    heartbeat_.on_list(fresh, core::Clock::now());
+    pump();
+  } else {
+    s3_failed(store::OpKind::list, keys.error());
+    heartbeat_.on_error(core::Clock::now());
   }
 }
 

@@ -61,6 +61,8 @@ public:
 private:
   asio::awaitable<void> egress_loop();
   asio::awaitable<void> ingress_loop();
+  asio::awaitable<void> second_lane();
+  asio::awaitable<void> list_once();
   asio::awaitable<void> put_batch(core::Batch batch);
   bool forward(core::Bytes packet); // classify and queue one outgoing packet; false if it is not ours to send
   asio::awaitable<void> get_object(std::string key);
@@ -86,6 +88,9 @@ private:
   core::UlidGenerator ulids_;
   Metrics metrics_;
   asio::steady_timer poll_timer_;
+  asio::steady_timer lane_signal_; // cancelled when the main loop starts a LIST
+  asio::steady_timer lane_timer_;  // the second lane's half-LIST offset
+  std::chrono::steady_clock::duration list_latency_ = std::chrono::milliseconds(5);
   std::function<std::uint64_t()> random_;
   bool sleeping_ = false;
   bool stopping_ = false;

@@ -446,6 +446,21 @@ TEST_CASE("Hostile objects are each dropped with a reason and deleted; forwardin
   p.stop();
 }
 
+TEST_CASE("A burst read at once leaves as one object", "[node][bundle]") {
+  Pair p;
+  p.start();
+  std::vector<std::string> sent;
+  for (int i = 0; i < 50; ++i) {
+    sent.push_back("burst " + std::to_string(i));
+    p.dev_a.inject(ipv6_packet(kA, kB, sent.back()));
+  }
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == sent.size(); }));
+  CHECK(payloads(p.dev_b.written()) == sent);
+  CHECK(p.a.metrics().egress.objects == 1);
+  CHECK(p.bucket.requests(store::OpKind::put) == 1);
+  p.stop();
+}
+
 TEST_CASE("Small packets travel in the key: no GET; large ones in the body; order holds across both", "[node][inline]") {
   Pair p;
   p.start();

@@ -97,3 +97,61 @@ TEST_CASE("Minimum above zero is respected", "[heartbeat]") {
   h.on_sent(t);
   CHECK(h.interval() == 50ms);
 }
+
+TEST_CASE("A stream of arrivals is polled at the busy pace; a conversation stays at the minimum", "[heartbeat]") {
+  auto c = config();
+  c.busy = 20ms;
+  Clock::time_point t{};
+  Heartbeat h(c, t);
+  // Conversation (ping): a LIST finds the reply, the next finds nothing.
+  for (int i = 0; i < 5; ++i) {
+    h.on_sent(t);
+    h.on_list(1, t += 10ms);
+    CHECK(h.interval() == 0ms);
+    h.on_list(0, t += 5ms);
+    CHECK(h.interval() == 0ms);
+  }
+  // Stream (bulk): consecutive LISTs find objects.
+  h.on_list(2, t += 5ms);
+  CHECK(h.interval() == 0ms); // one find is not a stream yet
+  h.on_list(2, t += 5ms);
+  CHECK(h.interval() == 20ms);
+  h.on_sent(t); // our ACKs going back do not undo the pace
+  CHECK(h.interval() == 20ms);
+  h.on_list(3, t += 25ms);
+  CHECK(h.interval() == 20ms);
+  h.on_list(0, t += 25ms); // the stream paused: fast again, for whatever comes next
+  CHECK(h.interval() == 0ms);
+}
+
+TEST_CASE("Without anticipation, sending does not speed polling up", "[heartbeat]") {
+  auto c = config();
+  c.anticipate = false;
+  Clock::time_point t{};
+  Heartbeat h(c, t);
+  t += 3s;
+  h.on_list(0, t);
+  REQUIRE(h.interval() == 10ms);
+  h.on_sent(t);
+  CHECK(h.interval() == 10ms);
+  h.on_list(1, t); // arrivals still do
+  CHECK(h.interval() == 0ms);
+}
+
+TEST_CASE("A second staggered LIST only for a conversation polled back to back", "[heartbeat]") {
+  Clock::time_point t{};
+  Heartbeat h(config(), t);
+  h.on_sent(t);
+  CHECK(h.conversation());
+  h.on_list(1, t);
+  h.on_list(1, t); // a stream now
+  CHECK_FALSE(h.conversation());
+  h.on_list(0, t += 3s);
+  h.on_list(0, t += 3s); // idle, slowing down
+  CHECK_FALSE(h.conversation());
+  auto c = config();
+  c.min = 500ms; // the original design's fixed poll: never a second lane
+  Heartbeat slow(c, t);
+  slow.on_sent(t);
+  CHECK_FALSE(slow.conversation());
+}
