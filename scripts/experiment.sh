@@ -4,16 +4,20 @@
 # with hoshino's defaults and with the original design's settings (--original-design), side by side.
 #
 #   scripts/experiment.sh [--duration S] [--sizes "56 1200"] [--interval S] [--count N] [--idle S]
-#                         [--s3-delay MS] [--no-original] [--out DIR]
+#                         [--streams N] [--s3-delay MS] [--no-original] [--variant NAME "FLAGS"]
+#                         [--out DIR]
 #                         [--bucket B --endpoint-from-env] [-- extra hoshino flags]
 #
 #   --duration S     iperf3 bulk TCP seconds (default 10)
+#   --streams N      parallel TCP streams in the bulk phase (iperf3 -P, default 1)
 #   --sizes "..."    ping payload sizes (default "56 1200")
 #   --interval S     ping interval (default 0.2); --count N pings per size (default 50)
 #   --idle S         seconds of idle LIST counting after the traffic settles (default 30)
 #   --s3-delay MS    emulated S3 distance: every byte to and from S3 is delayed MS ms each way
 #                    (scripts/delay_proxy.py; this kernel has no tc netem)
 #   --no-original    skip the original-design run (halves the time)
+#   --variant NAME "FLAGS"  one more run with these hoshino flags, e.g. --variant one-list
+#                    "--no-second-list" (repeatable; A/B tests of a setting in the same run)
 #   --out DIR        results directory (default bench-results/experiment-<time>)
 #   --bucket B --endpoint-from-env   use AWS_ENDPOINT_URL/AWS_* from the environment and bucket B
 #                    instead of a fresh local RGW (the bucket must exist)
@@ -21,22 +25,24 @@
 # Needs root (TUN, namespaces).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-duration=10 sizes="56 1200" interval=0.2 count=50 idle=30 out="" bucket="" from_env=0 delay=0 original=1
-node_flags=()
+streams=1 duration=10 sizes="56 1200" interval=0.2 count=50 idle=30 out="" bucket="" from_env=0 delay=0 original=1
+node_flags=() extra_names=() extra_flags=()
 while (($#)); do
   case $1 in
     --duration) duration=$2; shift 2 ;;
+    --streams) streams=$2; shift 2 ;;
     --sizes) sizes=$2; shift 2 ;;
     --interval) interval=$2; shift 2 ;;
     --count) count=$2; shift 2 ;;
     --idle) idle=$2; shift 2 ;;
     --s3-delay) delay=$2; shift 2 ;;
     --no-original) original=0; shift ;;
+    --variant) extra_names+=("$2"); extra_flags+=("$3"); shift 3 ;;
     --out) out=$2; shift 2 ;;
     --bucket) bucket=$2; shift 2 ;;
     --endpoint-from-env) from_env=1; shift ;;
     --) shift; node_flags=("$@"); break ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "experiment.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -98,7 +104,7 @@ run_variant() {
     ip netns exec "$ns_a" ping -c "$count" -i "$interval" -s "$s" -W 5 "$addr_b" > "$dir/ping-$s.txt" || true
   done
 
-  hs_log "[$name] bulk TCP (iperf3, $duration s)"
+  hs_log "[$name] bulk TCP (iperf3, $duration s, $streams stream(s))"
   metrics before-bulk
   local cpu_a0 cpu_b0 cpu_a1 cpu_b1 sampler
   cpu_a0=$(cpu_ticks a); cpu_b0=$(cpu_ticks b)
@@ -108,7 +114,7 @@ run_variant() {
       awk '/VmRSS/ { print $2 }' "/proc/$(cat "$HS_WORK/a.pid")/status" 2>/dev/null || echo 0
     done ) > "$dir/rss-a-kib.txt" &
   sampler=$!
-  ip netns exec "$ns_a" iperf3 -c "$addr_b" -t "$duration" -i 1 -J > "$dir/iperf.json" || true
+  ip netns exec "$ns_a" iperf3 -c "$addr_b" -t "$duration" -P "$streams" -i 1 -J > "$dir/iperf.json" || true
   kill "$sampler"
   cpu_a1=$(cpu_ticks a); cpu_b1=$(cpu_ticks b)
   metrics after-bulk
@@ -129,8 +135,13 @@ if ((original)); then
   variants+=(original)
   run_variant original --original-design
 fi
+for i in "${!extra_names[@]}"; do
+  variants+=("${extra_names[$i]}")
+  read -ra flags <<< "${extra_flags[$i]}"
+  run_variant "${extra_names[$i]}" "${flags[@]}"
+done
 
 hs_log "report"
 python3 "$root/scripts/experiment_report.py" "$out" --idle "$idle" --duration "$duration" --sizes $sizes \
-  --variants "${variants[@]}" --s3-delay-ms "$delay"
+  --variants "${variants[@]}" --s3-delay-ms "$delay" --streams "$streams"
 echo "results: $out/report.md, $out/results.json, $out/rtt-cdf.png, $out/throughput.png"

@@ -21,6 +21,7 @@ ap.add_argument("--duration", type=float, required=True)
 ap.add_argument("--sizes", nargs="+", required=True)
 ap.add_argument("--variants", nargs="+", default=["defaults"])
 ap.add_argument("--s3-delay-ms", type=float, default=0)
+ap.add_argument("--streams", type=int, default=1)
 a = ap.parse_args()
 d = a.dir
 
@@ -90,6 +91,7 @@ def variant(name):
 vs = {name: variant(name) for name in a.variants}
 results = {
     "s3_delay_ms_each_way": a.s3_delay_ms,
+    "tcp_streams": a.streams,
     "floor": {"put_p50_ms": floor["put_p50_ms"], "put_p90_ms": floor["put_p90_ms"], "list_p50_ms": floor["list_p50_ms"],
               "list_p90_ms": floor["list_p90_ms"], "get_p50_ms": floor["get_p50_ms"], "get_p90_ms": floor["get_p90_ms"],
               "two_times_put_plus_list_ms": floor_ms,
@@ -133,7 +135,7 @@ for s in a.sizes:
     text_row(f"ping {s} B p90 / p99 (ms)", [f"{v['ping'][s]['p90_ms']:.1f} / {v['ping'][s]['p99_ms']:.1f}" for v in vs.values()])
     row(f"ping {s} B p50 / floor", [v["ping"][s]["ratio_p50_to_floor"] for v in vs.values()], ".2f")
     text_row(f"ping {s} B answered", [f"{v['ping'][s]['received']}/{v['ping'][s]['sent']}" for v in vs.values()])
-row(f"bulk TCP goodput, iperf3 {a.duration:g} s (Mbit/s)", [v["bulk"]["goodput_mbit_s"] for v in vs.values()], ".0f")
+row(f"bulk TCP goodput, iperf3 {a.duration:g} s × {a.streams} stream(s) (Mbit/s)", [v["bulk"]["goodput_mbit_s"] for v in vs.values()], ".0f")
 text_row("S3 requests in bulk, put/list/get/delete",
          ["{put:.0f} / {list:.0f} / {get:.0f} / {delete:.0f}".format(**v["bulk"]["requests"]) for v in vs.values()])
 row("S3 requests per forwarded packet", [v["bulk"]["requests_per_packet"] for v in vs.values()], ".3f")

@@ -16,8 +16,8 @@ packages=(
   clang libclang-rt-14-dev
   # deployment checks: cloud-init's schema validator, systemd-analyze
   cloud-init systemd
-  # the experiment kit's plots
-  gnuplot-nox
+  # the experiment kit's plots, and scripts/profile.sh
+  gnuplot-nox linux-perf
 )
 # Node.js and npm for the Terraform syntax check, from Debian unless the machine already has them.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

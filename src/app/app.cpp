@@ -153,6 +153,7 @@ int run(const Options& o) {
   config.bundler.max_bundle_bytes = o.bundle_bytes;
   config.bundler.max_bundle_packets = o.bundle_packets;
   config.heartbeat.anticipate = o.anticipate;
+  config.heartbeat.second_lane = o.second_list;
   config.inline_small = o.inline_small;
   device::TunDevice* tun_ptr = nullptr;
   node::Node* node_ptr = nullptr;

@@ -62,6 +62,7 @@ Tuning (the defaults are what the benchmarks in README measure):
   --bundle-packets N     packets per object at most, 1-65535 (default: 65535)
   --no-inline            always send a body, even when the packets fit in the key
   --no-anticipation      do not poll faster after sending (by default a reply is expected)
+  --no-second-list       one LIST at a time, also during conversations
   --original-design      the 2023 original's behaviour, for comparisons: --bundle-packets 1
                          --max-in-flight 256 --poll-min 500ms --poll-max 500ms --no-anticipation
                          --no-inline
@@ -131,6 +132,7 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     else if (a == "--bundle-packets") err = take_number(1, 65535, o.bundle_packets);
     else if (a == "--no-inline") o.inline_small = false;
     else if (a == "--no-anticipation") o.anticipate = false;
+    else if (a == "--no-second-list") o.second_list = false;
     else if (a == "--original-design") {
       // The 2023 original, for side-by-side experiments: one packet per object, each PUT at once, a
       // fixed 500 ms poll, no reaction to outgoing traffic, every body fetched with a GET.
@@ -139,6 +141,7 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
       o.poll_min = o.poll_max = o.poll_busy = std::chrono::milliseconds(500);
       o.anticipate = false;
       o.inline_small = false;
+      o.second_list = false;
     } else if (a == "--poll-min" || a == "--poll-max" || a == "--poll-busy") {
       std::string v;
       err = take(v);

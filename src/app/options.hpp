@@ -22,6 +22,7 @@ struct Options {
   std::size_t bundle_packets = 65535;
   bool inline_small = true;          // packets that fit in the key travel there
   bool anticipate = true;            // poll fast after sending: a reply is likely
+  bool second_list = true;           // a second staggered LIST during conversations
   std::string netns;     // empty: stay in the current namespace
   std::string machine_id = "/etc/machine-id";
   std::string metrics = "127.0.0.1:8081"; // or "off"

@@ -23,8 +23,15 @@ void Heartbeat::slower(Duration floor) {
 }
 
 void Heartbeat::on_list(std::size_t objects, Clock::time_point now) {
-  streaming_ = objects > 0 && last_found_;
-  last_found_ = objects > 0;
+  if (objects > 0) {
+    previous_find_ = last_find_;
+    last_find_ = now;
+    ++finds_;
+  }
+  // A stream: the last two finds were close together, and the latest is recent. (Consecutive LISTs
+  // are not the test: under load, empty LISTs between arrivals are common and would flap the state.)
+  streaming_ = finds_ >= 2 && now - last_find_ <= config_.stream_window &&
+               last_find_ - previous_find_ <= config_.stream_window;
   if (streaming_) {
     last_activity_ = now;
     interval_ = std::clamp<Duration>(config_.busy, config_.min, config_.max);
@@ -44,7 +51,8 @@ void Heartbeat::on_sent(Clock::time_point now) {
 }
 
 void Heartbeat::on_error(Clock::time_point) {
-  last_found_ = streaming_ = false;
+  finds_ = 0;
+  streaming_ = false;
   slower(config_.error_floor);
 }
 

@@ -2,6 +2,7 @@
 // When to LIST the inbox next. Activity (objects found, or packets just sent: a reply is likely) makes
 // polling fast; an empty LIST after a quiet spell makes it slower, up to the maximum; errors back off.
 #include <chrono>
+#include <cstdint>
 
 namespace hoshino::core {
 
@@ -15,11 +16,13 @@ struct HeartbeatConfig {
   Duration first_step = std::chrono::milliseconds(10); // doubling starts here when min is 0
   Duration error_floor = std::chrono::milliseconds(200); // at least this between LISTs after an error
   bool anticipate = true; // sending counts as activity (a reply is likely); off: only arrivals do
-  // While objects keep arriving (consecutive LISTs each find some), LIST at this pace instead of the
-  // minimum: objects then wait a little and are picked up several per LIST. Under bulk load, LISTs are
-  // most of the bill; a conversation (ping, interactive) never has two full LISTs in a row and stays
-  // at the minimum.
+  // While objects keep arriving (two LISTs found some within stream_window of each other, the latest
+  // within stream_window of now), LIST at this pace instead of the minimum: objects then wait a little
+  // and are picked up several per LIST. Under bulk load, LISTs are most of the bill. A conversation
+  // (ping, interactive typing) has gaps longer than the window and stays at the minimum.
   Duration busy = std::chrono::milliseconds(0);
+  Duration stream_window = std::chrono::milliseconds(100);
+  bool second_lane = true; // a second, staggered LIST during conversations (see conversation())
 };
 
 class Heartbeat {
@@ -31,7 +34,7 @@ public:
   // Back-to-back polling for a conversation (not a stream): worth a second, staggered LIST, so that an
   // object appearing just after a LIST started waits half a LIST instead of a whole one.
   bool conversation() const noexcept {
-    return config_.min == Duration::zero() && interval_ == Duration::zero() && !streaming_;
+    return config_.second_lane && config_.min == Duration::zero() && interval_ == Duration::zero() && !streaming_;
   }
 
   // A LIST finished and found `objects` new objects.
@@ -48,8 +51,10 @@ private:
   HeartbeatConfig config_;
   Duration interval_;
   Clock::time_point last_activity_;
-  bool last_found_ = false; // the previous LIST found objects
-  bool streaming_ = false;  // so did the one before it: objects are arriving continuously
+  Clock::time_point last_find_{};     // the latest LIST that found objects
+  Clock::time_point previous_find_{}; // the one before it
+  std::uint64_t finds_ = 0;
+  bool streaming_ = false;            // objects are arriving continuously
 };
 
 } // namespace hoshino::core

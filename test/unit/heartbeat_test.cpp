@@ -101,27 +101,35 @@ TEST_CASE("Minimum above zero is respected", "[heartbeat]") {
 TEST_CASE("A stream of arrivals is polled at the busy pace; a conversation stays at the minimum", "[heartbeat]") {
   auto c = config();
   c.busy = 20ms;
+  c.stream_window = 100ms;
   Clock::time_point t{};
   Heartbeat h(c, t);
-  // Conversation (ping): a LIST finds the reply, the next finds nothing.
+  // Conversation (ping every 200 ms): a LIST finds the reply, the next ones find nothing.
   for (int i = 0; i < 5; ++i) {
     h.on_sent(t);
     h.on_list(1, t += 10ms);
     CHECK(h.interval() == 0ms);
+    CHECK(h.conversation());
     h.on_list(0, t += 5ms);
     CHECK(h.interval() == 0ms);
+    t += 185ms;
   }
-  // Stream (bulk): consecutive LISTs find objects.
+  // Stream (bulk): finds close together, with empty LISTs between them.
   h.on_list(2, t += 5ms);
   CHECK(h.interval() == 0ms); // one find is not a stream yet
+  h.on_list(0, t += 5ms);
   h.on_list(2, t += 5ms);
   CHECK(h.interval() == 20ms);
+  CHECK_FALSE(h.conversation());
   h.on_sent(t); // our ACKs going back do not undo the pace
+  CHECK(h.interval() == 20ms);
+  h.on_list(0, t += 25ms); // an empty LIST inside the stream keeps the pace
   CHECK(h.interval() == 20ms);
   h.on_list(3, t += 25ms);
   CHECK(h.interval() == 20ms);
-  h.on_list(0, t += 25ms); // the stream paused: fast again, for whatever comes next
+  h.on_list(0, t += 150ms); // the stream stopped: fast again, for whatever comes next
   CHECK(h.interval() == 0ms);
+  CHECK(h.conversation());
 }
 
 TEST_CASE("Without anticipation, sending does not speed polling up", "[heartbeat]") {

@@ -35,13 +35,14 @@ TEST_CASE("Defaults match the documented command line", "[options]") {
 
 TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[options]") {
   auto o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--max-in-flight", "2", "--bundle-bytes=65536",
-                  "--bundle-packets", "10", "--no-inline", "--no-anticipation"});
+                  "--bundle-packets", "10", "--no-inline", "--no-anticipation", "--no-second-list"});
   REQUIRE(o);
   CHECK(o->max_in_flight == 2);
   CHECK(o->bundle_bytes == 65536);
   CHECK(o->bundle_packets == 10);
   CHECK_FALSE(o->inline_small);
   CHECK_FALSE(o->anticipate);
+  CHECK_FALSE(o->second_list);
   auto orig = parse({"--bucket", "b", "--ula", "fd5e::/64", "--original-design"});
   REQUIRE(orig);
   CHECK(orig->bundle_packets == 1);
@@ -86,7 +87,7 @@ TEST_CASE("Help and version need nothing else", "[options]") {
                            "--metrics", "--key-prefix", "--poll-min", "--poll-max", "--verbose", "--version", "--help",
                            "--queue-bytes", "--psk-file", "openssl rand -hex 32", "--max-in-flight",
                            "--bundle-bytes", "--bundle-packets", "--no-inline", "--no-anticipation",
-                           "--original-design",
+                           "--original-design", "--no-second-list",
                            "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL", "53049", "127.0.0.1:8081"})
     CHECK(u.find(flag) != std::string::npos);
 }
