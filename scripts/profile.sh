@@ -32,6 +32,6 @@ perf record -e cpu-clock -F 2000 -g -o "$out/perf.data" -p "$(cat "$HS_WORK/a.pi
 perf_pid=$!
 ip netns exec "hsp$$-a" iperf3 -c "$addr_b" -t "$seconds" > "$out/iperf.txt"
 wait "$perf_pid" || true
-perf report -i "$out/perf.data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -40 \
-  | tee "$out/top.txt"
+report() { perf report -i "$out/perf.data" --no-children -g none --sort "$1" --stdio 2>/dev/null | grep '%' | sed 's/ *$//'; }
+{ echo "== by library"; report dso | head -15; echo "== by symbol"; report dso,symbol | head -30; } | tee "$out/top.txt"
 echo "profile: $out/perf.data, $out/top.txt"
