@@ -97,7 +97,11 @@ net::HttpRequest Client::build(std::string_view method, std::string_view bucket,
 
   std::string date = amz_date(std::chrono::system_clock::now());
   static const std::string kEmptyHash = crypto::hex(crypto::sha256(std::string_view()));
-  std::string payload_hash = body.empty() ? kEmptyHash : crypto::hex(crypto::sha256(body));
+  bool sign = config_.payload_signing == ClientConfig::PayloadSigning::always ||
+              (config_.payload_signing == ClientConfig::PayloadSigning::automatic && ep.scheme != "https");
+  std::string payload_hash = body.empty() ? kEmptyHash
+                             : sign       ? crypto::hex(crypto::sha256(body))
+                                          : std::string("UNSIGNED-PAYLOAD");
   Headers headers{{"host", host}, {"x-amz-date", date}, {"x-amz-content-sha256", payload_hash}};
   if (!config_.credentials.session_token.empty())
     headers.emplace_back("x-amz-security-token", config_.credentials.session_token);

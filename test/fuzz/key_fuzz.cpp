@@ -1,4 +1,5 @@
-// libFuzzer target: object key and ULID parsing. Whatever parses must format back to the same text.
+// libFuzzer target: object key (with inline bodies: base64url) and ULID parsing. Whatever parses must
+// format back to the same text.
 #include "core/keys.hpp"
 
 #include <cstdlib>
