@@ -169,7 +169,7 @@ for n, v in vs.items():
 script = f"""set terminal pngcairo size 800,500
 set output '{d}/rtt-cdf.png'
 set title 'Ping RTT through the tunnel (CDF)'
-set xlabel 'RTT (ms)'; set ylabel 'fraction'; set grid; set key bottom right
+set xlabel 'RTT (ms)'; set ylabel 'fraction'; set grid; set key top left
 set logscale x
 set arrow from {floor_ms},0 to {floor_ms},1 nohead dt 2
 set label 'floor 2x(PUT+LIST)' at {floor_ms},0.05
