@@ -185,7 +185,10 @@ void Inbox::advance(const Address& sender) {
   auto& queue = senders_[sender];
   while (!queue.empty() && queue.begin()->second.state == State::ready) {
     Entry& e = queue.begin()->second;
-    if (!e.packets.empty()) ++delivered_objects_;
+    if (!e.packets.empty()) {
+      ++delivered_objects_;
+      note_order(sender, queue.begin()->first);
+    }
     for (auto& p : e.packets) deliveries_.push_back(std::move(p));
     consume(e.key);
     where_.erase(e.key);
@@ -193,6 +196,17 @@ void Inbox::advance(const Address& sender) {
     queue.erase(queue.begin());
   }
   if (queue.empty()) senders_.erase(sender);
+}
+
+void Inbox::note_order(const Address& sender, const Ulid& id) {
+  // An object older than one already handed over from the same sender became visible late (its PUT
+  // took longer than a later one's). It is still delivered (TCP copes with reordering better than with
+  // loss), and counted. The map is only for this counter: cleared rather than grown without bound.
+  if (last_delivered_.size() >= 4096 && !last_delivered_.contains(sender)) last_delivered_.clear();
+  auto [it, added] = last_delivered_.try_emplace(sender, id);
+  if (added) return;
+  if (id < it->second) ++out_of_order_;
+  else it->second = id;
 }
 
 std::vector<Bytes> Inbox::take_deliveries() { return std::exchange(deliveries_, {}); }

@@ -81,6 +81,8 @@ public:
   std::uint64_t dropped(DropReason r) const { return dropped_[static_cast<std::size_t>(r)]; }
   std::uint64_t delivered_objects() const noexcept { return delivered_objects_; }
   std::uint64_t inlined_objects() const noexcept { return inlined_objects_; } // read from the LIST, no GET
+  // Objects handed over after a later one from the same sender (they became visible late).
+  std::uint64_t out_of_order() const noexcept { return out_of_order_; }
   std::size_t tracked() const noexcept { return tracked_; }
   std::size_t fetching() const noexcept { return fetching_; }
   std::size_t pending_deletions() const noexcept { return deletions_.size(); }
@@ -103,6 +105,7 @@ private:
   void unpack(Entry& e, const Address& sender, std::string_view base_key, std::string_view body);
   // Hands over the sender's leading ready objects, in ULID order, and forgets them.
   void advance(const Address& sender);
+  void note_order(const Address& sender, const Ulid& id);
 
   InboxConfig config_;
   std::string prefix_;
@@ -118,6 +121,8 @@ private:
   std::uint64_t dropped_[kDropReasons] = {};
   std::uint64_t delivered_objects_ = 0;
   std::uint64_t inlined_objects_ = 0;
+  std::uint64_t out_of_order_ = 0;
+  std::map<Address, Ulid> last_delivered_; // per sender, for out_of_order_ only (bounded)
 };
 
 } // namespace hoshino::core

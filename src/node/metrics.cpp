@@ -42,6 +42,12 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
   for (const auto& [reason, n] : dropped)
     fmt::format_to(std::back_inserter(out), "hoshino_packets_dropped_total{{reason=\"{}\"}} {}\n", reason, n);
 
+  if (inbox) {
+    family("hoshino_objects_out_of_order_total", "counter",
+           "Objects delivered after a later one from the same sender (their PUT became visible late).");
+    fmt::format_to(std::back_inserter(out), "hoshino_objects_out_of_order_total {}\n", inbox->out_of_order());
+  }
+
   family("hoshino_packets_ignored_total", "counter", "Outgoing packets not forwarded, by reason.");
   for (const auto& [reason, n] : m.ignored)
     fmt::format_to(std::back_inserter(out), "hoshino_packets_ignored_total{{reason=\"{}\"}} {}\n", reason, n);

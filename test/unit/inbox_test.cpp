@@ -222,3 +222,17 @@ TEST_CASE_METHOD(Fixture, "Inlined objects must be sealed under their base key w
   CHECK(in.dropped(DropReason::bad_seal) == 1);
   CHECK(in.take_deletions().size() == 3);
 }
+
+TEST_CASE_METHOD(Fixture, "An object that becomes visible after a later one is delivered, and counted", "[inbox]") {
+  Inbox in(config());
+  auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
+  in.on_listed({k2}, kNow); // k1's PUT is still on its way
+  in.start_fetches();
+  in.on_fetched(k2, body(kA, {"two"}));
+  in.on_listed({k1, k3}, kNow);
+  in.start_fetches();
+  in.on_fetched(k1, body(kA, {"one"}));
+  in.on_fetched(k3, body(kA, {"three"}));
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"two", "one", "three"});
+  CHECK(in.out_of_order() == 1);
+}

@@ -6,7 +6,7 @@ using namespace hoshino;
 
 TEST_CASE("Prometheus rendering uses the documented names and labels", "[metrics]") {
   node::Metrics m;
-  m.egress = {10, 1000, 2};
+  m.egress = {10, 1000, 2, 1};
   m.ingress = {7, 700, 1};
   m.dropped["s3_put_failed"] = 3;
   m.ignored["multicast"] = 4;
@@ -21,6 +21,7 @@ TEST_CASE("Prometheus rendering uses the documented names and labels", "[metrics
            "hoshino_packets_total{direction=\"ingress\"} 7\n",
            "hoshino_bytes_total{direction=\"egress\"} 1000\n",
            "hoshino_objects_total{direction=\"ingress\"} 1\n",
+           "hoshino_objects_inlined_total{direction=\"egress\"} 1\n",
            "hoshino_packets_dropped_total{reason=\"s3_put_failed\"} 3\n",
            "hoshino_packets_ignored_total{reason=\"multicast\"} 4\n",
            "hoshino_s3_requests_total{op=\"put\"} 1\n",
@@ -38,5 +39,10 @@ TEST_CASE("Prometheus rendering uses the documented names and labels", "[metrics
     CHECK(text.find(line) != std::string::npos);
   }
   CHECK(text.find("process_resident_memory_bytes ") != std::string::npos);
+  // With an inbox, its counters too.
+  core::Inbox inbox(core::InboxConfig{});
+  auto with_inbox = node::render_prometheus(m, &inbox, "1.2.3", 1700000000.5);
+  CHECK(with_inbox.find("hoshino_objects_out_of_order_total 0\n") != std::string::npos);
+  CHECK(with_inbox.find("hoshino_packets_dropped_total{reason=\"bad_seal\"} 0\n") != std::string::npos);
   CHECK(node::resident_memory_bytes() > 0);
 }
