@@ -37,6 +37,10 @@ in_a ping -c 1 -W 10 "$addr_b" >/dev/null
 ping_out=$(in_a ping -c 30 -i 0.2 -W 5 "$addr_b")
 echo "$ping_out" | tail -2
 check "30 pings, all answered" grep -q "30 packets transmitted, 30 received" <<<"$ping_out"
+# Sealed echo requests fit in a key (on this RGW too): b read them from its LISTs, with no GET.
+check "pings travelled inline in keys (sealed), read without a GET" \
+  ge "$(hs_metric b 'hoshino_objects_inlined_total{direction="ingress"}')" 31
+check "no GET for them" test "$(hs_metric b 'hoshino_s3_requests_total{op="get"}')" = 0
 
 mkdir -p "$HS_WORK/www"
 head -c 20000000 /dev/urandom > "$HS_WORK/www/file.bin"
