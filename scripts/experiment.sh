@@ -79,6 +79,8 @@ if [[ $delay != 0 ]]; then
   hs_log "S3 reached through a ${delay} ms-each-way delay (127.0.0.1:$port)"
 fi
 
+hs_log "warm-up: 100 discarded S3 round trips (a fresh RGW's first requests are slower)"
+"$HS_BIN/hoshino-s3" bench "$bucket" 100 100 0 > /dev/null
 hs_log "the floor: raw S3 PUT/LIST/GET of a small object"
 "$HS_BIN/hoshino-s3" bench "$bucket" 200 100 0 > "$out/floor.json"
 hs_log "    and single-stream PUT throughput at the bundle size (1 MiB)"

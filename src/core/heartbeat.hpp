@@ -31,10 +31,10 @@ public:
 
   // Delay between the end of one LIST and the start of the next.
   Duration interval() const noexcept { return interval_; }
-  // Back-to-back polling for a conversation (not a stream): worth a second, staggered LIST, so that an
-  // object appearing just after a LIST started waits half a LIST instead of a whole one.
+  // Polling at the minimum for a conversation (not a stream): worth a second, staggered LIST, so that
+  // an object appearing just after a LIST started waits half a LIST instead of a whole one.
   bool conversation() const noexcept {
-    return config_.second_lane && config_.min == Duration::zero() && interval_ == Duration::zero() && !streaming_;
+    return config_.second_lane && interval_ == config_.min && !streaming_;
   }
 
   // A LIST finished and found `objects` new objects.
