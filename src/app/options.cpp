@@ -65,7 +65,7 @@ Tuning (the defaults are what the benchmarks in README measure):
   --no-second-list       one LIST at a time, also during conversations
   --original-design      the 2023 original's behaviour, for comparisons: --bundle-packets 1
                          --max-in-flight 256 --poll-min 500ms --poll-max 500ms --no-anticipation
-                         --no-inline
+                         --no-inline --no-second-list
   -v, --verbose          more logging (repeat for debug)
   --version              print the version
   --help                 this text
