@@ -44,7 +44,8 @@ check "no GET for them" test "$(hs_metric b 'hoshino_s3_requests_total{op="get"}
 
 mkdir -p "$HS_WORK/www"
 head -c 20000000 /dev/urandom > "$HS_WORK/www/file.bin"
-in_b python3 -m http.server 8080 --bind "$addr_b" --directory "$HS_WORK/www" >/dev/null 2>&1 &
+# Not through in_b: a backgrounded function is a subshell, and killing it would leave the server running.
+ip netns exec "hse$tag-b" python3 -m http.server 8080 --bind "$addr_b" --directory "$HS_WORK/www" >/dev/null 2>&1 &
 http_pid=$!
 for _ in $(seq 50); do in_a curl -s -g -o /dev/null "http://[$addr_b]:8080/" && break; sleep 0.1; done
 in_a curl -s -g --max-time 120 -o "$HS_WORK/file.back" "http://[$addr_b]:8080/file.bin"
