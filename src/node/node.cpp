@@ -43,6 +43,7 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
                                wall_ms_(), 5'000, 4096, 65536, 16 << 20, config_.psk,
                                (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()}),
       ulids_(random_source()),
+      inbox_prefix_(core::inbox_prefix(config_.key_prefix, config_.self)),
       poll_timer_(io),
       lane_signal_(io),
       lane_timer_(io),
@@ -59,7 +60,6 @@ bool Node::log_due(std::chrono::steady_clock::time_point& last) {
 
 double Node::random01() { return static_cast<double>(random_() >> 11) * 0x1.0p-53; }
 
-std::string Node::inbox_prefix() const { return core::inbox_prefix(config_.key_prefix, config_.self); }
 
 void Node::spawn(asio::awaitable<void> task) {
   ++tasks_;
@@ -216,10 +216,9 @@ asio::awaitable<void> Node::second_lane() {
 }
 
 asio::awaitable<void> Node::list_once() {
-  const std::string prefix = inbox_prefix();
   metrics_.request(store::OpKind::list);
   auto started = std::chrono::steady_clock::now();
-  auto keys = co_await store_.list(prefix, 1000);
+  auto keys = co_await store_.list(inbox_prefix_, 1000);
   if (stopping_) co_return;
   if (keys) {
     // A smoothed LIST latency paces the second lane.

@@ -56,7 +56,7 @@ public:
   const Metrics& metrics() const noexcept { return metrics_; }
   const core::Inbox& inbox() const noexcept { return inbox_; }
   const core::Heartbeat& heartbeat() const noexcept { return heartbeat_; }
-  std::string inbox_prefix() const;
+  const std::string& inbox_prefix() const noexcept { return inbox_prefix_; }
 
 private:
   asio::awaitable<void> egress_loop();
@@ -86,6 +86,7 @@ private:
   core::Heartbeat heartbeat_;
   core::Inbox inbox_;
   core::UlidGenerator ulids_;
+  const std::string inbox_prefix_; // what every LIST asks for: built once, not per LIST
   Metrics metrics_;
   asio::steady_timer poll_timer_;
   asio::steady_timer lane_signal_; // cancelled when the main loop starts a LIST
