@@ -147,6 +147,7 @@ int run(const Options& o) {
   config.heartbeat.min = o.poll_min;
   config.heartbeat.max = o.poll_max;
   config.heartbeat.busy = o.poll_busy;
+  config.delete_interval = std::chrono::duration_cast<std::chrono::milliseconds>(o.delete_interval);
   config.psk = psk;
   config.bundler.max_queue_bytes = o.queue_bytes;
   config.bundler.max_in_flight = o.max_in_flight;

@@ -63,9 +63,11 @@ Tuning (the defaults are what the benchmarks in README measure):
   --no-inline            always send a body, even when the packets fit in the key
   --no-anticipation      do not poll faster after sending (by default a reply is expected)
   --no-second-list       one LIST at a time, also during conversations
+  --delete-interval D    at most one DeleteObjects of consumed objects per D (default: 250ms;
+                         0ms: one as soon as an object is consumed)
   --original-design      the 2023 original's behaviour, for comparisons: --bundle-packets 1
                          --max-in-flight 256 --poll-min 500ms --poll-max 500ms --no-anticipation
-                         --no-inline --no-second-list
+                         --no-inline --no-second-list --delete-interval 0ms
   -v, --verbose          more logging (repeat for debug)
   --version              print the version
   --help                 this text
@@ -142,13 +144,15 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
       o.anticipate = false;
       o.inline_small = false;
       o.second_list = false;
-    } else if (a == "--poll-min" || a == "--poll-max" || a == "--poll-busy") {
+      o.delete_interval = std::chrono::milliseconds(0);
+    } else if (a == "--poll-min" || a == "--poll-max" || a == "--poll-busy" || a == "--delete-interval") {
       std::string v;
       err = take(v);
       if (!err) {
         auto d = parse_duration(v);
         if (!d) err = std::string(a) + ": " + d.error();
-        else (a == "--poll-min" ? o.poll_min : a == "--poll-max" ? o.poll_max : o.poll_busy) = *d;
+        else (a == "--poll-min" ? o.poll_min : a == "--poll-max" ? o.poll_max : a == "--poll-busy" ? o.poll_busy
+                                                                                      : o.delete_interval) = *d;
       }
     } else {
       err = "unknown option '" + std::string(args[i]) + "'";

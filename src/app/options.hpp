@@ -31,6 +31,7 @@ struct Options {
   std::chrono::nanoseconds poll_min = std::chrono::milliseconds(0);
   std::chrono::nanoseconds poll_max = std::chrono::seconds(5);
   std::chrono::nanoseconds poll_busy = std::chrono::milliseconds(0);
+  std::chrono::nanoseconds delete_interval = std::chrono::milliseconds(250); // between DeleteObjects
   int verbosity = 0;
   bool help = false;
   bool version = false;

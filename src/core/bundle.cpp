@@ -1,5 +1,6 @@
 #include "core/bundle.hpp"
 
+#include <algorithm>
 #include <cassert>
 
 namespace hoshino::core {
@@ -18,17 +19,18 @@ std::string_view to_string(BundleError e) {
   return "unknown";
 }
 
-Bytes encode_bundle(const std::vector<Bytes>& packets) {
+Bytes encode_bundle(const std::vector<Bytes>& packets, const std::optional<Ulid>& after) {
   assert(!packets.empty() && packets.size() <= 65535);
   std::size_t payload = 0;
   for (const auto& p : packets) payload += p.size();
   Bytes out;
-  out.reserve(bundle_size(packets.size(), payload));
+  out.reserve(bundle_size(packets.size(), payload, after.has_value()));
   out.append(kBundleMagic);
   out.push_back(static_cast<char>(kBundleVersion));
-  out.push_back(0);
+  out.push_back(static_cast<char>(after ? kBundleFlagAfter : 0));
   out.push_back(static_cast<char>(packets.size() >> 8));
   out.push_back(static_cast<char>(packets.size() & 0xff));
+  if (after) out.append(reinterpret_cast<const char*>(after->bytes.data()), after->bytes.size());
   for (const auto& p : packets) {
     assert(!p.empty() && p.size() <= kMaxPacketSize);
     out.push_back(static_cast<char>(p.size() >> 8));
@@ -38,25 +40,34 @@ Bytes encode_bundle(const std::vector<Bytes>& packets) {
   return out;
 }
 
-Result<std::vector<Bytes>, BundleError> decode_body(std::string_view body) {
+Result<Bundle, BundleError> decode_body(std::string_view body) {
   if (body.empty()) return BundleError::empty;
   auto u = [&](std::size_t i) { return static_cast<std::uint8_t>(body[i]); };
+  Bundle out;
   if (u(0) >> 4 == 6) {
     // The original form: one bare IPv6 packet.
     if (!parse_ipv6(body)) return BundleError::bad_packet;
-    return std::vector<Bytes>{Bytes(body)};
+    out.packets.emplace_back(body);
+    return out;
   }
   if (body.size() < kBundleHeaderSize) return BundleError::truncated;
   if (body.substr(0, 4) != kBundleMagic) return BundleError::bad_magic;
   if (u(4) != kBundleVersion) return BundleError::bad_version;
-  if (u(5) != 0) return BundleError::bad_flags;
+  if ((u(5) & ~kBundleFlagAfter) != 0) return BundleError::bad_flags;
   std::size_t count = u(6) << 8 | u(7);
   if (count == 0) return BundleError::bad_length;
-  // Each packet takes at least 3 bytes: reject impossible counts before reserving memory for them.
-  if (count > (body.size() - kBundleHeaderSize) / 3) return BundleError::truncated;
-  std::vector<Bytes> packets;
-  packets.reserve(count);
   std::size_t off = kBundleHeaderSize;
+  if (u(5) & kBundleFlagAfter) {
+    if (body.size() < off + 16) return BundleError::truncated;
+    Ulid after;
+    std::copy_n(body.data() + off, 16, reinterpret_cast<char*>(after.bytes.data()));
+    out.after = after;
+    off += 16;
+  }
+  // Each packet takes at least 3 bytes: reject impossible counts before reserving memory for them.
+  if (count > (body.size() - off) / 3) return BundleError::truncated;
+  auto& packets = out.packets;
+  packets.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
     if (off + 2 > body.size()) return BundleError::truncated;
     std::size_t len = u(off) << 8 | u(off + 1);
@@ -67,7 +78,7 @@ Result<std::vector<Bytes>, BundleError> decode_body(std::string_view body) {
     off += len;
   }
   if (off != body.size()) return BundleError::trailing_bytes;
-  return packets;
+  return out;
 }
 
 } // namespace hoshino::core

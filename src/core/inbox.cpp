@@ -54,7 +54,6 @@ void Inbox::consume(const std::string& key) {
 
 std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint64_t now_ms) {
   std::size_t fresh = 0;
-  std::vector<Address> inline_senders; // advanced after the whole listing, so order within it holds
   for (const auto& [key, size] : objects) {
     if (consumed_.contains(fingerprint(key))) {
       // Consumed before but still there: its delete failed or raced this listing. Delete it (again).
@@ -85,7 +84,7 @@ std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint
       continue;
     }
     if (tracked_ >= config_.max_tracked) continue; // the next LIST offers it again
-    auto [it, added] = senders_[parsed->src].emplace(parsed->id, Entry{key, State::listed, 0, {}});
+    auto [it, added] = senders_[parsed->src].emplace(parsed->id, Entry{key, State::listed, 0, {}, std::nullopt, 0, false});
     where_.emplace(key, parsed->src);
     ++tracked_;
     ++fresh;
@@ -93,11 +92,15 @@ std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint
       // The body is in the key: nothing to fetch. It still waits for earlier objects of its sender.
       ++inlined_objects_;
       std::string aad = base_key(config_.key_prefix, *parsed);
-      unpack(it->second, parsed->src, aad, parsed->inline_body);
-      inline_senders.push_back(parsed->src);
+      unpack(it->second, parsed->src, aad, parsed->inline_body, now_ms);
     }
   }
-  for (const auto& sender : inline_senders) advance(sender);
+  // After the whole listing, so order within it holds. Every sender with a ready head: new inline
+  // objects, and objects whose wait for a predecessor may be over.
+  std::vector<Address> ready;
+  for (const auto& [sender, queue] : senders_)
+    if (queue.begin()->second.state == State::ready) ready.push_back(sender);
+  for (const auto& sender : ready) advance(sender, now_ms);
   return fresh;
 }
 
@@ -128,16 +131,17 @@ Inbox::Entry* Inbox::find(const std::string& key, Address* sender) {
   return &it->second;
 }
 
-void Inbox::on_fetched(const std::string& key, std::string_view body) {
+void Inbox::on_fetched(const std::string& key, std::string_view body, std::uint64_t now_ms) {
   Address sender;
   Entry* e = find(key, &sender);
   if (!e || e->state != State::fetching) return;
   --fetching_;
-  unpack(*e, sender, key, body);
-  advance(sender);
+  unpack(*e, sender, key, body, now_ms);
+  advance(sender, now_ms);
 }
 
-void Inbox::unpack(Entry& e, const Address& sender, std::string_view base_key, std::string_view body) {
+void Inbox::unpack(Entry& e, const Address& sender, std::string_view base_key, std::string_view body,
+                   std::uint64_t now_ms) {
   Bytes opened;
   std::optional<DropReason> refused;
   if (config_.psk) {
@@ -149,15 +153,17 @@ void Inbox::unpack(Entry& e, const Address& sender, std::string_view base_key, s
     refused = DropReason::sealed_without_key;
   }
   e.state = State::ready;
+  e.ready_ms = now_ms;
   if (refused) {
     drop(*refused);
     return;
   }
-  auto packets = decode_body(body);
-  if (!packets) {
+  auto bundle = decode_body(body);
+  if (!bundle) {
     drop(DropReason::malformed_body);
   } else {
-    for (auto& p : *packets) {
+    e.after = bundle->after;
+    for (auto& p : bundle->packets) {
       auto h = parse_ipv6(p);
       if (!h) drop(DropReason::not_ipv6);
       else if (h->dst != config_.self) drop(DropReason::wrong_destination);
@@ -167,7 +173,7 @@ void Inbox::unpack(Entry& e, const Address& sender, std::string_view base_key, s
   }
 }
 
-void Inbox::on_fetch_failed(const std::string& key, bool retryable) {
+void Inbox::on_fetch_failed(const std::string& key, bool retryable, std::uint64_t now_ms) {
   Address sender;
   Entry* e = find(key, &sender);
   if (!e || e->state != State::fetching) return;
@@ -178,34 +184,50 @@ void Inbox::on_fetch_failed(const std::string& key, bool retryable) {
   }
   drop(DropReason::fetch_failed);
   e->state = State::ready; // with no packets: skipped in order
-  advance(sender);
+  e->ready_ms = now_ms;
+  advance(sender, now_ms);
 }
 
-void Inbox::advance(const Address& sender) {
-  auto& queue = senders_[sender];
+void Inbox::advance(const Address& sender, std::uint64_t now_ms) {
+  auto q = senders_.find(sender);
+  if (q == senders_.end()) return;
+  auto& queue = q->second;
   while (!queue.empty() && queue.begin()->second.state == State::ready) {
-    Entry& e = queue.begin()->second;
-    if (!e.packets.empty()) {
-      ++delivered_objects_;
-      note_order(sender, queue.begin()->first);
+    auto& [id, e] = *queue.begin();
+    if (e.after && !passed(sender, *e.after)) {
+      // Its predecessor's PUT has not become visible yet. Wait for it, briefly: TCP takes a late
+      // segment as loss (duplicate ACKs, a halved window), a few milliseconds' wait costs it little.
+      if (now_ms < e.ready_ms + config_.reorder_hold_ms) {
+        if (!e.held) ++held_;
+        e.held = true;
+        break;
+      }
+      ++hold_expired_;
     }
+    if (!e.packets.empty()) ++delivered_objects_;
+    note_passed(sender, id, !e.packets.empty());
     for (auto& p : e.packets) deliveries_.push_back(std::move(p));
     consume(e.key);
     where_.erase(e.key);
     --tracked_;
     queue.erase(queue.begin());
   }
-  if (queue.empty()) senders_.erase(sender);
+  if (queue.empty()) senders_.erase(q);
 }
 
-void Inbox::note_order(const Address& sender, const Ulid& id) {
-  // An object older than one already handed over from the same sender became visible late (its PUT
-  // took longer than a later one's). It is still delivered (TCP copes with reordering better than with
-  // loss), and counted. The map is only for this counter: cleared rather than grown without bound.
-  if (last_delivered_.size() >= 4096 && !last_delivered_.contains(sender)) last_delivered_.clear();
-  auto [it, added] = last_delivered_.try_emplace(sender, id);
+bool Inbox::passed(const Address& sender, const Ulid& id) const {
+  auto it = last_passed_.find(sender);
+  return it != last_passed_.end() && id <= it->second;
+}
+
+void Inbox::note_passed(const Address& sender, const Ulid& id, bool delivered) {
+  // An object older than one already handed over from the same sender became visible too late (its
+  // PUT took longer than a later one's plus the hold). It is still delivered (TCP copes with reordering
+  // better than with loss), and counted. Bounded: cleared rather than grown without limit.
+  if (last_passed_.size() >= 4096 && !last_passed_.contains(sender)) last_passed_.clear();
+  auto [it, added] = last_passed_.try_emplace(sender, id);
   if (added) return;
-  if (id < it->second) ++out_of_order_;
+  if (id < it->second) out_of_order_ += delivered ? 1 : 0;
   else it->second = id;
 }
 

@@ -5,6 +5,8 @@
 // Keys are not trusted to arrive in order across senders (clocks differ; some S3 flavours do not sort
 // listings), so every listing is taken whole: keys already consumed are skipped (a bounded memory),
 // keys older than the maximum age are dropped, and each sender's objects are delivered in ULID order.
+// An object whose sender pipelined it behind a PUT still in flight names that predecessor ("after",
+// core/bundle.hpp); it waits until the predecessor has been handed over, or reorder_hold_ms at most.
 #include "core/ipv6.hpp"
 #include "core/keys.hpp"
 #include "core/seal.hpp"
@@ -39,6 +41,9 @@ struct InboxConfig {
   std::uint64_t max_object_bytes = 16 << 20; // larger objects are dropped unread (no sender makes them)
   std::optional<Psk> psk;              // set: every body must be sealed with this key (--psk-file)
   std::uint64_t fingerprint_seed = 0;  // random per process: consumed keys are remembered by a keyed hash
+  // How long an object waits for its named predecessor (a PUT that was still in flight when it started,
+  // so normally a few milliseconds behind it). Past this, it is delivered without it.
+  std::uint64_t reorder_hold_ms = 500;
 };
 
 // Labels of hoshino_packets_dropped_total{reason}.
@@ -63,14 +68,15 @@ class Inbox {
 public:
   explicit Inbox(InboxConfig config);
 
-  // One LIST result (keys under the inbox prefix). Returns how many objects were new.
+  // One LIST result (keys under the inbox prefix). Returns how many objects were new. Also releases
+  // objects whose wait for a predecessor is over (the LISTs go on while objects arrive).
   std::size_t on_listed(const std::vector<ListedObject>& objects, std::uint64_t now_ms);
   // Objects to GET now (marked in progress); bounded by max_concurrent_gets.
   std::vector<std::string> start_fetches();
   // A GET finished with the object's body.
-  void on_fetched(const std::string& key, std::string_view body);
+  void on_fetched(const std::string& key, std::string_view body, std::uint64_t now_ms);
   // A GET failed. Retryable failures put the object back for another try (a few times at most).
-  void on_fetch_failed(const std::string& key, bool retryable);
+  void on_fetch_failed(const std::string& key, bool retryable, std::uint64_t now_ms);
   // Packets ready for the kernel, in order per sender.
   std::vector<Bytes> take_deliveries();
   // Consumed objects to delete, at most `max` (one DeleteObjects request).
@@ -81,8 +87,11 @@ public:
   std::uint64_t dropped(DropReason r) const { return dropped_[static_cast<std::size_t>(r)]; }
   std::uint64_t delivered_objects() const noexcept { return delivered_objects_; }
   std::uint64_t inlined_objects() const noexcept { return inlined_objects_; } // read from the LIST, no GET
-  // Objects handed over after a later one from the same sender (they became visible late).
+  // Objects handed over after a later one from the same sender (they became visible too late).
   std::uint64_t out_of_order() const noexcept { return out_of_order_; }
+  // Objects that waited for their predecessor; of those, how many stopped waiting without it.
+  std::uint64_t held() const noexcept { return held_; }
+  std::uint64_t hold_expired() const noexcept { return hold_expired_; }
   std::size_t tracked() const noexcept { return tracked_; }
   std::size_t fetching() const noexcept { return fetching_; }
   std::size_t pending_deletions() const noexcept { return deletions_.size(); }
@@ -94,6 +103,9 @@ private:
     State state = State::listed;
     int attempts = 0;
     std::vector<Bytes> packets;
+    std::optional<Ulid> after; // from the body: hand over only after this object of the sender
+    std::uint64_t ready_ms = 0;
+    bool held = false;
   };
   using SenderQueue = std::map<Ulid, Entry>;
 
@@ -102,10 +114,12 @@ private:
   void consume(const std::string& key);
   std::uint64_t fingerprint(std::string_view key) const;
   // Opens (if sealed) and checks a body, filling the entry's packets and making it ready.
-  void unpack(Entry& e, const Address& sender, std::string_view base_key, std::string_view body);
+  void unpack(Entry& e, const Address& sender, std::string_view base_key, std::string_view body,
+              std::uint64_t now_ms);
   // Hands over the sender's leading ready objects, in ULID order, and forgets them.
-  void advance(const Address& sender);
-  void note_order(const Address& sender, const Ulid& id);
+  void advance(const Address& sender, std::uint64_t now_ms);
+  bool passed(const Address& sender, const Ulid& id) const;
+  void note_passed(const Address& sender, const Ulid& id, bool delivered);
 
   InboxConfig config_;
   std::string prefix_;
@@ -122,7 +136,9 @@ private:
   std::uint64_t delivered_objects_ = 0;
   std::uint64_t inlined_objects_ = 0;
   std::uint64_t out_of_order_ = 0;
-  std::map<Address, Ulid> last_delivered_; // per sender, for out_of_order_ only (bounded)
+  std::uint64_t held_ = 0;
+  std::uint64_t hold_expired_ = 0;
+  std::map<Address, Ulid> last_passed_; // per sender: the latest object handed over (bounded)
 };
 
 } // namespace hoshino::core

@@ -18,8 +18,10 @@ struct EncodedObject {
 };
 
 // `id` names dst, src and ULID (its inline_body is ignored). A single inlined packet travels bare (the
-// bundle header would cost 14 key characters); decode_body accepts both forms.
+// bundle header would cost 14 key characters) unless `after` needs the header; decode_body accepts both.
+// `after`: the sender's previous object to this destination, when its PUT is still in flight.
 EncodedObject encode_object(std::string_view key_prefix, ObjectKey id, const std::vector<Bytes>& packets,
-                            const std::optional<Psk>& psk, bool allow_inline, const Nonce& nonce);
+                            const std::optional<Psk>& psk, bool allow_inline, const Nonce& nonce,
+                            const std::optional<Ulid>& after = {});
 
 } // namespace hoshino::core

@@ -46,6 +46,12 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
     family("hoshino_objects_out_of_order_total", "counter",
            "Objects delivered after a later one from the same sender (their PUT became visible late).");
     fmt::format_to(std::back_inserter(out), "hoshino_objects_out_of_order_total {}\n", inbox->out_of_order());
+    family("hoshino_objects_held_total", "counter",
+           "Objects held back until their predecessor (a PUT still in flight when they were sent) arrived.");
+    fmt::format_to(std::back_inserter(out), "hoshino_objects_held_total {}\n", inbox->held());
+    family("hoshino_objects_hold_expired_total", "counter",
+           "Of those, objects delivered without their predecessor after the hold (500 ms).");
+    fmt::format_to(std::back_inserter(out), "hoshino_objects_hold_expired_total {}\n", inbox->hold_expired());
   }
 
   family("hoshino_packets_ignored_total", "counter", "Outgoing packets not forwarded, by reason.");

@@ -47,6 +47,7 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       poll_timer_(io),
       lane_signal_(io),
       lane_timer_(io),
+      delete_timer_(io),
       random_(random_source()) {
   metrics_.dropped["queue_full"] = 0; // exported from the start, updated only when drops happen
 }
@@ -109,6 +110,7 @@ void Node::stop() {
   poll_timer_.cancel();
   lane_signal_.cancel();
   lane_timer_.cancel();
+  delete_timer_.cancel();
 }
 
 asio::awaitable<void> Node::egress_loop() {
@@ -147,9 +149,16 @@ bool Node::forward(core::Bytes packet) {
 
 asio::awaitable<void> Node::put_batch(core::Batch batch) {
   core::ObjectKey id{batch.dst, config_.self, ulids_.next(wall_ms_()), {}};
+  // Pipelined behind a PUT still in flight: this object may become visible first, so it names the
+  // latest of those and the receiver holds it until that one is through.
+  auto& in_flight = puts_in_flight_[batch.dst];
+  std::optional<core::Ulid> after;
+  if (!in_flight.empty()) after = *in_flight.rbegin();
+  in_flight.insert(id.id);
   std::size_t count = batch.packets.size();
   auto nonce = config_.psk ? core::random_nonce() : core::Nonce{};
-  auto object = core::encode_object(config_.key_prefix, id, batch.packets, config_.psk, config_.inline_small, nonce);
+  auto object =
+      core::encode_object(config_.key_prefix, id, batch.packets, config_.psk, config_.inline_small, nonce, after);
   batch.packets.clear();
   const std::string& name = object.key;
   const std::string& body = object.body;
@@ -176,6 +185,10 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
     if (object.inlined) ++metrics_.egress.inlined_objects;
   } else {
     metrics_.dropped["s3_put_failed"] += count;
+  }
+  if (auto it = puts_in_flight_.find(batch.dst); it != puts_in_flight_.end()) {
+    it->second.erase(id.id);
+    if (it->second.empty()) puts_in_flight_.erase(it);
   }
   if (auto next = bundler_.on_put_done(batch.dst)) spawn(put_batch(std::move(*next)));
 }
@@ -249,11 +262,11 @@ asio::awaitable<void> Node::get_object(std::string key) {
   auto body = co_await store_.get(key);
   if (body) {
     ++metrics_.ingress.objects;
-    inbox_.on_fetched(key, *body);
+    inbox_.on_fetched(key, *body, wall_ms_());
     report_seal_mismatch(key);
   } else {
     s3_failed(store::OpKind::get, body.error());
-    inbox_.on_fetch_failed(key, body.error().retryable());
+    inbox_.on_fetch_failed(key, body.error().retryable(), wall_ms_());
   }
   pump();
 }
@@ -288,6 +301,11 @@ void Node::deliver() {
 }
 
 asio::awaitable<void> Node::delete_consumed() {
+  if (!stopping_) { // on the way out, what is pending goes at once
+    delete_timer_.expires_at(last_delete_ + config_.delete_interval);
+    co_await delete_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // cancel = stop
+  }
+  last_delete_ = std::chrono::steady_clock::now();
   while (inbox_.pending_deletions() > 0) {
     auto keys = inbox_.take_deletions(1000);
     metrics_.request(store::OpKind::remove);

@@ -21,6 +21,8 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
+#include <unordered_map>
 
 namespace hoshino::node {
 
@@ -37,6 +39,9 @@ struct NodeConfig {
   // backoff until it succeeds or this much time has passed since its first attempt; then its packets are
   // dropped and counted. Older packets are of little use to TCP anyway.
   std::chrono::milliseconds put_deadline{10000};
+  // At most one DeleteObjects per interval: under load, one request per object consumed would be ~1 in
+  // 5 of all requests. Consumed keys are skipped meanwhile (the LISTs still return them, so not longer).
+  std::chrono::milliseconds delete_interval{250};
   core::BackoffConfig put_backoff;
   std::optional<core::Psk> psk; // seal every body, and require sealed bodies (--psk-file)
   bool inline_small = true;     // bodies that fit in the key travel there (no GET for the receiver)
@@ -91,7 +96,11 @@ private:
   asio::steady_timer poll_timer_;
   asio::steady_timer lane_signal_; // cancelled when the main loop starts a LIST
   asio::steady_timer lane_timer_;  // the second lane's half-LIST offset
+  asio::steady_timer delete_timer_; // paces DeleteObjects (delete_interval)
+  std::chrono::steady_clock::time_point last_delete_{};
   std::chrono::steady_clock::duration list_latency_ = std::chrono::milliseconds(5);
+  // ULIDs of the PUTs in flight per destination: a pipelined object names the latest as its predecessor.
+  std::unordered_map<core::Address, std::set<core::Ulid>, core::AddressHash> puts_in_flight_;
   std::function<std::uint64_t()> random_;
   bool sleeping_ = false;
   bool stopping_ = false;

@@ -30,6 +30,10 @@ asio::awaitable<std::optional<s3::Error>> MemoryStore::begin(OpKind op, const st
 Op<Unit> MemoryStore::put(std::string key, core::Bytes body) {
   auto failure = co_await begin(OpKind::put, key);
   if (failure) co_return *failure;
+  if (put_delay) {
+    asio::steady_timer t(io_, put_delay(key));
+    co_await t.async_wait(asio::use_awaitable);
+  }
   if (key.size() > core::kMaxKeyBytes) { // as S3 does: a sender bug must show here, not only on AWS
     s3::Error e;
     e.kind = s3::Error::Kind::http;

@@ -24,6 +24,8 @@ public:
 
   // Return an error to fail the operation on that key (list: the prefix; remove: the first key).
   std::function<std::optional<s3::Error>(OpKind, const std::string& key)> fault;
+  // Extra time before a PUT of that key lands (so a later PUT can become visible first, as on S3).
+  std::function<std::chrono::microseconds(const std::string& key)> put_delay;
 
   std::map<std::string, core::Bytes>& objects() noexcept { return objects_; }
   std::uint64_t requests(OpKind op) const { return requests_[static_cast<std::size_t>(op)]; }

@@ -15,7 +15,23 @@ TEST_CASE("Bundle encode/decode round trip keeps order", "[bundle]") {
   CHECK(body.size() == bundle_size(packets.size(), [&] { std::size_t n = 0; for (auto& p : packets) n += p.size(); return n; }()));
   auto back = decode_body(body);
   REQUIRE(back);
-  CHECK(*back == packets);
+  CHECK(back->packets == packets);
+  CHECK_FALSE(back->after);
+}
+
+TEST_CASE("A bundle may name the object it must follow", "[bundle]") {
+  std::vector<Bytes> packets{ipv6_packet(addr("fd5e::1"), addr("fd5e::2"), "late")};
+  UlidGenerator gen([] { return 0x1234; });
+  Ulid prev = gen.next(1'700'000'000'000ULL);
+  auto body = encode_bundle(packets, prev);
+  CHECK(static_cast<std::uint8_t>(body[5]) == kBundleFlagAfter);
+  CHECK(body.substr(8, 16) == std::string(reinterpret_cast<const char*>(prev.bytes.data()), 16));
+  CHECK(body.size() == bundle_size(1, packets[0].size(), true));
+  auto back = decode_body(body);
+  REQUIRE(back);
+  CHECK(back->packets == packets);
+  CHECK(back->after == prev);
+  CHECK(decode_body(body.substr(0, 20)).error() == BundleError::truncated); // cut inside the ULID
 }
 
 TEST_CASE("Bundle wire format is exactly as documented", "[bundle]") {
@@ -27,8 +43,8 @@ TEST_CASE("A bare IPv6 packet is accepted as a one-packet body", "[bundle]") {
   auto p = ipv6_packet(addr("fd5e::1"), addr("fd5e::2"), "payload");
   auto back = decode_body(p);
   REQUIRE(back);
-  REQUIRE(back->size() == 1);
-  CHECK(back->front() == p);
+  REQUIRE(back->packets.size() == 1);
+  CHECK(back->packets.front() == p);
   CHECK(decode_body(p + "x").error() == BundleError::bad_packet);
 }
 
@@ -39,7 +55,7 @@ TEST_CASE("Malformed bodies are rejected with a reason", "[bundle]") {
   CHECK(decode_body(std::string("XXXX\x01\x00\x00\x01\x00\x01x", 11)).error() == BundleError::bad_magic);
   std::string v = good; v[4] = 2;
   CHECK(decode_body(v).error() == BundleError::bad_version);
-  std::string f = good; f[5] = 1;
+  std::string f = good; f[5] = 2; // bit 0 is "after"; the others are not defined
   CHECK(decode_body(f).error() == BundleError::bad_flags);
   CHECK(decode_body(good.substr(0, good.size() - 1)).error() == BundleError::truncated);
   CHECK(decode_body(good + "z").error() == BundleError::trailing_bytes);

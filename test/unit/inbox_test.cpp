@@ -32,11 +32,13 @@ struct Fixture {
     UlidGenerator gen([seq] { return seq; });
     return format_key("h", {kSelf, src, gen.next(t)});
   }
-  std::string body(const Address& src, std::initializer_list<const char*> payloads) {
+  std::string body(const Address& src, std::initializer_list<const char*> payloads,
+                   const std::optional<Ulid>& after = {}) {
     std::vector<Bytes> ps;
     for (auto p : payloads) ps.push_back(ipv6_packet(src, kSelf, p));
-    return encode_bundle(ps);
+    return encode_bundle(ps, after);
   }
+  static Ulid ulid_of(const std::string& key) { return parse_key("h", key)->id; }
 };
 
 std::vector<std::string> payloads(const std::vector<Bytes>& packets) {
@@ -54,12 +56,12 @@ TEST_CASE_METHOD(Fixture, "Objects are fetched with bounded concurrency and deli
   auto f = in.start_fetches();
   REQUIRE(f == std::vector<std::string>{k1, k2}); // earliest first, two at a time
   CHECK(in.start_fetches().empty());
-  in.on_fetched(k2, body(kA, {"two"}));
+  in.on_fetched(k2, body(kA, {"two"}), kNow);
   CHECK(in.take_deliveries().empty()); // k1 not here yet: hold k2
-  in.on_fetched(k1, body(kA, {"one", "one-b"}));
+  in.on_fetched(k1, body(kA, {"one", "one-b"}), kNow);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"one", "one-b", "two"});
   REQUIRE(in.start_fetches() == std::vector<std::string>{k3});
-  in.on_fetched(k3, body(kA, {"three"}));
+  in.on_fetched(k3, body(kA, {"three"}), kNow);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"three"});
   CHECK(in.take_deletions() == std::vector<std::string>{k1, k2, k3});
   CHECK(in.tracked() == 0);
@@ -71,7 +73,7 @@ TEST_CASE_METHOD(Fixture, "Senders do not block each other", "[inbox]") {
   in.on_listed({a1, b1}, kNow);
   auto f = in.start_fetches();
   REQUIRE(f.size() == 2);
-  in.on_fetched(b1, body(kB, {"from-b"}));
+  in.on_fetched(b1, body(kB, {"from-b"}), kNow);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"from-b"});
 }
 
@@ -81,7 +83,7 @@ TEST_CASE_METHOD(Fixture, "Keys seen again are skipped; undeleted ones are delet
   in.on_listed({k}, kNow);
   in.start_fetches();
   CHECK(in.on_listed({k}, kNow) == 0); // in progress: not new
-  in.on_fetched(k, body(kA, {"x"}));
+  in.on_fetched(k, body(kA, {"x"}), kNow);
   CHECK(in.take_deliveries().size() == 1);
   auto del = in.take_deletions();
   REQUIRE(del == std::vector<std::string>{k});
@@ -114,8 +116,8 @@ TEST_CASE_METHOD(Fixture, "Malformed keys and bodies are dropped, deleted, and d
   in.on_listed({junk_key, k1, k2}, kNow);
   CHECK(in.dropped(DropReason::malformed_key) == 1);
   in.start_fetches();
-  in.on_fetched(k1, "random bytes that are not a bundle");
-  in.on_fetched(k2, body(kA, {"ok"}));
+  in.on_fetched(k1, "random bytes that are not a bundle", kNow);
+  in.on_fetched(k2, body(kA, {"ok"}), kNow);
   CHECK(in.dropped(DropReason::malformed_body) == 1);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"ok"});
   CHECK(in.take_deletions().size() == 3);
@@ -128,7 +130,7 @@ TEST_CASE_METHOD(Fixture, "Packets are checked: IPv6, to this node, from the sen
   in.start_fetches();
   std::vector<Bytes> ps{ipv6_packet(kA, kSelf, "good"), ipv6_packet(kB, kSelf, "spoofed"),
                         ipv6_packet(kA, addr("fd5e::99"), "elsewhere"), Bytes("\x45not ipv6")};
-  in.on_fetched(k, encode_bundle(ps));
+  in.on_fetched(k, encode_bundle(ps), kNow);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"good"});
   CHECK(in.dropped(DropReason::spoofed_source) == 1);
   CHECK(in.dropped(DropReason::wrong_destination) == 1);
@@ -140,11 +142,11 @@ TEST_CASE_METHOD(Fixture, "Failed GETs are retried a few times, then skipped in 
   auto k1 = key(kA, kNow - 2), k2 = key(kA, kNow - 1);
   in.on_listed({k1, k2}, kNow);
   in.start_fetches();
-  in.on_fetched(k2, body(kA, {"second"}));
-  in.on_fetch_failed(k1, true);
+  in.on_fetched(k2, body(kA, {"second"}), kNow);
+  in.on_fetch_failed(k1, true, kNow);
   for (int i = 0; i < 2; ++i) {
     REQUIRE(in.start_fetches() == std::vector<std::string>{k1});
-    in.on_fetch_failed(k1, true);
+    in.on_fetch_failed(k1, true, kNow);
   }
   CHECK(in.dropped(DropReason::fetch_failed) == 1);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"second"});
@@ -161,7 +163,7 @@ TEST_CASE_METHOD(Fixture, "Tracking is bounded; untracked objects wait for a lat
   CHECK(in.tracked() == 3);
   // The rest are offered again by later listings once there is room.
   auto first = in.start_fetches();
-  for (const auto& k : first) in.on_fetched(k, body(kA, {"x"}));
+  for (const auto& k : first) in.on_fetched(k, body(kA, {"x"}), kNow);
   REQUIRE(first.size() == 2);           // 2 of the 3 tracked were fetched and consumed
   CHECK(in.on_listed(keys, kNow) == 2); // room for two more; consumed ones are skipped
   CHECK(in.tracked() == 3);
@@ -189,7 +191,7 @@ TEST_CASE_METHOD(Fixture, "Inlined objects are read from the listing, in ULID or
   CHECK(in.inlined_objects() == 1);
   CHECK(in.start_fetches() == std::vector<std::string>{k1}); // only the object with a body is fetched
   CHECK(in.take_deliveries().empty());                        // the inline one waits for k1
-  in.on_fetched(k1, body(kA, {"one"}));
+  in.on_fetched(k1, body(kA, {"one"}), kNow);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"one", "inline two"});
   CHECK(in.take_deletions() == std::vector<std::string>{k1, k2});
   CHECK(in.on_listed({k2}, kNow) == 0); // consumed: not delivered again
@@ -228,11 +230,66 @@ TEST_CASE_METHOD(Fixture, "An object that becomes visible after a later one is d
   auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
   in.on_listed({k2}, kNow); // k1's PUT is still on its way
   in.start_fetches();
-  in.on_fetched(k2, body(kA, {"two"}));
+  in.on_fetched(k2, body(kA, {"two"}), kNow);
   in.on_listed({k1, k3}, kNow);
   in.start_fetches();
-  in.on_fetched(k1, body(kA, {"one"}));
-  in.on_fetched(k3, body(kA, {"three"}));
+  in.on_fetched(k1, body(kA, {"one"}), kNow);
+  in.on_fetched(k3, body(kA, {"three"}), kNow);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"two", "one", "three"});
   CHECK(in.out_of_order() == 1);
+}
+
+TEST_CASE_METHOD(Fixture, "An object waits for the predecessor it names, which arrives in a later LIST", "[inbox][order]") {
+  Inbox in(config());
+  auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
+  in.on_listed({k2}, kNow); // k1 was still being PUT when k2 was sent, and k2 landed first
+  in.start_fetches();
+  in.on_fetched(k2, body(kA, {"two"}, ulid_of(k1)), kNow);
+  CHECK(in.take_deliveries().empty());
+  CHECK(in.held() == 1);
+  in.on_listed({k1, k2, k3}, kNow + 5);
+  for (const auto& k : in.start_fetches()) {
+    if (k == k1) in.on_fetched(k1, body(kA, {"one"}), kNow + 6);
+    if (k == k3) in.on_fetched(k3, body(kA, {"three"}, ulid_of(k2)), kNow + 6);
+  }
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"one", "two", "three"});
+  CHECK(in.out_of_order() == 0);
+  CHECK(in.held() == 1);          // k3's predecessor was through already: no wait
+  CHECK(in.hold_expired() == 0);
+  CHECK(in.tracked() == 0);
+}
+
+TEST_CASE_METHOD(Fixture, "A predecessor that never shows up holds its follower only for the hold time", "[inbox][order]") {
+  auto c = config();
+  c.reorder_hold_ms = 100;
+  Inbox in(c);
+  auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
+  in.on_listed({k2}, kNow);
+  in.start_fetches();
+  in.on_fetched(k2, body(kA, {"two"}, ulid_of(k1)), kNow);
+  in.on_listed({k2, k3}, kNow + 50); // still within the hold: k3 queues behind k2
+  in.start_fetches();
+  in.on_fetched(k3, body(kA, {"three"}), kNow + 50);
+  CHECK(in.take_deliveries().empty());
+  in.on_listed({k2, k3}, kNow + 100); // hold over: delivered without k1
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"two", "three"});
+  CHECK(in.hold_expired() == 1);
+  in.on_listed({k1}, kNow + 200); // k1 after all: still delivered, and counted as late
+  in.start_fetches();
+  in.on_fetched(k1, body(kA, {"one"}), kNow + 200);
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"one"});
+  CHECK(in.out_of_order() == 1);
+}
+
+TEST_CASE_METHOD(Fixture, "A predecessor that was dropped unread does not hold its follower", "[inbox][order]") {
+  Inbox in(config());
+  auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2);
+  in.on_listed({k1, k2}, kNow);
+  auto f = in.start_fetches();
+  REQUIRE(f.size() == 2);
+  in.on_fetched(k1, "not a bundle", kNow);               // malformed: passed over, in order
+  in.on_fetched(k2, body(kA, {"two"}, ulid_of(k1)), kNow);
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"two"});
+  CHECK(in.held() == 0);
+  CHECK(in.dropped(DropReason::malformed_body) == 1);
 }

@@ -83,11 +83,20 @@ TEST_CASE("encode_object: small batches go in the key, large ones in the body", 
   auto parsed = parse_key("hoshino", o.key);
   REQUIRE(parsed);
   CHECK(parsed->inline_body == small); // one packet travels bare
-  CHECK(decode_body(parsed->inline_body)->front() == small);
+  CHECK(decode_body(parsed->inline_body)->packets.front() == small);
 
   auto two = encode_object("hoshino", some_id(), {small, small}, std::nullopt, true, Nonce{});
   REQUIRE(two.inlined);
-  CHECK(decode_body(parse_key("hoshino", two.key)->inline_body)->size() == 2);
+  CHECK(decode_body(parse_key("hoshino", two.key)->inline_body)->packets.size() == 2);
+
+  // Naming a predecessor needs the bundle header, inline too.
+  Ulid prev = some_id().id;
+  auto behind = encode_object("hoshino", some_id(), {small}, std::nullopt, true, Nonce{}, prev);
+  REQUIRE(behind.inlined);
+  auto opened = decode_body(parse_key("hoshino", behind.key)->inline_body);
+  REQUIRE(opened);
+  CHECK(opened->after == prev);
+  CHECK(opened->packets == std::vector<Bytes>{small});
 
   auto off = encode_object("hoshino", some_id(), {small}, std::nullopt, false, Nonce{});
   CHECK_FALSE(off.inlined);

@@ -35,7 +35,8 @@ TEST_CASE("Defaults match the documented command line", "[options]") {
 
 TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[options]") {
   auto o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--max-in-flight", "2", "--bundle-bytes=65536",
-                  "--bundle-packets", "10", "--no-inline", "--no-anticipation", "--no-second-list"});
+                  "--bundle-packets", "10", "--no-inline", "--no-anticipation", "--no-second-list",
+                  "--delete-interval", "1s"});
   REQUIRE(o);
   CHECK(o->max_in_flight == 2);
   CHECK(o->bundle_bytes == 65536);
@@ -43,6 +44,9 @@ TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[op
   CHECK_FALSE(o->inline_small);
   CHECK_FALSE(o->anticipate);
   CHECK_FALSE(o->second_list);
+  CHECK(o->delete_interval == 1s);
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64"})->delete_interval == 250ms);
+  CHECK(parse({"--bucket", "b", "--ula", "x", "--delete-interval", "5"}).error().starts_with("--delete-interval: "));
   auto orig = parse({"--bucket", "b", "--ula", "fd5e::/64", "--original-design"});
   REQUIRE(orig);
   CHECK(orig->bundle_packets == 1);
@@ -50,6 +54,7 @@ TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[op
   CHECK(orig->poll_max == 500ms);
   CHECK_FALSE(orig->anticipate);
   CHECK_FALSE(orig->inline_small);
+  CHECK(orig->delete_interval == 0ms);
   // Later flags refine the preset.
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--original-design", "--poll-min", "100ms"})->poll_min == 100ms);
   CHECK(parse({"--bucket", "b", "--ula", "x", "--max-in-flight", "0"}).error() ==
@@ -87,7 +92,7 @@ TEST_CASE("Help and version need nothing else", "[options]") {
                            "--metrics", "--key-prefix", "--poll-min", "--poll-max", "--verbose", "--version", "--help",
                            "--queue-bytes", "--psk-file", "openssl rand -hex 32", "--max-in-flight",
                            "--bundle-bytes", "--bundle-packets", "--no-inline", "--no-anticipation",
-                           "--original-design", "--no-second-list",
+                           "--original-design", "--no-second-list", "--delete-interval",
                            "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL", "53049", "127.0.0.1:8081"})
     CHECK(u.find(flag) != std::string::npos);
 }
