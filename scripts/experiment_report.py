@@ -69,6 +69,8 @@ def variant(name):
     nbytes = delta("before-bulk", "after-bulk", 'hoshino_bytes_total{direction="egress"}')
     requests = sum(ops.values())
     late = delta("before-bulk", "after-bulk", "hoshino_objects_out_of_order_total")
+    held = delta("before-bulk", "after-bulk", "hoshino_objects_held_total")
+    hold_expired = delta("before-bulk", "after-bulk", "hoshino_objects_hold_expired_total")
     objects_in = delta("before-bulk", "after-bulk", 'hoshino_objects_total{direction="ingress"}')
     gb = nbytes / 1e9
     cost = (ops["put"] + ops["list"]) * PUT_LIST_PRICE + ops["get"] * GET_PRICE
@@ -82,7 +84,8 @@ def variant(name):
         "ping": rtt,
         "bulk": {"goodput_mbit_s": goodput, "per_second_mbit_s": per_second, "requests": ops, "packets": packets,
                  "bytes": nbytes, "requests_per_packet": requests / packets if packets else None,
-                 "objects_received": objects_in, "objects_out_of_order": late,
+                 "objects_received": objects_in, "objects_out_of_order": late, "objects_held": held,
+                 "objects_hold_expired": hold_expired,
                  "requests_per_gb": requests / gb if gb else None, "dollars_per_gb": cost / gb if gb else None,
                  "cpu_us_per_packet_node_a": cpu["cpu_ticks_a"] / cpu["hz"] * 1e6 / pkts_a if pkts_a else None},
         "idle": {"list_per_second": idle_rate, "dollars_per_idle_day_per_node": idle_rate * 86400 * PUT_LIST_PRICE,
@@ -141,8 +144,10 @@ for s in a.sizes:
 row(f"bulk TCP goodput, iperf3 {a.duration:g} s × {a.streams} stream(s) (Mbit/s)", [v["bulk"]["goodput_mbit_s"] for v in vs.values()], ".0f")
 text_row("S3 requests in bulk, put/list/get/delete",
          ["{put:.0f} / {list:.0f} / {get:.0f} / {delete:.0f}".format(**v["bulk"]["requests"]) for v in vs.values()])
-text_row("objects received / delivered out of order, bulk",
-         [f"{v['bulk']['objects_received']:.0f} / {v['bulk']['objects_out_of_order']:.0f}" for v in vs.values()])
+text_row("objects received / held for their predecessor (hold expired) / delivered out of order, bulk",
+         [f"{v['bulk']['objects_received']:.0f} / {v['bulk'].get('objects_held', 0):.0f} "
+          f"({v['bulk'].get('objects_hold_expired', 0):.0f}) / {v['bulk']['objects_out_of_order']:.0f}"
+          for v in vs.values()])
 row("S3 requests per forwarded packet", [v["bulk"]["requests_per_packet"] for v in vs.values()], ".3f")
 row("S3 requests per GB", [v["bulk"]["requests_per_gb"] for v in vs.values()], ".0f")
 row(f"$ per GB (NAT Gateway: {NAT_PER_GB})", [v["bulk"]["dollars_per_gb"] for v in vs.values()], ".4f")
