@@ -13,6 +13,10 @@
 
 #include <random>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 namespace hoshino::node {
 namespace {
 
@@ -193,6 +197,18 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
   if (auto next = bundler_.on_put_done(batch.dst)) spawn(put_batch(std::move(*next)));
 }
 
+void Node::release_memory_when_idle() {
+  // After a burst of traffic the allocator keeps the freed bundles (megabytes) mapped. Once the
+  // heartbeat has slowed to 1 s or more the node is idle: hand that memory back, once per idle spell.
+  bool idle = heartbeat_.interval() >= std::chrono::seconds(1);
+  if (idle && !memory_released_) {
+#ifdef __GLIBC__
+    ::malloc_trim(0);
+#endif
+  }
+  memory_released_ = idle;
+}
+
 void Node::wake_poller() {
   // The heartbeat just got faster: cut a long sleep short so the new interval applies now.
   if (sleeping_ && poll_timer_.expiry() > std::chrono::steady_clock::now() + heartbeat_.interval()) poll_timer_.cancel();
@@ -204,6 +220,7 @@ asio::awaitable<void> Node::ingress_loop() {
     co_await list_once();
     if (stopping_) break;
     metrics_.poll_interval_seconds = std::chrono::duration<double>(heartbeat_.interval()).count();
+    release_memory_when_idle();
     if (heartbeat_.interval() > core::Duration::zero()) {
       poll_timer_.expires_after(heartbeat_.interval());
       sleeping_ = true;

@@ -76,6 +76,7 @@ private:
   void pump();    // start GETs and deletes the inbox asks for, deliver what is ready
   void deliver();
   void wake_poller();
+  void release_memory_when_idle();
   void s3_failed(store::OpKind op, const s3::Error& e);
   double random01();
   void report_seal_mismatch(const std::string& key);
@@ -105,6 +106,7 @@ private:
   bool sleeping_ = false;
   bool stopping_ = false;
   bool deleting_ = false;
+  bool memory_released_ = false; // since the heartbeat last went idle
   std::size_t tasks_ = 0;
   // Last time each (op, code) was logged: S3 trouble is reported once per interval, not per packet.
   std::map<std::pair<int, std::string>, std::chrono::steady_clock::time_point> last_logged_;
