@@ -84,7 +84,7 @@ std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint
       continue;
     }
     if (tracked_ >= config_.max_tracked) continue; // the next LIST offers it again
-    auto [it, added] = senders_[parsed->src].emplace(parsed->id, Entry{key, State::listed, 0, {}, std::nullopt, 0, false});
+    auto [it, added] = senders_[parsed->src].emplace(parsed->id, Entry{.key = key});
     where_.emplace(key, parsed->src);
     ++tracked_;
     ++fresh;

@@ -102,8 +102,8 @@ private:
     std::string key;
     State state = State::listed;
     int attempts = 0;
-    std::vector<Bytes> packets;
-    std::optional<Ulid> after; // from the body: hand over only after this object of the sender
+    std::vector<Bytes> packets{};
+    std::optional<Ulid> after{}; // from the body: hand over only after this object of the sender
     std::uint64_t ready_ms = 0;
     bool held = false;
   };
