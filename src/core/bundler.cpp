@@ -44,13 +44,6 @@ std::optional<Batch> Bundler::add(const Address& dst, Bytes packet) {
   return std::nullopt;
 }
 
-std::optional<Batch> Bundler::on_packet(const Address& dst, Bytes packet) {
-  if (auto batch = add(dst, std::move(packet))) return batch;
-  Queue& q = queues_[dst];
-  if (q.in_flight == 0) return take(dst, q);
-  return std::nullopt;
-}
-
 std::vector<Batch> Bundler::flush() {
   std::vector<Batch> out;
   for (auto& [dst, q] : queues_)

@@ -31,8 +31,6 @@ class Bundler {
 public:
   explicit Bundler(BundlerConfig config);
 
-  // A packet for dst. Returns a batch to PUT now, if one should start.
-  std::optional<Batch> on_packet(const Address& dst, Bytes packet);
   // A packet for dst, part of a burst: queued; returns a batch only if a full bundle can start now.
   std::optional<Batch> add(const Address& dst, Bytes packet);
   // End of a burst: a batch for each destination with packets waiting and no PUT in flight.
