@@ -91,9 +91,7 @@ std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint
     if (!parsed->inline_body.empty()) {
       // The body is in the key: nothing to fetch. It still waits for earlier objects of its sender.
       ++inlined_objects_;
-      // The seal's associated data is the base key: the key up to the '.' (base64url has none).
-      std::string_view base = std::string_view(key).substr(0, key.rfind('.'));
-      unpack(it->second, parsed->src, base, parsed->inline_body, now_ms);
+      unpack(it->second, parsed->src, base_of(config_.key_prefix, key), parsed->inline_body, now_ms);
     }
   }
   // After the whole listing, so order within it holds. Every sender with a ready head: new inline

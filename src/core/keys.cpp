@@ -17,6 +17,10 @@ std::string base_key(std::string_view key_prefix, const ObjectKey& key) {
   return s;
 }
 
+std::string_view base_of(std::string_view key_prefix, std::string_view key) {
+  return key.substr(0, base_size(key_prefix));
+}
+
 std::string format_key(std::string_view key_prefix, const ObjectKey& key) {
   std::string s = base_key(key_prefix, key);
   if (!key.inline_body.empty()) s.append(".").append(base64url_encode(key.inline_body));

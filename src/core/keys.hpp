@@ -25,6 +25,8 @@ struct ObjectKey {
 std::string format_key(std::string_view key_prefix, const ObjectKey& key);
 // The key without its inline part: what a sealed body is bound to, and what identifies the object.
 std::string base_key(std::string_view key_prefix, const ObjectKey& key);
+// The same, cut from a key that parse_key accepted (no copy).
+std::string_view base_of(std::string_view key_prefix, std::string_view key);
 std::string inbox_prefix(std::string_view key_prefix, const Address& self);
 // nullopt unless `key` is exactly <key_prefix>/<dst>/<src>/<ulid>[.<base64url>] in canonical form.
 std::optional<ObjectKey> parse_key(std::string_view key_prefix, std::string_view key);

@@ -57,6 +57,8 @@ TEST_CASE("Keys with an inline body: format, parse, and limits", "[keys][inline]
   k.inline_body = std::string("\x60\x00packet", 8);
   auto text = format_key("hoshino", k);
   CHECK(text == base_key("hoshino", k) + "." + base64url_encode(k.inline_body));
+  CHECK(base_of("hoshino", text) == base_key("hoshino", k));
+  CHECK(base_of("hoshino", base_key("hoshino", k)) == base_key("hoshino", k));
   auto back = parse_key("hoshino", text);
   REQUIRE(back);
   CHECK(back->inline_body == k.inline_body);
