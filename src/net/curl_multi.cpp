@@ -39,7 +39,6 @@ using CurlMultiSocket = CurlMulti::Socket;
 
 namespace {
 
-
 struct UploadSource {
   const std::string* body;
   std::size_t* offset;

@@ -1,6 +1,5 @@
 #include "node/node.hpp"
 
-#include "core/bundle.hpp"
 #include "core/keys.hpp"
 #include "core/object.hpp"
 #include "core/seal.hpp"
@@ -64,7 +63,6 @@ bool Node::log_due(std::chrono::steady_clock::time_point& last) {
 }
 
 double Node::random01() { return static_cast<double>(random_() >> 11) * 0x1.0p-53; }
-
 
 void Node::spawn(asio::awaitable<void> task) {
   ++tasks_;
