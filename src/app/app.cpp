@@ -156,6 +156,8 @@ int run(const Options& o) {
   config.heartbeat.anticipate = o.anticipate;
   config.heartbeat.second_lane = o.second_list;
   config.inline_small = o.inline_small;
+  config.chain_keys = o.chain_keys;
+  config.chained_list_interval = std::chrono::duration_cast<std::chrono::milliseconds>(o.chained_list);
   device::TunDevice* tun_ptr = nullptr;
   node::Node* node_ptr = nullptr;
 

@@ -63,11 +63,15 @@ Tuning (the defaults are what the benchmarks in README measure):
   --no-inline            always send a body, even when the packets fit in the key
   --no-anticipation      do not poll faster after sending (by default a reply is expected)
   --no-second-list       one LIST at a time, also during conversations
+  --no-chain             objects do not announce their successor's key, and the inbox is only ever
+                         LISTed (by default, awaited objects are polled with GET: 1/12 of the price)
+  --chained-list D       while announced keys are polled, LIST only every D, for new senders and
+                         broken chains (default: 1s)
   --delete-interval D    at most one DeleteObjects of consumed objects per D (default: 250ms;
                          0ms: one as soon as an object is consumed)
   --original-design      the 2023 original's behaviour, for comparisons: --bundle-packets 1
                          --max-in-flight 256 --poll-min 500ms --poll-max 500ms --no-anticipation
-                         --no-inline --no-second-list --delete-interval 0ms
+                         --no-inline --no-second-list --no-chain --delete-interval 0ms
   -v, --verbose          more logging (repeat for debug)
   --version              print the version
   --help                 this text
@@ -80,6 +84,20 @@ Environment:
   AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL
 )";
 }
+
+namespace {
+
+// The field a duration flag sets, or nullptr if `flag` is not one.
+std::chrono::nanoseconds* duration_flag(Options& o, std::string_view flag) {
+  if (flag == "--poll-min") return &o.poll_min;
+  if (flag == "--poll-max") return &o.poll_max;
+  if (flag == "--poll-busy") return &o.poll_busy;
+  if (flag == "--delete-interval") return &o.delete_interval;
+  if (flag == "--chained-list") return &o.chained_list;
+  return nullptr;
+}
+
+} // namespace
 
 Result<Options, std::string> parse_options(std::span<const std::string_view> args) {
   Options o;
@@ -135,6 +153,7 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     else if (a == "--no-inline") o.inline_small = false;
     else if (a == "--no-anticipation") o.anticipate = false;
     else if (a == "--no-second-list") o.second_list = false;
+    else if (a == "--no-chain") o.chain_keys = false;
     else if (a == "--original-design") {
       // The 2023 original, for side-by-side experiments: one packet per object, each PUT at once, a
       // fixed 500 ms poll, no reaction to outgoing traffic, every body fetched with a GET.
@@ -144,15 +163,15 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
       o.anticipate = false;
       o.inline_small = false;
       o.second_list = false;
+      o.chain_keys = false;
       o.delete_interval = std::chrono::milliseconds(0);
-    } else if (a == "--poll-min" || a == "--poll-max" || a == "--poll-busy" || a == "--delete-interval") {
+    } else if (auto* d = duration_flag(o, a)) {
       std::string v;
       err = take(v);
       if (!err) {
-        auto d = parse_duration(v);
-        if (!d) err = std::string(a) + ": " + d.error();
-        else (a == "--poll-min" ? o.poll_min : a == "--poll-max" ? o.poll_max : a == "--poll-busy" ? o.poll_busy
-                                                                                      : o.delete_interval) = *d;
+        auto parsed = parse_duration(v);
+        if (!parsed) err = std::string(a) + ": " + parsed.error();
+        else *d = *parsed;
       }
     } else {
       err = "unknown option '" + std::string(args[i]) + "'";

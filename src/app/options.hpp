@@ -23,6 +23,7 @@ struct Options {
   bool inline_small = true;          // packets that fit in the key travel there
   bool anticipate = true;            // poll fast after sending: a reply is likely
   bool second_list = true;           // a second staggered LIST during conversations
+  bool chain_keys = true;            // announce successors' keys; poll announced keys with GET
   std::string netns;     // empty: stay in the current namespace
   std::string machine_id = "/etc/machine-id";
   std::string metrics = "127.0.0.1:8081"; // or "off"
@@ -32,6 +33,7 @@ struct Options {
   std::chrono::nanoseconds poll_max = std::chrono::seconds(5);
   std::chrono::nanoseconds poll_busy = std::chrono::milliseconds(0);
   std::chrono::nanoseconds delete_interval = std::chrono::milliseconds(250); // between DeleteObjects
+  std::chrono::nanoseconds chained_list = std::chrono::seconds(1); // LIST interval while keys are polled
   int verbosity = 0;
   bool help = false;
   bool version = false;

@@ -19,18 +19,20 @@ std::string_view to_string(BundleError e) {
   return "unknown";
 }
 
-Bytes encode_bundle(const std::vector<Bytes>& packets, const std::optional<Ulid>& after) {
+Bytes encode_bundle(const std::vector<Bytes>& packets, const std::optional<Ulid>& after,
+                    const std::optional<Ulid>& next) {
   assert(!packets.empty() && packets.size() <= 65535);
   std::size_t payload = 0;
   for (const auto& p : packets) payload += p.size();
   Bytes out;
-  out.reserve(bundle_size(packets.size(), payload, after.has_value()));
+  out.reserve(bundle_size(packets.size(), payload, after.has_value(), next.has_value()));
   out.append(kBundleMagic);
   out.push_back(static_cast<char>(kBundleVersion));
-  out.push_back(static_cast<char>(after ? kBundleFlagAfter : 0));
+  out.push_back(static_cast<char>((after ? kBundleFlagAfter : 0) | (next ? kBundleFlagNext : 0)));
   out.push_back(static_cast<char>(packets.size() >> 8));
   out.push_back(static_cast<char>(packets.size() & 0xff));
-  if (after) out.append(reinterpret_cast<const char*>(after->bytes.data()), after->bytes.size());
+  for (const auto* id : {&after, &next})
+    if (*id) out.append(reinterpret_cast<const char*>((*id)->bytes.data()), (*id)->bytes.size());
   for (const auto& p : packets) {
     assert(!p.empty() && p.size() <= kMaxPacketSize);
     out.push_back(static_cast<char>(p.size() >> 8));
@@ -53,15 +55,16 @@ Result<Bundle, BundleError> decode_body(std::string_view body) {
   if (body.size() < kBundleHeaderSize) return BundleError::truncated;
   if (body.substr(0, 4) != kBundleMagic) return BundleError::bad_magic;
   if (u(4) != kBundleVersion) return BundleError::bad_version;
-  if ((u(5) & ~kBundleFlagAfter) != 0) return BundleError::bad_flags;
+  if ((u(5) & ~(kBundleFlagAfter | kBundleFlagNext)) != 0) return BundleError::bad_flags;
   std::size_t count = u(6) << 8 | u(7);
   if (count == 0) return BundleError::bad_length;
   std::size_t off = kBundleHeaderSize;
-  if (u(5) & kBundleFlagAfter) {
+  for (auto [flag, field] : {std::pair{kBundleFlagAfter, &out.after}, std::pair{kBundleFlagNext, &out.next}}) {
+    if (!(u(5) & flag)) continue;
     if (body.size() < off + 16) return BundleError::truncated;
-    Ulid after;
-    std::copy_n(body.data() + off, 16, reinterpret_cast<char*>(after.bytes.data()));
-    out.after = after;
+    Ulid id;
+    std::copy_n(body.data() + off, 16, reinterpret_cast<char*>(id.bytes.data()));
+    *field = id;
     off += 16;
   }
   // Each packet takes at least 3 bytes: reject impossible counts before reserving memory for them.

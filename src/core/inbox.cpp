@@ -52,6 +52,37 @@ void Inbox::consume(const std::string& key) {
   if (deleting_.insert(key).second) deletions_.push_back(key);
 }
 
+Inbox::Entry* Inbox::admit(const std::string& key, std::uint64_t size, std::uint64_t now_ms, ObjectKey& parsed) {
+  auto p = parse_key(config_.key_prefix, key);
+  if (!p || p->dst != config_.self) {
+    drop(DropReason::malformed_key);
+    consume(key);
+    return nullptr;
+  }
+  std::uint64_t t = p->id.time_ms();
+  if (now_ms > t && now_ms - t > config_.max_age_ms) {
+    drop(DropReason::too_old);
+    consume(key);
+    return nullptr;
+  }
+  if (t + config_.startup_grace_ms < config_.start_ms) {
+    drop(DropReason::stale);
+    consume(key);
+    return nullptr;
+  }
+  if (size > config_.max_object_bytes) {
+    drop(DropReason::oversized);
+    consume(key);
+    return nullptr;
+  }
+  if (tracked_ >= config_.max_tracked) return nullptr; // the next LIST offers it again
+  parsed = std::move(*p);
+  auto [it, added] = senders_[parsed.src].emplace(parsed.id, Entry{.key = key});
+  where_.emplace(key, parsed.src);
+  ++tracked_;
+  return &it->second;
+}
+
 std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint64_t now_ms) {
   std::size_t fresh = 0;
   for (const auto& [key, size] : objects) {
@@ -61,37 +92,14 @@ std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint
       continue;
     }
     if (where_.contains(key)) continue; // already being handled
-    auto parsed = parse_key(config_.key_prefix, key);
-    if (!parsed || parsed->dst != config_.self) {
-      drop(DropReason::malformed_key);
-      consume(key);
-      continue;
-    }
-    std::uint64_t t = parsed->id.time_ms();
-    if (now_ms > t && now_ms - t > config_.max_age_ms) {
-      drop(DropReason::too_old);
-      consume(key);
-      continue;
-    }
-    if (t + config_.startup_grace_ms < config_.start_ms) {
-      drop(DropReason::stale);
-      consume(key);
-      continue;
-    }
-    if (size > config_.max_object_bytes) {
-      drop(DropReason::oversized);
-      consume(key);
-      continue;
-    }
-    if (tracked_ >= config_.max_tracked) continue; // the next LIST offers it again
-    auto [it, added] = senders_[parsed->src].emplace(parsed->id, Entry{.key = key});
-    where_.emplace(key, parsed->src);
-    ++tracked_;
+    ObjectKey parsed;
+    Entry* e = admit(key, size, now_ms, parsed);
+    if (!e) continue;
     ++fresh;
-    if (!parsed->inline_body.empty()) {
+    if (!parsed.inline_body.empty()) {
       // The body is in the key: nothing to fetch. It still waits for earlier objects of its sender.
       ++inlined_objects_;
-      unpack(it->second, parsed->src, base_of(config_.key_prefix, key), parsed->inline_body, now_ms);
+      unpack(*e, parsed.src, parsed.id, base_of(config_.key_prefix, key), parsed.inline_body, now_ms);
     }
   }
   // After the whole listing, so order within it holds. Every sender with a ready head: new inline
@@ -101,6 +109,65 @@ std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint
     if (queue.begin()->second.state == State::ready) ready.push_back(sender);
   for (const auto& sender : ready) advance(sender, now_ms);
   return fresh;
+}
+
+void Inbox::forget_expired_chains(std::uint64_t now_ms) {
+  std::erase_if(chains_, [&](const auto& c) { return now_ms - c.second.since_ms >= config_.chain_ttl_ms; });
+}
+
+bool Inbox::chained(std::uint64_t now_ms) {
+  forget_expired_chains(now_ms);
+  return !chains_.empty();
+}
+
+std::vector<std::string> Inbox::start_polls(std::uint64_t now_ms) {
+  forget_expired_chains(now_ms);
+  std::vector<std::string> out;
+  for (const auto& [sender, announced] : chains_) {
+    std::string key = format_key(config_.key_prefix, {config_.self, sender, announced.next});
+    // Already found by a LIST, already consumed (its successor is not announced yet), or asked already.
+    if (where_.contains(key) || consumed_.contains(fingerprint(key)) || polling_.contains(key)) continue;
+    polling_.insert(key);
+    out.push_back(std::move(key));
+  }
+  return out;
+}
+
+void Inbox::on_polled(const std::string& key, std::string_view body, std::uint64_t now_ms) {
+  polling_.erase(key);
+  ++poll_hits_;
+  if (consumed_.contains(fingerprint(key))) return;
+  Address sender;
+  Ulid id;
+  if (Entry* listed = find(key, &sender, &id)) {
+    // A LIST found it meanwhile. Not fetched yet: this body saves the GET; being fetched: let that be.
+    if (listed->state != State::listed) return;
+    unpack(*listed, sender, id, key, body, now_ms);
+    advance(sender, now_ms);
+    return;
+  }
+  ObjectKey parsed;
+  Entry* e = admit(key, body.size(), now_ms, parsed);
+  if (!e) return;
+  unpack(*e, parsed.src, parsed.id, key, body, now_ms);
+  advance(parsed.src, now_ms);
+}
+
+void Inbox::on_poll_missed(const std::string& key) {
+  polling_.erase(key);
+  ++poll_misses_;
+}
+
+void Inbox::announce(const Address& sender, const Ulid& of, const Ulid& next, std::uint64_t now_ms) {
+  if (!(of < next)) return; // a successor sorts after its object: anything else would poll in circles
+  auto it = chains_.find(sender);
+  if (it != chains_.end()) {
+    if (it->second.next < next) it->second = {next, now_ms}; // an older object's news is no news
+    return;
+  }
+  if (chains_.size() >= config_.max_chains) forget_expired_chains(now_ms);
+  if (chains_.size() >= config_.max_chains) return; // that sender is found by LIST
+  chains_.emplace(sender, Announced{next, now_ms});
 }
 
 std::vector<std::string> Inbox::start_fetches() {
@@ -119,28 +186,30 @@ std::vector<std::string> Inbox::start_fetches() {
   return out;
 }
 
-Inbox::Entry* Inbox::find(const std::string& key, Address* sender) {
+Inbox::Entry* Inbox::find(const std::string& key, Address* sender, Ulid* id) {
   auto w = where_.find(key);
   if (w == where_.end()) return nullptr;
-  auto id = parse_key(config_.key_prefix, key)->id;
+  auto ulid = parse_key(config_.key_prefix, key)->id;
   auto& queue = senders_[w->second];
-  auto it = queue.find(id);
+  auto it = queue.find(ulid);
   if (it == queue.end()) return nullptr;
   if (sender) *sender = w->second;
+  if (id) *id = ulid;
   return &it->second;
 }
 
 void Inbox::on_fetched(const std::string& key, std::string_view body, std::uint64_t now_ms) {
   Address sender;
-  Entry* e = find(key, &sender);
+  Ulid id;
+  Entry* e = find(key, &sender, &id);
   if (!e || e->state != State::fetching) return;
   --fetching_;
-  unpack(*e, sender, key, body, now_ms);
+  unpack(*e, sender, id, key, body, now_ms);
   advance(sender, now_ms);
 }
 
-void Inbox::unpack(Entry& e, const Address& sender, std::string_view base_key, std::string_view body,
-                   std::uint64_t now_ms) {
+void Inbox::unpack(Entry& e, const Address& sender, const Ulid& id, std::string_view base_key,
+                   std::string_view body, std::uint64_t now_ms) {
   Bytes opened;
   std::optional<DropReason> refused;
   if (config_.psk) {
@@ -162,6 +231,7 @@ void Inbox::unpack(Entry& e, const Address& sender, std::string_view base_key, s
     drop(DropReason::malformed_body);
   } else {
     e.after = bundle->after;
+    if (bundle->next) announce(sender, id, *bundle->next, now_ms);
     for (auto& p : bundle->packets) {
       auto h = parse_ipv6(p);
       if (!h) drop(DropReason::not_ipv6);

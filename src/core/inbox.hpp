@@ -7,6 +7,11 @@
 // keys older than the maximum age are dropped, and each sender's objects are delivered in ULID order.
 // An object whose sender pipelined it behind a PUT still in flight names that predecessor ("after",
 // core/bundle.hpp); it waits until the predecessor has been handed over, or reorder_hold_ms at most.
+//
+// Objects also announce their successor's key (core/chain.hpp). The inbox remembers the latest
+// announcement per sender for kChainTtlMs and offers those keys to poll with GET: a hit is an object
+// with its body, found without a LIST; a miss costs a twelfth of a LIST.
+#include "core/chain.hpp"
 #include "core/ipv6.hpp"
 #include "core/keys.hpp"
 #include "core/seal.hpp"
@@ -44,6 +49,8 @@ struct InboxConfig {
   // How long an object waits for its named predecessor (a PUT that was still in flight when it started,
   // so normally a few milliseconds behind it). Past this, it is delivered without it.
   std::uint64_t reorder_hold_ms = 500;
+  std::size_t max_chains = 1024;       // senders whose announced next key is remembered for polling
+  std::uint64_t chain_ttl_ms = kChainTtlMs; // how long an announced key is polled
 };
 
 // Labels of hoshino_packets_dropped_total{reason}.
@@ -77,6 +84,14 @@ public:
   void on_fetched(const std::string& key, std::string_view body, std::uint64_t now_ms);
   // A GET failed. Retryable failures put the object back for another try (a few times at most).
   void on_fetch_failed(const std::string& key, bool retryable, std::uint64_t now_ms);
+  // Announced keys to poll with GET now, at most one per sender (marked in progress).
+  std::vector<std::string> start_polls(std::uint64_t now_ms);
+  // Whether any sender's announced key is being waited for (polls would have something to ask).
+  bool chained(std::uint64_t now_ms);
+  // A poll found the object: it is taken like a listed and fetched one (unless a LIST got it first).
+  void on_polled(const std::string& key, std::string_view body, std::uint64_t now_ms);
+  // A poll found nothing yet (or failed): the key stays announced until its time is up.
+  void on_poll_missed(const std::string& key);
   // Packets ready for the kernel, in order per sender.
   std::vector<Bytes> take_deliveries();
   // Consumed objects to delete, at most `max` (one DeleteObjects request).
@@ -92,6 +107,8 @@ public:
   // Objects that waited for their predecessor; of those, how many stopped waiting without it.
   std::uint64_t held() const noexcept { return held_; }
   std::uint64_t hold_expired() const noexcept { return hold_expired_; }
+  std::uint64_t poll_hits() const noexcept { return poll_hits_; }
+  std::uint64_t poll_misses() const noexcept { return poll_misses_; }
   std::size_t tracked() const noexcept { return tracked_; }
   std::size_t fetching() const noexcept { return fetching_; }
   std::size_t pending_deletions() const noexcept { return deletions_.size(); }
@@ -109,12 +126,21 @@ private:
   };
   using SenderQueue = std::map<Ulid, Entry>;
 
-  Entry* find(const std::string& key, Address* sender = nullptr);
+  struct Announced {
+    Ulid next;
+    std::uint64_t since_ms; // local time it was learnt
+  };
+
+  Entry* find(const std::string& key, Address* sender = nullptr, Ulid* id = nullptr);
+  // Checks a key found by LIST or poll and starts tracking it; nullptr if it was dropped or no room.
+  Entry* admit(const std::string& key, std::uint64_t size, std::uint64_t now_ms, ObjectKey& parsed);
+  void announce(const Address& sender, const Ulid& of, const Ulid& next, std::uint64_t now_ms);
+  void forget_expired_chains(std::uint64_t now_ms);
   void drop(DropReason r, std::uint64_t count = 1) { dropped_[static_cast<std::size_t>(r)] += count; }
   void consume(const std::string& key);
   std::uint64_t fingerprint(std::string_view key) const;
   // Opens (if sealed) and checks a body, filling the entry's packets and making it ready.
-  void unpack(Entry& e, const Address& sender, std::string_view base_key, std::string_view body,
+  void unpack(Entry& e, const Address& sender, const Ulid& id, std::string_view base_key, std::string_view body,
               std::uint64_t now_ms);
   // Hands over the sender's leading ready objects, in ULID order, and forgets them.
   void advance(const Address& sender, std::uint64_t now_ms);
@@ -139,6 +165,10 @@ private:
   std::uint64_t held_ = 0;
   std::uint64_t hold_expired_ = 0;
   std::map<Address, Ulid> last_passed_; // per sender: the latest object handed over (bounded)
+  std::map<Address, Announced> chains_;  // per sender: its announced next key (bounded by max_chains)
+  std::unordered_set<std::string> polling_; // keys with a poll in progress
+  std::uint64_t poll_hits_ = 0;
+  std::uint64_t poll_misses_ = 0;
 };
 
 } // namespace hoshino::core

@@ -18,10 +18,12 @@ struct EncodedObject {
 };
 
 // `id` names dst, src and ULID (its inline_body is ignored). A single inlined packet travels bare (the
-// bundle header would cost 14 key characters) unless `after` needs the header; decode_body accepts both.
+// bundle header would cost 14 key characters) unless `after` or `next` needs the header; decode_body
+// accepts both.
 // `after`: the sender's previous object to this destination, when its PUT is still in flight.
+// `next`: the ULID the sender's next object to this destination will take (core/chain.hpp).
 EncodedObject encode_object(std::string_view key_prefix, ObjectKey id, const std::vector<Bytes>& packets,
                             const std::optional<Psk>& psk, bool allow_inline, const Nonce& nonce,
-                            const std::optional<Ulid>& after = {});
+                            const std::optional<Ulid>& after = {}, const std::optional<Ulid>& next = {});
 
 } // namespace hoshino::core

@@ -45,7 +45,7 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       inbox_(core::InboxConfig{config_.key_prefix, config_.self, config_.max_concurrent_gets, config_.max_age_ms,
                                wall_ms_(), 5'000, 4096, 65536, 16 << 20, config_.psk,
                                (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()}),
-      ulids_(random_source()),
+      chain_(config_.chain_keys, random_source()),
       inbox_prefix_(core::inbox_prefix(config_.key_prefix, config_.self)),
       poll_timer_(io),
       lane_signal_(io),
@@ -150,7 +150,8 @@ bool Node::forward(core::Bytes packet) {
 }
 
 asio::awaitable<void> Node::put_batch(core::Batch batch) {
-  core::ObjectKey id{batch.dst, config_.self, ulids_.next(wall_ms_()), {}};
+  auto pick = chain_.pick(batch.dst, wall_ms_());
+  core::ObjectKey id{batch.dst, config_.self, pick.id, {}};
   // Pipelined behind a PUT still in flight: this object may become visible first, so it names the
   // latest of those and the receiver holds it until that one is through.
   auto& in_flight = puts_in_flight_[batch.dst];
@@ -159,8 +160,10 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
   in_flight.insert(id.id);
   std::size_t count = batch.packets.size();
   auto nonce = config_.psk ? core::random_nonce() : core::Nonce{};
+  // An announced key is where the receiver polls: the body must be there, not in the key.
+  bool allow_inline = config_.inline_small && !pick.announced;
   auto object =
-      core::encode_object(config_.key_prefix, id, batch.packets, config_.psk, config_.inline_small, nonce, after);
+      core::encode_object(config_.key_prefix, id, batch.packets, config_.psk, allow_inline, nonce, after, pick.next);
   batch.packets.clear();
   const std::string& name = object.key;
   const std::string& body = object.body;
@@ -214,8 +217,8 @@ void Node::wake_poller() {
 
 asio::awaitable<void> Node::ingress_loop() {
   while (!stopping_) {
-    lane_signal_.cancel(); // the second lane staggers its LIST after this one
-    co_await list_once();
+    lane_signal_.cancel(); // the second lane staggers its look after this one
+    co_await beat();
     if (stopping_) break;
     metrics_.poll_interval_seconds = std::chrono::duration<double>(heartbeat_.interval()).count();
     release_memory_when_idle();
@@ -235,7 +238,9 @@ asio::awaitable<void> Node::second_lane() {
     lane_signal_.expires_at(std::chrono::steady_clock::time_point::max());
     co_await lane_signal_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // main LIST started
     if (stopping_) break;
-    if (!heartbeat_.conversation()) continue;
+    // Polls of announced keys take a GET's time (a third of a LIST's here) and come back to back: a
+    // second lane would only ask for the same keys.
+    if (!heartbeat_.conversation() || inbox_.chained(wall_ms_())) continue;
     lane_timer_.expires_after(list_latency_ / 2);
     co_await lane_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
     if (stopping_ || !heartbeat_.conversation()) continue;
@@ -243,10 +248,75 @@ asio::awaitable<void> Node::second_lane() {
   }
 }
 
+asio::awaitable<void> Node::beat() {
+  // LIST finds what no announcement names: new senders, first objects, what a broken chain left. While
+  // announced keys are awaited, that is needed only now and then; the beats in between GET those keys.
+  bool list_due = !inbox_.chained(wall_ms_()) ||
+                  std::chrono::steady_clock::now() - last_list_ >= config_.chained_list_interval;
+  if (!list_due || listing_) {
+    auto keys = inbox_.start_polls(wall_ms_());
+    if (!keys.empty()) {
+      co_await poll_round(std::move(keys));
+      co_return;
+    }
+  }
+  co_await list_once();
+}
+
+// The polls of one beat, in parallel; the beat ends when all have answered.
+struct Node::PollRound {
+  explicit PollRound(asio::io_context& io) : done(io, std::chrono::steady_clock::time_point::max()) {}
+  asio::steady_timer done; // cancelled when the last poll answers
+  std::size_t pending = 0;
+  std::size_t hits = 0;
+  bool failed = false;
+};
+
+asio::awaitable<void> Node::poll_round(std::vector<std::string> keys) {
+  auto round = std::make_shared<PollRound>(io_);
+  round->pending = keys.size();
+  for (auto& key : keys) spawn(poll_key(std::move(key), round));
+  if (round->pending > 0) co_await round->done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  if (stopping_) co_return;
+  if (round->failed && round->hits == 0) heartbeat_.on_error(core::Clock::now());
+  else heartbeat_.on_list(round->hits, core::Clock::now());
+}
+
+asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound> round) {
+  metrics_.request(store::OpKind::get);
+  auto body = co_await store_.get(key);
+  if (body) {
+    ++metrics_.polls.hit;
+    ++round->hits;
+    ++metrics_.ingress.objects;
+    inbox_.on_polled(key, *body, wall_ms_());
+    report_seal_mismatch(key);
+  } else {
+    // Not there yet. Without s3:ListBucket on the whole bucket (the least-privilege policy in
+    // scripts/deploy), S3 answers a GET for a missing key with 403 rather than 404. A real refusal of
+    // GetObject still shows: the GETs after LISTs report it.
+    const auto& e = body.error();
+    bool absent = e.http_status == 404 || e.http_status == 403;
+    if (absent) {
+      ++metrics_.polls.miss;
+    } else {
+      ++metrics_.polls.error;
+      round->failed = true;
+      s3_failed(store::OpKind::get, e);
+    }
+    inbox_.on_poll_missed(key);
+  }
+  pump();
+  if (--round->pending == 0) round->done.cancel();
+}
+
 asio::awaitable<void> Node::list_once() {
   metrics_.request(store::OpKind::list);
   auto started = std::chrono::steady_clock::now();
+  last_list_ = started;
+  listing_ = true;
   auto keys = co_await store_.list(inbox_prefix_, 1000);
+  listing_ = false;
   if (stopping_) co_return;
   if (keys) {
     // A smoothed LIST latency paces the second lane.

@@ -5,8 +5,10 @@
 //   device.read() -> classify -> Bundler -> PUT <prefix>/<dst>/<self>/<ulid>
 //   LIST <prefix>/<self>/ on the Heartbeat -> Inbox -> GET -> Inbox (order, checks) -> device.write()
 //                                                   \-> DeleteObjects of what was consumed
+//   while senders' next keys are announced (core/chain.hpp), most beats GET those keys instead of LIST
 #include "core/backoff.hpp"
 #include "core/bundler.hpp"
+#include "core/chain.hpp"
 #include "core/heartbeat.hpp"
 #include "core/inbox.hpp"
 #include "core/ulid.hpp"
@@ -21,6 +23,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <unordered_map>
 
@@ -45,6 +48,10 @@ struct NodeConfig {
   core::BackoffConfig put_backoff;
   std::optional<core::Psk> psk; // seal every body, and require sealed bodies (--psk-file)
   bool inline_small = true;     // bodies that fit in the key travel there (no GET for the receiver)
+  // Objects announce their successor's key, and beats poll announced keys with GET (core/chain.hpp).
+  bool chain_keys = true;
+  // While polling announced keys, LIST only this often: to find new senders and broken chains.
+  std::chrono::milliseconds chained_list_interval{1000};
 };
 
 class Node {
@@ -67,7 +74,11 @@ private:
   asio::awaitable<void> egress_loop();
   asio::awaitable<void> ingress_loop();
   asio::awaitable<void> second_lane();
+  asio::awaitable<void> beat();       // one look at the inbox: GET announced keys, or LIST
   asio::awaitable<void> list_once();
+  asio::awaitable<void> poll_round(std::vector<std::string> keys);
+  struct PollRound;
+  asio::awaitable<void> poll_key(std::string key, std::shared_ptr<PollRound> round);
   asio::awaitable<void> put_batch(core::Batch batch);
   bool forward(core::Bytes packet); // classify and queue one outgoing packet; false if it is not ours to send
   asio::awaitable<void> get_object(std::string key);
@@ -91,7 +102,7 @@ private:
   core::Bundler bundler_;
   core::Heartbeat heartbeat_;
   core::Inbox inbox_;
-  core::UlidGenerator ulids_;
+  core::KeyChain chain_;
   const std::string inbox_prefix_; // what every LIST asks for: built once, not per LIST
   Metrics metrics_;
   asio::steady_timer poll_timer_;
@@ -99,6 +110,8 @@ private:
   asio::steady_timer lane_timer_;  // the second lane's half-LIST offset
   asio::steady_timer delete_timer_; // paces DeleteObjects (delete_interval)
   std::chrono::steady_clock::time_point last_delete_{};
+  std::chrono::steady_clock::time_point last_list_{}; // start of the latest LIST
+  bool listing_ = false;
   std::chrono::steady_clock::duration list_latency_ = std::chrono::milliseconds(5);
   // ULIDs of the PUTs in flight per destination: a pipelined object names the latest as its predecessor.
   std::unordered_map<core::Address, std::set<core::Ulid>, core::AddressHash> puts_in_flight_;

@@ -103,6 +103,12 @@ struct Pair {
   }
 };
 
+// GETs of announced keys (core/chain.hpp) made by a node.
+std::uint64_t polls(const node::Node& n) {
+  const auto& m = n.metrics().polls;
+  return m.hit + m.miss + m.error;
+}
+
 std::vector<std::string> payloads(const std::vector<core::Bytes>& ps) {
   std::vector<std::string> out;
   for (const auto& p : ps) out.push_back(payload_of(p));
@@ -206,7 +212,8 @@ TEST_CASE("During an S3 outage the nodes keep running; queued PUTs are retried a
   down = true;
   p.dev_a.inject(ipv6_packet(kA, kB, "during"));
   p.run_until([] { return false; }, 300ms);
-  CHECK(p.b.metrics().s3_errors.count({"list", "SlowDown"}) == 1);
+  // B looks for A's next object by LIST or by GET on its announced key: either way, it saw the outage.
+  CHECK(p.b.metrics().s3_errors.count({"list", "SlowDown"}) + p.b.metrics().s3_errors.count({"get", "SlowDown"}) >= 1);
   CHECK(p.a.metrics().s3_errors.at({"put", "SlowDown"}) >= 2); // retried with backoff
   down = false;
   p.dev_a.inject(ipv6_packet(kA, kB, "after"));
@@ -441,7 +448,8 @@ TEST_CASE("Hostile objects are each dropped with a reason and deleted; forwardin
   CHECK(in.dropped(core::DropReason::spoofed_source) == 1);
   CHECK(in.dropped(core::DropReason::malformed_key) == 2);
   // The oversized object and bad keys were never fetched; the forwarded packet came inline in its key.
-  CHECK(p.bucket.requests(store::OpKind::get) == 7);
+  // (The other GETs were B polling the key A announced for its next object.)
+  CHECK(p.bucket.requests(store::OpKind::get) - polls(p.b) - polls(p.a) == 7);
   CHECK(p.b.metrics().ingress.inlined_objects == 1);
   p.stop();
 }
@@ -462,7 +470,10 @@ TEST_CASE("A burst read at once leaves as one object", "[node][bundle]") {
 }
 
 TEST_CASE("Small packets travel in the key: no GET; large ones in the body; order holds across both", "[node][inline]") {
-  Pair p;
+  // Without chained keys, every object is found by LIST, so every small one can travel in its key.
+  auto ca = config(kA), cb = config(kB);
+  ca.chain_keys = cb.chain_keys = false;
+  Pair p(std::move(ca), std::move(cb));
   p.start();
   std::vector<std::string> sent;
   for (int i = 0; i < 40; ++i) {
@@ -481,6 +492,68 @@ TEST_CASE("Small packets travel in the key: no GET; large ones in the body; orde
   // Only the objects with a body were fetched.
   CHECK(p.bucket.requests(store::OpKind::get) == m.egress.objects - m.egress.inlined_objects);
   for (const auto& [key, body] : p.bucket.objects()) CHECK(key.size() <= core::kMaxKeyBytes);
+  p.stop();
+}
+
+TEST_CASE("A conversation runs on GETs of announced keys, without LISTs", "[node][chain]") {
+  auto ca = config(kA), cb = config(kB);
+  ca.chained_list_interval = cb.chained_list_interval = 1h; // after the first exchange, no LIST at all
+  Pair p(std::move(ca), std::move(cb));
+  p.start();
+  // The first request and reply are found by LIST (nothing announced yet); the rest by polls.
+  p.dev_a.inject(ipv6_packet(kA, kB, "hello"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
+  p.dev_b.inject(ipv6_packet(kB, kA, "hello back"));
+  REQUIRE(p.run_until([&] { return p.dev_a.written().size() == 1; }));
+  p.run_until([] { return false; }, 50ms); // LISTs already under way finish
+  auto lists = p.bucket.requests(store::OpKind::list);
+  auto gets = p.bucket.requests(store::OpKind::get) - polls(p.a) - polls(p.b);
+  std::vector<std::string> to_b{"hello"}, to_a{"hello back"};
+  for (int i = 0; i < 50; ++i) {
+    to_b.push_back("ping " + std::to_string(i));
+    p.dev_a.inject(ipv6_packet(kA, kB, to_b.back()));
+    REQUIRE(p.run_until([&] { return p.dev_b.written().size() == to_b.size(); }));
+    to_a.push_back("pong " + std::to_string(i));
+    p.dev_b.inject(ipv6_packet(kB, kA, to_a.back()));
+    REQUIRE(p.run_until([&] { return p.dev_a.written().size() == to_a.size(); }));
+  }
+  CHECK(payloads(p.dev_b.written()) == to_b);
+  CHECK(payloads(p.dev_a.written()) == to_a);
+  CHECK(p.bucket.requests(store::OpKind::list) == lists);
+  CHECK(p.b.metrics().polls.hit == 50);
+  CHECK(p.a.metrics().polls.hit == 50);
+  CHECK(p.b.metrics().polls.error == 0);
+  // Every object came with the poll that found it: no GET after a LIST.
+  CHECK(p.bucket.requests(store::OpKind::get) - polls(p.a) - polls(p.b) == gets);
+  p.stop();
+}
+
+TEST_CASE("An object lost at its announced key breaks the chain; LIST finds what follows", "[node][chain]") {
+  auto ca = config(kA), cb = config(kB);
+  cb.chained_list_interval = 300ms;
+  Pair p(std::move(ca), std::move(cb));
+  int puts = 0;
+  p.bucket.fault = [&](store::OpKind op, const std::string&) -> std::optional<s3::Error> {
+    if (op != store::OpKind::put || ++puts != 2) return std::nullopt;
+    s3::Error e; // the second object's PUT is refused for good: its packets are dropped
+    e.kind = s3::Error::Kind::http;
+    e.http_status = 400;
+    e.code = "InvalidRequest";
+    return e;
+  };
+  p.start();
+  p.dev_a.inject(ipv6_packet(kA, kB, "one"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
+  p.dev_a.inject(ipv6_packet(kA, kB, "two"));
+  REQUIRE(p.run_until([&] { return p.a.metrics().dropped.count("s3_put_failed") == 1; }));
+  p.dev_a.inject(ipv6_packet(kA, kB, "three")); // at a key only "two" announced
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 2; }));
+  CHECK(p.b.metrics().polls.miss > 0);  // B waited at the lost object's key until a LIST found "three"
+  CHECK(p.b.metrics().polls.hit == 0);
+  p.dev_a.inject(ipv6_packet(kA, kB, "four"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 3; }));
+  CHECK(payloads(p.dev_b.written()) == std::vector<std::string>{"one", "three", "four"});
+  CHECK(p.b.metrics().polls.hit == 1);  // "three" announced "four": the chain goes on
   p.stop();
 }
 
@@ -540,7 +613,7 @@ TEST_CASE("Sealed inline keys: a writer without the key can neither move nor rep
   p.start();
   p.dev_a.inject(ipv6_packet(kA, kB, "original"));
   REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1 && p.bucket.objects().empty() && captured; }));
-  CHECK(p.bucket.requests(store::OpKind::get) == 0);
+  CHECK(p.bucket.requests(store::OpKind::get) == polls(p.b)); // none but B's polls for A's next key
   auto original = core::parse_key("hoshino", *captured);
   REQUIRE(original);
   REQUIRE_FALSE(original->inline_body.empty());

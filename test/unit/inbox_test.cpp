@@ -33,12 +33,18 @@ struct Fixture {
     return format_key("h", {kSelf, src, gen.next(t)});
   }
   std::string body(const Address& src, std::initializer_list<const char*> payloads,
-                   const std::optional<Ulid>& after = {}) {
+                   const std::optional<Ulid>& after = {}, const std::optional<Ulid>& next = {}) {
     std::vector<Bytes> ps;
     for (auto p : payloads) ps.push_back(ipv6_packet(src, kSelf, p));
-    return encode_bundle(ps, after);
+    return encode_bundle(ps, after, next);
   }
   static Ulid ulid_of(const std::string& key) { return parse_key("h", key)->id; }
+  // The LIST-and-GET path for one object, which announces `next`.
+  static void receive(Inbox& in, const std::string& key, const std::string& body, std::uint64_t now) {
+    in.on_listed({key}, now);
+    in.start_fetches();
+    in.on_fetched(key, body, now);
+  }
 };
 
 std::vector<std::string> payloads(const std::vector<Bytes>& packets) {
@@ -292,4 +298,88 @@ TEST_CASE_METHOD(Fixture, "A predecessor that was dropped unread does not hold i
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"two"});
   CHECK(in.held() == 0);
   CHECK(in.dropped(DropReason::malformed_body) == 1);
+}
+
+TEST_CASE_METHOD(Fixture, "An announced successor is polled; a hit is delivered without a LIST", "[inbox][chain]") {
+  Inbox in(config());
+  auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2, 5), k3 = key(kA, kNow - 2, 9);
+  CHECK(in.start_polls(kNow).empty()); // nothing announced yet
+  CHECK_FALSE(in.chained(kNow));
+  receive(in, k1, body(kA, {"one"}, std::nullopt, ulid_of(k2)), kNow);
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"one"});
+  CHECK(in.chained(kNow));
+  CHECK(in.start_polls(kNow) == std::vector<std::string>{k2});
+  CHECK(in.start_polls(kNow).empty()); // one poll per key at a time
+  in.on_poll_missed(k2);               // not there yet
+  CHECK(in.start_polls(kNow + 1) == std::vector<std::string>{k2});
+  in.on_polled(k2, body(kA, {"two"}, std::nullopt, ulid_of(k3)), kNow + 2);
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"two"});
+  CHECK(in.take_deletions() == std::vector<std::string>{k1, k2}); // a polled object is deleted like any
+  CHECK(in.start_polls(kNow + 2) == std::vector<std::string>{k3}); // the chain moves on
+  CHECK(in.poll_hits() == 1);
+  CHECK(in.poll_misses() == 1);
+  // A LIST that still shows the polled object does not deliver it twice.
+  CHECK(in.on_listed({k2}, kNow + 3) == 0);
+  CHECK(in.take_deliveries().empty());
+}
+
+TEST_CASE_METHOD(Fixture, "An announced key is polled only for the chain TTL", "[inbox][chain]") {
+  auto c = config();
+  c.chain_ttl_ms = 1000;
+  Inbox in(c);
+  auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2);
+  receive(in, k1, body(kA, {"one"}, std::nullopt, ulid_of(k2)), kNow);
+  in.start_polls(kNow + 999);
+  in.on_poll_missed(k2);
+  CHECK(in.chained(kNow + 999));
+  CHECK_FALSE(in.chained(kNow + 1000)); // the sender will not use it any more: LIST finds what comes
+  CHECK(in.start_polls(kNow + 1000).empty());
+}
+
+TEST_CASE_METHOD(Fixture, "Polls and LISTs that find the same object deliver it once", "[inbox][chain]") {
+  Inbox in(config());
+  auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
+  receive(in, k1, body(kA, {"one"}, std::nullopt, ulid_of(k2)), kNow);
+  in.take_deliveries();
+  // A LIST sees k2 before any poll asked for it: it is not polled, and its GET is made.
+  CHECK(in.on_listed({k2}, kNow + 1) == 1);
+  CHECK(in.start_polls(kNow + 1).empty());
+  CHECK(in.start_fetches() == std::vector<std::string>{k2});
+  in.on_fetched(k2, body(kA, {"two"}, std::nullopt, ulid_of(k3)), kNow + 2);
+  // A poll that was already asking for k3 when a LIST found it: the poll's body is used, no GET.
+  CHECK(in.start_polls(kNow + 2) == std::vector<std::string>{k3});
+  CHECK(in.on_listed({k3}, kNow + 3) == 1);
+  in.on_polled(k3, body(kA, {"three"}), kNow + 3);
+  CHECK(in.start_fetches().empty());
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"two", "three"});
+  CHECK(in.tracked() == 0);
+}
+
+TEST_CASE_METHOD(Fixture, "Polled objects pass the same checks as listed ones", "[inbox][chain]") {
+  Inbox in(config());
+  auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2);
+  receive(in, k1, body(kA, {"one"}, std::nullopt, ulid_of(k2)), kNow);
+  in.take_deliveries();
+  REQUIRE(in.start_polls(kNow) == std::vector<std::string>{k2});
+  in.on_polled(k2, body(kB, {"spoofed"}), kNow); // a packet claiming another source
+  CHECK(in.take_deliveries().empty());
+  CHECK(in.dropped(DropReason::spoofed_source) == 1);
+  in.on_polled(k2, body(kA, {"again"}), kNow); // consumed: not taken twice
+  CHECK(in.take_deliveries().empty());
+}
+
+TEST_CASE_METHOD(Fixture, "Announcements that go backwards are ignored, and the table is bounded", "[inbox][chain]") {
+  auto c = config();
+  c.max_chains = 1;
+  Inbox in(c);
+  auto k1 = key(kA, kNow - 3), k0 = key(kA, kNow - 4);
+  receive(in, k1, body(kA, {"one"}, std::nullopt, ulid_of(k0)), kNow); // "next" before itself
+  CHECK_FALSE(in.chained(kNow));
+  auto b1 = key(kB, kNow - 3), b2 = key(kB, kNow - 2);
+  auto a3 = key(kA, kNow - 1), a4 = key(kA, kNow);
+  in.on_listed({a3, b1}, kNow);
+  in.start_fetches();
+  in.on_fetched(a3, body(kA, {"a"}, std::nullopt, ulid_of(a4)), kNow);
+  in.on_fetched(b1, body(kB, {"b"}, std::nullopt, ulid_of(b2)), kNow); // no room: B is found by LIST
+  CHECK(in.start_polls(kNow) == std::vector<std::string>{a4});
 }

@@ -100,6 +100,19 @@ TEST_CASE("encode_object: small batches go in the key, large ones in the body", 
   CHECK(opened->after == prev);
   CHECK(opened->packets == std::vector<Bytes>{small});
 
+  // So does announcing the successor's key; in the body form it is there too.
+  Ulid next = some_id().id;
+  next.bytes[15] ^= 1;
+  auto chained = encode_object("hoshino", some_id(), {small}, std::nullopt, true, Nonce{}, std::nullopt, next);
+  REQUIRE(chained.inlined);
+  opened = decode_body(parse_key("hoshino", chained.key)->inline_body);
+  REQUIRE(opened);
+  CHECK(opened->next == next);
+  CHECK_FALSE(opened->after);
+  auto chained_body = encode_object("hoshino", some_id(), {small}, std::nullopt, false, Nonce{}, prev, next);
+  CHECK_FALSE(chained_body.inlined);
+  CHECK(chained_body.body == encode_bundle({small}, prev, next));
+
   auto off = encode_object("hoshino", some_id(), {small}, std::nullopt, false, Nonce{});
   CHECK_FALSE(off.inlined);
   CHECK(off.key == base_key("hoshino", some_id()));

@@ -36,7 +36,7 @@ TEST_CASE("Defaults match the documented command line", "[options]") {
 TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[options]") {
   auto o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--max-in-flight", "2", "--bundle-bytes=65536",
                   "--bundle-packets", "10", "--no-inline", "--no-anticipation", "--no-second-list",
-                  "--delete-interval", "1s"});
+                  "--delete-interval", "1s", "--no-chain", "--chained-list", "2s"});
   REQUIRE(o);
   CHECK(o->max_in_flight == 2);
   CHECK(o->bundle_bytes == 65536);
@@ -45,7 +45,13 @@ TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[op
   CHECK_FALSE(o->anticipate);
   CHECK_FALSE(o->second_list);
   CHECK(o->delete_interval == 1s);
-  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64"})->delete_interval == 250ms);
+  CHECK_FALSE(o->chain_keys);
+  CHECK(o->chained_list == 2s);
+  auto defaults = parse({"--bucket", "b", "--ula", "fd5e::/64"});
+  CHECK(defaults->delete_interval == 250ms);
+  CHECK(defaults->chain_keys);
+  CHECK(defaults->chained_list == 1s);
+  CHECK(parse({"--bucket", "b", "--ula", "x", "--chained-list"}).error() == "--chained-list needs a value");
   CHECK(parse({"--bucket", "b", "--ula", "x", "--delete-interval", "5"}).error().starts_with("--delete-interval: "));
   auto orig = parse({"--bucket", "b", "--ula", "fd5e::/64", "--original-design"});
   REQUIRE(orig);
@@ -55,6 +61,7 @@ TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[op
   CHECK_FALSE(orig->anticipate);
   CHECK_FALSE(orig->inline_small);
   CHECK(orig->delete_interval == 0ms);
+  CHECK_FALSE(orig->chain_keys);
   // Later flags refine the preset.
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--original-design", "--poll-min", "100ms"})->poll_min == 100ms);
   CHECK(parse({"--bucket", "b", "--ula", "x", "--max-in-flight", "0"}).error() ==
@@ -92,7 +99,7 @@ TEST_CASE("Help and version need nothing else", "[options]") {
                            "--metrics", "--key-prefix", "--poll-min", "--poll-max", "--verbose", "--version", "--help",
                            "--queue-bytes", "--psk-file", "openssl rand -hex 32", "--max-in-flight",
                            "--bundle-bytes", "--bundle-packets", "--no-inline", "--no-anticipation",
-                           "--original-design", "--no-second-list", "--delete-interval",
+                           "--original-design", "--no-second-list", "--delete-interval", "--no-chain", "--chained-list",
                            "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL", "53049", "127.0.0.1:8081"})
     CHECK(u.find(flag) != std::string::npos);
 }
