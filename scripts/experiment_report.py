@@ -72,11 +72,15 @@ def variant(name):
     held = delta("before-bulk", "after-bulk", "hoshino_objects_held_total")
     hold_expired = delta("before-bulk", "after-bulk", "hoshino_objects_hold_expired_total")
     objects_in = delta("before-bulk", "after-bulk", 'hoshino_objects_total{direction="ingress"}')
+    polls = {r: delta("before-bulk", "after-bulk", f'hoshino_polls_total{{result="{r}"}}') for r in ("hit", "miss", "error")}
     gb = nbytes / 1e9
     cost = (ops["put"] + ops["list"]) * PUT_LIST_PRICE + ops["get"] * GET_PRICE
     idle_lists = [p("after-idle", n).get('hoshino_s3_requests_total{op="list"}', 0) -
                   p("before-idle", n).get('hoshino_s3_requests_total{op="list"}', 0) for n in "ab"]
     idle_rate = max(idle_lists) / a.idle
+    idle_gets = [p("after-idle", n).get('hoshino_s3_requests_total{op="get"}', 0) -
+                 p("before-idle", n).get('hoshino_s3_requests_total{op="get"}', 0) for n in "ab"]
+    idle_get_rate = max(idle_gets) / a.idle
     cpu = json.load(open(os.path.join(vd, "cpu.json")))
     pkts_a = sum(p("after-bulk", "a").get(k, 0) - p("before-bulk", "a").get(k, 0) for k in (EGRESS_PACKETS, INGRESS_PACKETS))
     rss = [int(x) * 1024 for x in open(os.path.join(vd, "rss-a-kib.txt")).read().split() if x.isdigit() and int(x) > 0]
@@ -85,10 +89,11 @@ def variant(name):
         "bulk": {"goodput_mbit_s": goodput, "per_second_mbit_s": per_second, "requests": ops, "packets": packets,
                  "bytes": nbytes, "requests_per_packet": requests / packets if packets else None,
                  "objects_received": objects_in, "objects_out_of_order": late, "objects_held": held,
-                 "objects_hold_expired": hold_expired,
+                 "objects_hold_expired": hold_expired, "polls": polls,
                  "requests_per_gb": requests / gb if gb else None, "dollars_per_gb": cost / gb if gb else None,
                  "cpu_us_per_packet_node_a": cpu["cpu_ticks_a"] / cpu["hz"] * 1e6 / pkts_a if pkts_a else None},
-        "idle": {"list_per_second": idle_rate, "dollars_per_idle_day_per_node": idle_rate * 86400 * PUT_LIST_PRICE,
+        "idle": {"list_per_second": idle_rate, "get_per_second": idle_get_rate,
+                 "dollars_per_idle_day_per_node": 86400 * (idle_rate * PUT_LIST_PRICE + idle_get_rate * GET_PRICE),
                  "rss_bytes_a": p("after-idle", "a").get("process_resident_memory_bytes")},
         "peak_rss_bytes_a": max(rss) if rss else None,
     }
@@ -148,10 +153,14 @@ text_row("objects received / held for their predecessor (hold expired) / deliver
          [f"{v['bulk']['objects_received']:.0f} / {v['bulk'].get('objects_held', 0):.0f} "
           f"({v['bulk'].get('objects_hold_expired', 0):.0f}) / {v['bulk']['objects_out_of_order']:.0f}"
           for v in vs.values()])
+text_row("of the GETs, polls of announced keys: hit / miss, bulk",
+         [f"{v['bulk'].get('polls', {}).get('hit', 0):.0f} / {v['bulk'].get('polls', {}).get('miss', 0):.0f}"
+          for v in vs.values()])
 row("S3 requests per forwarded packet", [v["bulk"]["requests_per_packet"] for v in vs.values()], ".3f")
 row("S3 requests per GB", [v["bulk"]["requests_per_gb"] for v in vs.values()], ".0f")
 row(f"$ per GB (NAT Gateway: {NAT_PER_GB})", [v["bulk"]["dollars_per_gb"] for v in vs.values()], ".4f")
 row("idle LIST/s per node", [v["idle"]["list_per_second"] for v in vs.values()], ".2f")
+row("idle GET/s per node", [v["idle"].get("get_per_second", 0) for v in vs.values()], ".2f")
 row("$ per idle day per node", [v["idle"]["dollars_per_idle_day_per_node"] for v in vs.values()], ".3f")
 row("resident memory idle (MiB)", [(v["idle"]["rss_bytes_a"] or 0) / 2**20 for v in vs.values()], ".1f")
 row("resident memory peak under bulk (MiB)", [(v["peak_rss_bytes_a"] or 0) / 2**20 for v in vs.values()], ".1f")

@@ -51,6 +51,7 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       lane_signal_(io),
       lane_timer_(io),
       delete_timer_(io),
+      progress_(io),
       random_(random_source()) {
   metrics_.dropped["queue_full"] = 0; // exported from the start, updated only when drops happen
 }
@@ -113,6 +114,7 @@ void Node::stop() {
   lane_signal_.cancel();
   lane_timer_.cancel();
   delete_timer_.cancel();
+  progress_.cancel();
 }
 
 asio::awaitable<void> Node::egress_loop() {
@@ -259,6 +261,13 @@ asio::awaitable<void> Node::beat() {
       co_await poll_round(std::move(keys));
       co_return;
     }
+    if (!list_due && inbox_.fetching() > 0) {
+      // A LIST found the announced object first and its GET is under way; its body names the next
+      // key. Another LIST now would only find the same object (and then the next, one LIST each).
+      progress_.expires_after(config_.chained_list_interval);
+      co_await progress_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // cancel = progress
+      co_return;
+    }
   }
   co_await list_once();
 }
@@ -334,6 +343,7 @@ asio::awaitable<void> Node::list_once() {
 }
 
 void Node::pump() {
+  progress_.cancel();
   for (auto& key : inbox_.start_fetches()) spawn(get_object(std::move(key)));
   deliver();
   if (!deleting_ && inbox_.pending_deletions() > 0) {

@@ -109,6 +109,7 @@ private:
   asio::steady_timer lane_signal_; // cancelled when the main loop starts a LIST
   asio::steady_timer lane_timer_;  // the second lane's half-LIST offset
   asio::steady_timer delete_timer_; // paces DeleteObjects (delete_interval)
+  asio::steady_timer progress_;     // cancelled whenever the inbox may have moved on (pump)
   std::chrono::steady_clock::time_point last_delete_{};
   std::chrono::steady_clock::time_point last_list_{}; // start of the latest LIST
   bool listing_ = false;
