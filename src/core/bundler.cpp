@@ -22,7 +22,8 @@ Batch Bundler::take(const Address& dst, Queue& q, Clock::time_point now) {
     q.packets.pop_front();
   }
   ++q.in_flight;
-  q.streaming = b.bytes >= config_.stream_bytes;
+  // Sticky until the queue goes idle (forget_if_idle): a stream's objects come in all sizes.
+  q.streaming = q.streaming || b.bytes >= config_.stream_bytes;
   q.first_queued = now; // what is left (beyond the cap) starts its wait now
   return b;
 }

@@ -5,8 +5,8 @@
 // flight, so at most one small object is ever on its way. No timers: an idle pipe never delays a packet.
 // A burst read from the device at once is add()ed whole and then flush()ed: one object, not one each.
 //
-// One exception, for bulk streams (the previous object to the destination carried stream_bytes or
-// more): there a partial bundle also waits until its first packet has waited `linger`, or it is full.
+// One exception, for bulk streams (an object to the destination carried stream_bytes or more, and the
+// destination has not been idle since): there a partial bundle also waits until its first packet has waited `linger`, or it is full.
 // Each object then carries more, and every object costs a PUT, its receiver's GET, and the PUT of the
 // ACKs it provokes. Conversations and ACK streams (small objects) never wait.
 #include "core/heartbeat.hpp"
@@ -62,7 +62,7 @@ private:
     std::deque<Bytes> packets;
     std::size_t bytes = 0;
     std::size_t in_flight = 0;
-    bool streaming = false;          // the last object taken carried stream_bytes or more
+    bool streaming = false;          // an object of stream_bytes or more was taken since the queue was idle
     Clock::time_point first_queued{}; // when the oldest waiting packet arrived
   };
   Batch take(const Address& dst, Queue& q, Clock::time_point now);

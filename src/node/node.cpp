@@ -323,10 +323,10 @@ asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound>
     report_seal_mismatch(key);
   } else {
     // Not there yet. Without s3:ListBucket on the whole bucket (the least-privilege policy in
-    // scripts/deploy), S3 answers a GET for a missing key with 403 rather than 404. A real refusal of
-    // GetObject still shows: the GETs after LISTs report it.
+    // scripts/deploy), S3 answers a GET for a missing key with 403 AccessDenied rather than 404. A real
+    // refusal of GetObject still shows: the GETs after LISTs report it. Bad credentials are not a miss.
     const auto& e = body.error();
-    bool absent = e.http_status == 404 || e.http_status == 403;
+    bool absent = e.http_status == 404 || (e.http_status == 403 && e.code == "AccessDenied");
     if (absent) {
       ++metrics_.polls.miss;
     } else {

@@ -552,6 +552,34 @@ TEST_CASE("A conversation runs on GETs of announced keys, without LISTs", "[node
   p.stop();
 }
 
+TEST_CASE("A poll for a key not there yet is a miss, also as S3's 403 without ListBucket; bad credentials are errors", "[node][chain]") {
+  Pair p;
+  bool bad_signature = false;
+  p.bucket.fault = [&](store::OpKind op, const std::string& key) -> std::optional<s3::Error> {
+    if (op != store::OpKind::get) return std::nullopt;
+    s3::Error e;
+    e.kind = s3::Error::Kind::http;
+    e.http_status = 403;
+    if (bad_signature) e.code = "SignatureDoesNotMatch";
+    else if (!p.bucket.objects().contains(key)) e.code = "AccessDenied"; // what AWS says for a missing key
+    else return std::nullopt;
+    return e;
+  };
+  p.start();
+  p.dev_a.inject(ipv6_packet(kA, kB, "one"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
+  REQUIRE(p.run_until([&] { return p.b.metrics().polls.miss > 3; })); // b polls a's announced key
+  p.dev_a.inject(ipv6_packet(kA, kB, "two"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 2; }));
+  CHECK(p.b.metrics().polls.hit == 1);
+  CHECK(p.b.metrics().polls.error == 0);
+  CHECK(p.b.metrics().s3_errors.empty());
+  bad_signature = true;
+  REQUIRE(p.run_until([&] { return p.b.metrics().polls.error > 0; }));
+  CHECK(p.b.metrics().s3_errors.count({"get", "SignatureDoesNotMatch"}) == 1);
+  p.stop();
+}
+
 TEST_CASE("An object lost at its announced key breaks the chain; LIST finds what follows", "[node][chain]") {
   auto ca = config(kA), cb = config(kB);
   cb.chained_list_interval = 300ms;

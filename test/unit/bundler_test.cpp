@@ -180,7 +180,7 @@ TEST_CASE("A stream's partial bundles linger; small objects never wait", "[bundl
   auto late = b.flush(t + 21ms);
   REQUIRE(late.size() == 1);
   CHECK(late[0].packets.size() == 2);
-  // That object was small: the stream has ended, and the next packet goes at once.
+  // Nothing more came: once its PUT is done the stream has ended, and the next packet goes at once.
   REQUIRE_FALSE(b.on_put_done(dst, t + 30ms));
   b.add(dst, packet(1000), t + 31ms);
   CHECK(b.flush(t + 31ms).size() == 1);
