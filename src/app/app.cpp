@@ -157,7 +157,6 @@ int run(const Options& o) {
   config.heartbeat.second_lane = o.second_list;
   config.inline_small = o.inline_small;
   config.chain_keys = o.chain_keys;
-  config.bundler.linger = o.stream_linger;
   config.chained_list_interval = std::chrono::duration_cast<std::chrono::milliseconds>(o.chained_list);
   device::TunDevice* tun_ptr = nullptr;
   node::Node* node_ptr = nullptr;

@@ -65,8 +65,6 @@ Tuning (the defaults are what the benchmarks in README measure):
   --no-second-list       one LIST at a time, also during conversations
   --no-chain             objects do not announce their successor's key, and the inbox is only ever
                          LISTed (by default, awaited objects are polled with GET: 1/12 of the price)
-  --stream-linger D      in a bulk stream (objects of 256 KiB or more), a partial bundle also waits
-                         until its first packet has waited D: fewer, larger objects (default: 0ms)
   --chained-list D       while announced keys are polled, LIST only every D, for new senders and
                          broken chains (default: 1s)
   --delete-interval D    at most one DeleteObjects of consumed objects per D (default: 250ms;
@@ -96,7 +94,6 @@ std::chrono::nanoseconds* duration_flag(Options& o, std::string_view flag) {
   if (flag == "--poll-busy") return &o.poll_busy;
   if (flag == "--delete-interval") return &o.delete_interval;
   if (flag == "--chained-list") return &o.chained_list;
-  if (flag == "--stream-linger") return &o.stream_linger;
   return nullptr;
 }
 

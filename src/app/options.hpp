@@ -34,7 +34,6 @@ struct Options {
   std::chrono::nanoseconds poll_busy = std::chrono::milliseconds(0);
   std::chrono::nanoseconds delete_interval = std::chrono::milliseconds(250); // between DeleteObjects
   std::chrono::nanoseconds chained_list = std::chrono::seconds(1); // LIST interval while keys are polled
-  std::chrono::nanoseconds stream_linger = std::chrono::milliseconds(0); // a stream's bundles wait this long
   int verbosity = 0;
   bool help = false;
   bool version = false;

@@ -11,7 +11,7 @@ Bundler::Bundler(BundlerConfig config) : config_(config) {
   config_.max_bundle_packets = std::clamp<std::size_t>(config_.max_bundle_packets, 1, 65535);
 }
 
-Batch Bundler::take(const Address& dst, Queue& q, Clock::time_point now) {
+Batch Bundler::take(const Address& dst, Queue& q) {
   Batch b{dst, {}, 0};
   // At least one packet; then as many as fit under the cap (and the format's packet count limit).
   while (!q.packets.empty() && b.packets.size() < config_.max_bundle_packets &&
@@ -22,9 +22,6 @@ Batch Bundler::take(const Address& dst, Queue& q, Clock::time_point now) {
     q.packets.pop_front();
   }
   ++q.in_flight;
-  // Sticky until the queue goes idle (forget_if_idle): a stream's objects come in all sizes.
-  q.streaming = q.streaming || b.bytes >= config_.stream_bytes;
-  q.first_queued = now; // what is left (beyond the cap) starts its wait now
   return b;
 }
 
@@ -32,23 +29,8 @@ bool Bundler::full(const Queue& q) const {
   return q.bytes >= config_.max_bundle_bytes || q.packets.size() >= config_.max_bundle_packets;
 }
 
-bool Bundler::lingering(const Queue& q, Clock::time_point now) const {
-  return q.streaming && config_.linger > Duration::zero() && !full(q) && now < q.first_queued + config_.linger;
-}
-
-std::optional<Clock::time_point> Bundler::next_deadline() const {
-  std::optional<Clock::time_point> out;
-  for (const auto& [dst, q] : queues_)
-    if (q.in_flight == 0 && !q.packets.empty() && q.streaming && config_.linger > Duration::zero()) {
-      auto t = q.first_queued + config_.linger;
-      if (!out || t < *out) out = t;
-    }
-  return out;
-}
-
-std::optional<Batch> Bundler::add(const Address& dst, Bytes packet, Clock::time_point now) {
+std::optional<Batch> Bundler::add(const Address& dst, Bytes packet) {
   Queue& q = queues_[dst];
-  if (q.packets.empty()) q.first_queued = now;
   // Bounded: drop the oldest (they are the most likely to be useless by the time they would arrive).
   while (!q.packets.empty() && q.bytes + packet.size() > config_.max_queue_bytes) {
     ++dropped_packets_;
@@ -58,27 +40,26 @@ std::optional<Batch> Bundler::add(const Address& dst, Bytes packet, Clock::time_
   }
   q.bytes += packet.size();
   q.packets.push_back(std::move(packet));
-  if (full(q) && q.in_flight < config_.max_in_flight) return take(dst, q, now);
+  if (full(q) && q.in_flight < config_.max_in_flight) return take(dst, q);
   return std::nullopt;
 }
 
-std::vector<Batch> Bundler::flush(Clock::time_point now) {
+std::vector<Batch> Bundler::flush() {
   std::vector<Batch> out;
   for (auto& [dst, q] : queues_)
-    if (q.in_flight == 0 && !q.packets.empty() && !lingering(q, now)) out.push_back(take(dst, q, now));
+    if (q.in_flight == 0 && !q.packets.empty()) out.push_back(take(dst, q));
   return out;
 }
 
-std::optional<Batch> Bundler::on_put_done(const Address& dst, Clock::time_point now) {
+std::optional<Batch> Bundler::on_put_done(const Address& dst) {
   auto it = queues_.find(dst);
   if (it == queues_.end()) return std::nullopt;
   Queue& q = it->second;
   if (q.in_flight > 0) --q.in_flight;
   // A full bundle may join the PUTs in flight; a partial one waits until they are all done, and so
-  // collects what arrives meanwhile (in a stream, also until its linger is over).
-  if (!q.packets.empty() && q.in_flight < config_.max_in_flight &&
-      (full(q) || (q.in_flight == 0 && !lingering(q, now))))
-    return take(dst, q, now);
+  // collects what arrives meanwhile.
+  if (!q.packets.empty() && q.in_flight < config_.max_in_flight && (q.in_flight == 0 || full(q)))
+    return take(dst, q);
   forget_if_idle(dst);
   return std::nullopt;
 }
@@ -87,7 +68,7 @@ std::vector<Batch> Bundler::drain() {
   std::vector<Batch> out;
   for (auto& [dst, q] : queues_) {
     while (!q.packets.empty()) {
-      out.push_back(take(dst, q, Clock::time_point{}));
+      out.push_back(take(dst, q));
     }
   }
   return out;

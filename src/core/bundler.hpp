@@ -4,12 +4,6 @@
 // go at once, up to the in-flight bound; a partial one only when no PUT for that destination is in
 // flight, so at most one small object is ever on its way. No timers: an idle pipe never delays a packet.
 // A burst read from the device at once is add()ed whole and then flush()ed: one object, not one each.
-//
-// One exception, for bulk streams (an object to the destination carried stream_bytes or more, and the
-// destination has not been idle since): there a partial bundle also waits until its first packet has waited `linger`, or it is full.
-// Each object then carries more, and every object costs a PUT, its receiver's GET, and the PUT of the
-// ACKs it provokes. Conversations and ACK streams (small objects) never wait.
-#include "core/heartbeat.hpp"
 #include "core/ipv6.hpp"
 
 #include <cstdint>
@@ -25,8 +19,6 @@ struct BundlerConfig {
   std::size_t max_bundle_bytes = 1 << 20; // packet bytes per object
   std::size_t max_queue_bytes = 8 << 20;  // waiting bytes per destination; beyond it the oldest are dropped
   std::size_t max_bundle_packets = 65535; // packets per object (the format's limit; 1 = no bundling)
-  Duration linger = Duration::zero();     // a stream's partial bundle waits this long at most (0: never)
-  std::size_t stream_bytes = 256 << 10;   // an object this large marks its destination as a stream
 };
 
 struct Batch {
@@ -40,14 +32,11 @@ public:
   explicit Bundler(BundlerConfig config);
 
   // A packet for dst, part of a burst: queued; returns a batch only if a full bundle can start now.
-  std::optional<Batch> add(const Address& dst, Bytes packet, Clock::time_point now);
-  // End of a burst, or a linger deadline: a batch for each destination with packets waiting, no PUT in
-  // flight, and no reason to linger.
-  std::vector<Batch> flush(Clock::time_point now);
+  std::optional<Batch> add(const Address& dst, Bytes packet);
+  // End of a burst: a batch for each destination with packets waiting and no PUT in flight.
+  std::vector<Batch> flush();
   // A PUT for dst finished (successfully or not). Returns the next batch to PUT, if any.
-  std::optional<Batch> on_put_done(const Address& dst, Clock::time_point now);
-  // When flush() will next have something that is only waiting for its linger to end.
-  std::optional<Clock::time_point> next_deadline() const;
+  std::optional<Batch> on_put_done(const Address& dst);
   // Everything still waiting, one batch per destination (for shutdown), regardless of in-flight bounds.
   std::vector<Batch> drain();
 
@@ -62,12 +51,9 @@ private:
     std::deque<Bytes> packets;
     std::size_t bytes = 0;
     std::size_t in_flight = 0;
-    bool streaming = false;          // an object of stream_bytes or more was taken since the queue was idle
-    Clock::time_point first_queued{}; // when the oldest waiting packet arrived
   };
-  Batch take(const Address& dst, Queue& q, Clock::time_point now);
+  Batch take(const Address& dst, Queue& q);
   bool full(const Queue& q) const;
-  bool lingering(const Queue& q, Clock::time_point now) const;
   void forget_if_idle(const Address& dst);
 
   BundlerConfig config_;

@@ -52,7 +52,6 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       lane_timer_(io),
       delete_timer_(io),
       progress_(io),
-      linger_timer_(io, std::chrono::steady_clock::time_point::max()),
       random_(random_source()) {
   metrics_.dropped["queue_full"] = 0; // exported from the start, updated only when drops happen
 }
@@ -93,7 +92,7 @@ void Node::s3_failed(store::OpKind op, const s3::Error& e) {
 asio::awaitable<void> Node::run() {
   using namespace asio::experimental::awaitable_operators;
   log::info("node {} polling {} ", config_.self.str(), inbox_prefix());
-  co_await (egress_loop() && ingress_loop() && second_lane() && linger_loop());
+  co_await (egress_loop() && ingress_loop() && second_lane());
 
   // Flush: whatever is still queued goes out, then pending PUTs and deletes get a bounded time.
   for (auto& batch : bundler_.drain()) spawn(put_batch(std::move(batch)));
@@ -116,7 +115,6 @@ void Node::stop() {
   lane_timer_.cancel();
   delete_timer_.cancel();
   progress_.cancel();
-  linger_timer_.cancel();
 }
 
 asio::awaitable<void> Node::egress_loop() {
@@ -133,8 +131,7 @@ asio::awaitable<void> Node::egress_loop() {
       sent = forward(std::move(*more)) || sent;
     }
     if (!sent) continue;
-    for (auto& batch : bundler_.flush(core::Clock::now())) spawn(put_batch(std::move(batch)));
-    arm_linger();
+    for (auto& batch : bundler_.flush()) spawn(put_batch(std::move(batch)));
     heartbeat_.on_sent(core::Clock::now());
     wake_poller();
     if (bundler_.dropped_packets() != queue_drops_) { // no map write per packet on the hot path
@@ -150,7 +147,7 @@ bool Node::forward(core::Bytes packet) {
     ++metrics_.ignored[std::string(core::to_string(*d.ignore))];
     return false;
   }
-  if (auto full = bundler_.add(d.dst, std::move(packet), core::Clock::now())) spawn(put_batch(std::move(*full)));
+  if (auto full = bundler_.add(d.dst, std::move(packet))) spawn(put_batch(std::move(*full)));
   return true;
 }
 
@@ -200,25 +197,7 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
     it->second.erase(id.id);
     if (it->second.empty()) puts_in_flight_.erase(it);
   }
-  if (auto next = bundler_.on_put_done(batch.dst, core::Clock::now())) spawn(put_batch(std::move(*next)));
-  arm_linger();
-}
-
-void Node::arm_linger() {
-  // The timer stays set to the earliest deadline; re-setting it wakes linger_loop to wait anew.
-  auto deadline = bundler_.next_deadline();
-  if (deadline && *deadline < linger_timer_.expiry()) linger_timer_.expires_at(*deadline);
-}
-
-asio::awaitable<void> Node::linger_loop() {
-  while (!stopping_) {
-    co_await linger_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-    if (stopping_) break;
-    if (linger_timer_.expiry() > std::chrono::steady_clock::now()) continue; // re-set to an earlier time
-    linger_timer_.expires_at(std::chrono::steady_clock::time_point::max());
-    for (auto& batch : bundler_.flush(core::Clock::now())) spawn(put_batch(std::move(batch)));
-    arm_linger();
-  }
+  if (auto next = bundler_.on_put_done(batch.dst)) spawn(put_batch(std::move(*next)));
 }
 
 void Node::release_memory_when_idle() {

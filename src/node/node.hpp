@@ -67,7 +67,6 @@ public:
 
   const Metrics& metrics() const noexcept { return metrics_; }
   const core::Inbox& inbox() const noexcept { return inbox_; }
-  const core::Bundler& bundler() const noexcept { return bundler_; }
   const core::Heartbeat& heartbeat() const noexcept { return heartbeat_; }
   const std::string& inbox_prefix() const noexcept { return inbox_prefix_; }
 
@@ -75,8 +74,6 @@ private:
   asio::awaitable<void> egress_loop();
   asio::awaitable<void> ingress_loop();
   asio::awaitable<void> second_lane();
-  asio::awaitable<void> linger_loop(); // starts a stream's bundles whose linger is over
-  void arm_linger();
   asio::awaitable<void> beat();       // one look at the inbox: GET announced keys, or LIST
   asio::awaitable<void> list_once();
   asio::awaitable<void> poll_round(std::vector<std::string> keys);
@@ -113,7 +110,6 @@ private:
   asio::steady_timer lane_timer_;  // the second lane's half-LIST offset
   asio::steady_timer delete_timer_; // paces DeleteObjects (delete_interval)
   asio::steady_timer progress_;     // cancelled whenever the inbox may have moved on (pump)
-  asio::steady_timer linger_timer_; // the bundler's next linger deadline (max: none)
   std::chrono::steady_clock::time_point last_delete_{};
   std::chrono::steady_clock::time_point last_list_{}; // start of the latest LIST
   bool listing_ = false;

@@ -469,30 +469,6 @@ TEST_CASE("A burst read at once leaves as one object", "[node][bundle]") {
   p.stop();
 }
 
-TEST_CASE("A stream's last partial bundle lingers, then leaves on its own", "[node][bundle][linger]") {
-  auto ca = config(kA);
-  ca.bundler.linger = 60ms;
-  ca.bundler.stream_bytes = 10'000;
-  Pair p(std::move(ca), config(kB));
-  p.bucket.put_delay = [](const std::string&) { return std::chrono::microseconds(20ms); };
-  p.start();
-  std::vector<std::string> sent;
-  for (int i = 0; i < 20; ++i) { // one burst: an object of 20 KB, so A to B is a stream now
-    sent.push_back(std::string(1000, 'S') + std::to_string(i));
-    p.dev_a.inject(ipv6_packet(kA, kB, sent.back()));
-  }
-  p.run_until([] { return false; }, 5ms); // its PUT is under way
-  REQUIRE(p.a.bundler().in_flight(kB) == 1);
-  sent.push_back("tail");
-  auto t0 = std::chrono::steady_clock::now();
-  p.dev_a.inject(ipv6_packet(kA, kB, sent.back())); // waits for the PUT, then for the rest of its linger
-  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == sent.size(); })); // nothing else sent: the timer
-  CHECK(std::chrono::steady_clock::now() - t0 >= 60ms);
-  CHECK(payloads(p.dev_b.written()) == sent);
-  CHECK(p.a.metrics().egress.objects == 2);
-  p.stop();
-}
-
 TEST_CASE("Small packets travel in the key: no GET; large ones in the body; order holds across both", "[node][inline]") {
   // Without chained keys, every object is found by LIST, so every small one can travel in its key.
   auto ca = config(kA), cb = config(kB);

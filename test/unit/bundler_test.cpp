@@ -7,15 +7,12 @@ using namespace hoshino::core;
 using hoshino::test::addr;
 
 namespace {
-using namespace std::chrono_literals;
-const Clock::time_point kT0{}; // the bundler's decisions depend on time only for streams' linger
-
 Bytes packet(std::size_t n, char c = 'p') { return Bytes(n, c); }
 
 // One packet as a burst of its own, the way the node drives the bundler: add() it, then flush().
 std::optional<Batch> send(Bundler& b, const Address& dst, Bytes p) {
-  if (auto full = b.add(dst, std::move(p), kT0)) return full;
-  auto batches = b.flush(kT0);
+  if (auto full = b.add(dst, std::move(p))) return full;
+  auto batches = b.flush();
   REQUIRE(batches.size() <= 1); // only dst can have packets waiting with nothing in flight
   if (batches.empty()) return std::nullopt;
   CHECK(batches.front().dst == dst);
@@ -40,14 +37,14 @@ TEST_CASE("While a PUT is in flight, packets accumulate and leave together when 
   CHECK_FALSE(send(b, dst, packet(100, 'b')));
   CHECK_FALSE(send(b, dst, packet(100, 'c')));
   CHECK(b.queued_bytes(dst) == 200);
-  auto next = b.on_put_done(dst, kT0);
+  auto next = b.on_put_done(dst);
   REQUIRE(next);
   REQUIRE(next->packets.size() == 2);
   CHECK(next->packets[0][0] == 'b'); // order kept
   CHECK(next->packets[1][0] == 'c');
   CHECK(next->bytes == 200);
   CHECK(b.in_flight(dst) == 1);
-  CHECK_FALSE(b.on_put_done(dst, kT0)); // nothing waiting
+  CHECK_FALSE(b.on_put_done(dst)); // nothing waiting
   CHECK(b.in_flight(dst) == 0);
   CHECK(b.destinations() == 0);    // idle destinations cost nothing
 }
@@ -64,7 +61,7 @@ TEST_CASE("Reaching the byte cap starts another PUT, up to the in-flight bound",
   CHECK(b.in_flight(dst) == 2);
   for (int i = 0; i < 5; ++i) CHECK_FALSE(send(b, dst, packet(100))); // bound reached: accumulate
   CHECK(b.queued_bytes(dst) == 500);
-  auto after = b.on_put_done(dst, kT0);
+  auto after = b.on_put_done(dst);
   REQUIRE(after);
   CHECK(after->bytes == 300); // no more than the cap per object
   CHECK(b.queued_bytes(dst) == 200);
@@ -87,7 +84,7 @@ TEST_CASE("The queue is bounded: oldest packets are dropped and counted", "[bund
   CHECK(b.dropped_packets() == 1);
   CHECK(b.dropped_bytes() == 100);
   CHECK(b.queued_bytes(dst) == 200);
-  auto next = b.on_put_done(dst, kT0);
+  auto next = b.on_put_done(dst);
   REQUIRE(next);
   CHECK(next->packets.front()[0] == 'c');
 }
@@ -112,9 +109,9 @@ TEST_CASE("Only one partial bundle is in flight; full ones may join it", "[bundl
   REQUIRE(full);
   CHECK(b.in_flight(dst) == 2);
   CHECK_FALSE(send(b, dst, packet(100)));
-  CHECK_FALSE(b.on_put_done(dst, kT0)); // one PUT still in flight: the partial bundle waits and grows
+  CHECK_FALSE(b.on_put_done(dst)); // one PUT still in flight: the partial bundle waits and grows
   CHECK_FALSE(send(b, dst, packet(100)));
-  auto next = b.on_put_done(dst, kT0);  // none in flight now
+  auto next = b.on_put_done(dst);  // none in flight now
   REQUIRE(next);
   CHECK(next->packets.size() == 2);
 }
@@ -123,16 +120,16 @@ TEST_CASE("A burst is added whole, then flushed as one object per destination", 
   Bundler b({4, 1000, 100000});
   auto d1 = addr("fd5e::2"), d2 = addr("fd5e::3");
   for (int i = 0; i < 5; ++i) {
-    CHECK_FALSE(b.add(d1, packet(100), kT0));
-    CHECK_FALSE(b.add(d2, packet(10), kT0));
+    CHECK_FALSE(b.add(d1, packet(100)));
+    CHECK_FALSE(b.add(d2, packet(10)));
   }
-  auto out = b.flush(kT0);
+  auto out = b.flush();
   REQUIRE(out.size() == 2);
   for (const auto& batch : out) CHECK(batch.packets.size() == 5);
-  CHECK(b.flush(kT0).empty());
+  CHECK(b.flush().empty());
   // Within a burst, a full bundle starts at once.
   std::optional<Batch> started;
-  for (int i = 0; i < 10 && !started; ++i) started = b.add(d1, packet(200), kT0);
+  for (int i = 0; i < 10 && !started; ++i) started = b.add(d1, packet(200));
   REQUIRE(started);
   CHECK(started->bytes == 1000);
 }
@@ -149,55 +146,4 @@ TEST_CASE("A packet cap of 1 is one packet per object (the original design)", "[
     CHECK(batch->packets.size() == 1);
   }
   CHECK(b.in_flight(dst) == 10);
-}
-
-TEST_CASE("A stream's partial bundles linger; small objects never wait", "[bundler][linger]") {
-  BundlerConfig c{4, 1 << 20, 8 << 20};
-  c.linger = 20ms;
-  c.stream_bytes = 100'000;
-  Bundler b(c);
-  auto dst = addr("fd5e::2");
-  auto t = kT0;
-  // Small objects (a conversation, ACKs) go as soon as nothing is in flight, however often.
-  for (int i = 0; i < 3; ++i) {
-    REQUIRE(b.add(dst, packet(1000), t) == std::nullopt);
-    REQUIRE(b.flush(t).size() == 1);
-    CHECK_FALSE(b.next_deadline());
-    REQUIRE_FALSE(b.on_put_done(dst, t += 1ms));
-  }
-  // A large object marks a stream.
-  for (int i = 0; i < 150; ++i) b.add(dst, packet(1000), t);
-  auto big = b.flush(t);
-  REQUIRE(big.size() == 1);
-  CHECK(big[0].bytes == 150'000);
-  // What arrives during its PUT waits past the PUT's end, until the first of it has waited 20 ms.
-  b.add(dst, packet(1000), t + 1ms);
-  b.add(dst, packet(1000), t + 5ms);
-  CHECK_FALSE(b.on_put_done(dst, t + 10ms));
-  REQUIRE(b.next_deadline());
-  CHECK(*b.next_deadline() == t + 21ms);
-  CHECK(b.flush(t + 20ms).empty());
-  auto late = b.flush(t + 21ms);
-  REQUIRE(late.size() == 1);
-  CHECK(late[0].packets.size() == 2);
-  // Nothing more came: once its PUT is done the stream has ended, and the next packet goes at once.
-  REQUIRE_FALSE(b.on_put_done(dst, t + 30ms));
-  b.add(dst, packet(1000), t + 31ms);
-  CHECK(b.flush(t + 31ms).size() == 1);
-}
-
-TEST_CASE("A lingering stream still sends a full bundle at once", "[bundler][linger]") {
-  BundlerConfig c{4, 10'000, 1 << 20};
-  c.linger = 1s;
-  c.stream_bytes = 5'000;
-  Bundler b(c);
-  auto dst = addr("fd5e::2");
-  for (int i = 0; i < 9; ++i) b.add(dst, packet(1000), kT0);
-  REQUIRE(b.flush(kT0).size() == 1); // 9000 bytes: a stream from now on
-  for (int i = 0; i < 9; ++i) b.add(dst, packet(1000), kT0);
-  CHECK_FALSE(b.on_put_done(dst, kT0 + 1ms)); // partial: lingers
-  auto full = b.add(dst, packet(1000), kT0 + 2ms); // the cap is reached: no reason to wait
-  REQUIRE(full);
-  CHECK(full->bytes == 10'000);
-  CHECK_FALSE(b.next_deadline());
 }
