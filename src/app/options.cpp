@@ -58,7 +58,7 @@ inbox to deliver packets sent to it.
 
 Tuning (the defaults are what the benchmarks in README measure):
   --max-in-flight N      PUTs in flight per destination, 1-256 (default: 4)
-  --bundle-bytes N       packet bytes per object at most, 1280-8388608 (default: 1048576)
+  --bundle-bytes N       packet bytes per object at most, 1280-8388608 (default: 2097152)
   --bundle-packets N     packets per object at most, 1-65535 (default: 65535)
   --no-inline            always send a body, even when the packets fit in the key
   --no-anticipation      do not poll faster after sending (by default a reply is expected)

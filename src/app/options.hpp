@@ -18,7 +18,7 @@ struct Options {
   std::size_t mtu = 53049;
   std::size_t queue_bytes = 8 << 20; // packets waiting per destination; beyond, the oldest are dropped
   std::size_t max_in_flight = 4;     // PUTs per destination
-  std::size_t bundle_bytes = 1 << 20;
+  std::size_t bundle_bytes = 2 << 20;
   std::size_t bundle_packets = 65535;
   bool inline_small = true;          // packets that fit in the key travel there
   bool anticipate = true;            // poll fast after sending: a reply is likely

@@ -16,7 +16,7 @@ namespace hoshino::core {
 
 struct BundlerConfig {
   std::size_t max_in_flight = 4;          // PUTs per destination at once
-  std::size_t max_bundle_bytes = 1 << 20; // packet bytes per object
+  std::size_t max_bundle_bytes = 2 << 20; // packet bytes per object (see README, Benchmarks)
   std::size_t max_queue_bytes = 8 << 20;  // waiting bytes per destination; beyond it the oldest are dropped
   std::size_t max_bundle_packets = 65535; // packets per object (the format's limit; 1 = no bundling)
 };

@@ -27,7 +27,7 @@ TEST_CASE("Defaults match the documented command line", "[options]") {
   CHECK(o->verbosity == 0);
   CHECK(o->queue_bytes == 8u << 20);
   CHECK(o->max_in_flight == 4);
-  CHECK(o->bundle_bytes == 1u << 20);
+  CHECK(o->bundle_bytes == 2u << 20);
   CHECK(o->bundle_packets == 65535);
   CHECK(o->inline_small);
   CHECK(o->anticipate);
