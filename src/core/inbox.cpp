@@ -180,6 +180,7 @@ std::vector<std::string> Inbox::start_fetches() {
       e.state = State::fetching;
       ++e.attempts;
       ++fetching_;
+      ++fetches_;
       out.push_back(e.key);
     }
   }

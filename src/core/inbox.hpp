@@ -107,6 +107,7 @@ public:
   // Objects that waited for their predecessor; of those, how many stopped waiting without it.
   std::uint64_t held() const noexcept { return held_; }
   std::uint64_t hold_expired() const noexcept { return hold_expired_; }
+  std::uint64_t fetches() const noexcept { return fetches_; } // GETs handed out by start_fetches (not polls)
   std::uint64_t poll_hits() const noexcept { return poll_hits_; }
   std::uint64_t poll_misses() const noexcept { return poll_misses_; }
   std::size_t tracked() const noexcept { return tracked_; }
@@ -167,6 +168,7 @@ private:
   std::map<Address, Ulid> last_passed_; // per sender: the latest object handed over (bounded)
   std::map<Address, Announced> chains_;  // per sender: its announced next key (bounded by max_chains)
   std::unordered_set<std::string> polling_; // keys with a poll in progress
+  std::uint64_t fetches_ = 0;
   std::uint64_t poll_hits_ = 0;
   std::uint64_t poll_misses_ = 0;
 };
