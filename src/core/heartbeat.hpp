@@ -1,6 +1,7 @@
 #pragma once
-// When to LIST the inbox next. Activity (objects found, or packets just sent: a reply is likely) makes
-// polling fast; an empty LIST after a quiet spell makes it slower, up to the maximum; errors back off.
+// When to look at the inbox next (a LIST, or GETs of announced keys: a beat). Activity (objects found,
+// or packets just sent: a reply is likely) makes beats fast; an empty beat after a quiet spell makes
+// them slower, up to the maximum; errors back off.
 #include <chrono>
 #include <cstdint>
 
