@@ -39,7 +39,7 @@ struct Fixture {
     return encode_bundle(ps, after, next);
   }
   static Ulid ulid_of(const std::string& key) { return parse_key("h", key)->id; }
-  // The LIST-and-GET path for one object, which announces `next`.
+  // The LIST-and-GET path for one object.
   static void receive(Inbox& in, const std::string& key, const std::string& body, std::uint64_t now) {
     in.on_listed({key}, now);
     in.start_fetches();
@@ -234,9 +234,7 @@ TEST_CASE_METHOD(Fixture, "Inlined objects must be sealed under their base key w
 TEST_CASE_METHOD(Fixture, "An object that becomes visible after a later one is delivered, and counted", "[inbox]") {
   Inbox in(config());
   auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
-  in.on_listed({k2}, kNow); // k1's PUT is still on its way
-  in.start_fetches();
-  in.on_fetched(k2, body(kA, {"two"}), kNow);
+  receive(in, k2, body(kA, {"two"}), kNow); // k1's PUT is still on its way
   in.on_listed({k1, k3}, kNow);
   in.start_fetches();
   in.on_fetched(k1, body(kA, {"one"}), kNow);
@@ -248,9 +246,8 @@ TEST_CASE_METHOD(Fixture, "An object that becomes visible after a later one is d
 TEST_CASE_METHOD(Fixture, "An object waits for the predecessor it names, which arrives in a later LIST", "[inbox][order]") {
   Inbox in(config());
   auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
-  in.on_listed({k2}, kNow); // k1 was still being PUT when k2 was sent, and k2 landed first
-  in.start_fetches();
-  in.on_fetched(k2, body(kA, {"two"}, ulid_of(k1)), kNow);
+  // k1 was still being PUT when k2 was sent, and k2 landed first.
+  receive(in, k2, body(kA, {"two"}, ulid_of(k1)), kNow);
   CHECK(in.take_deliveries().empty());
   CHECK(in.held() == 1);
   in.on_listed({k1, k2, k3}, kNow + 5);
@@ -270,9 +267,7 @@ TEST_CASE_METHOD(Fixture, "A predecessor that never shows up holds its follower 
   c.reorder_hold_ms = 100;
   Inbox in(c);
   auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
-  in.on_listed({k2}, kNow);
-  in.start_fetches();
-  in.on_fetched(k2, body(kA, {"two"}, ulid_of(k1)), kNow);
+  receive(in, k2, body(kA, {"two"}, ulid_of(k1)), kNow);
   in.on_listed({k2, k3}, kNow + 50); // still within the hold: k3 queues behind k2
   in.start_fetches();
   in.on_fetched(k3, body(kA, {"three"}), kNow + 50);
@@ -280,9 +275,7 @@ TEST_CASE_METHOD(Fixture, "A predecessor that never shows up holds its follower 
   in.on_listed({k2, k3}, kNow + 100); // hold over: delivered without k1
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"two", "three"});
   CHECK(in.hold_expired() == 1);
-  in.on_listed({k1}, kNow + 200); // k1 after all: still delivered, and counted as late
-  in.start_fetches();
-  in.on_fetched(k1, body(kA, {"one"}), kNow + 200);
+  receive(in, k1, body(kA, {"one"}), kNow + 200); // k1 after all: still delivered, and counted as late
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"one"});
   CHECK(in.out_of_order() == 1);
 }
