@@ -153,9 +153,9 @@ void Inbox::on_polled(const std::string& key, std::string_view body, std::uint64
   advance(parsed.src, now_ms);
 }
 
-void Inbox::on_poll_missed(const std::string& key) {
+void Inbox::on_poll_missed(const std::string& key, bool failed) {
   polling_.erase(key);
-  ++poll_misses_;
+  ++(failed ? poll_errors_ : poll_misses_);
 }
 
 void Inbox::announce(const Address& sender, const Ulid& of, const Ulid& next, std::uint64_t now_ms) {

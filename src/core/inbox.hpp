@@ -90,8 +90,8 @@ public:
   bool chained(std::uint64_t now_ms);
   // A poll found the object: it is taken like a listed and fetched one (unless a LIST got it first).
   void on_polled(const std::string& key, std::string_view body, std::uint64_t now_ms);
-  // A poll found nothing yet (or failed): the key stays announced until its time is up.
-  void on_poll_missed(const std::string& key);
+  // A poll found nothing yet (failed: it could not ask): the key stays announced until its time is up.
+  void on_poll_missed(const std::string& key, bool failed);
   // Packets ready for the kernel, in order per sender.
   std::vector<Bytes> take_deliveries();
   // Consumed objects to delete, at most `max` (one DeleteObjects request).
@@ -110,6 +110,7 @@ public:
   std::uint64_t fetches() const noexcept { return fetches_; } // GETs handed out by start_fetches (not polls)
   std::uint64_t poll_hits() const noexcept { return poll_hits_; }
   std::uint64_t poll_misses() const noexcept { return poll_misses_; }
+  std::uint64_t poll_errors() const noexcept { return poll_errors_; }
   std::size_t tracked() const noexcept { return tracked_; }
   std::size_t fetching() const noexcept { return fetching_; }
   std::size_t pending_deletions() const noexcept { return deletions_.size(); }
@@ -171,6 +172,7 @@ private:
   std::uint64_t fetches_ = 0;
   std::uint64_t poll_hits_ = 0;
   std::uint64_t poll_misses_ = 0;
+  std::uint64_t poll_errors_ = 0;
 };
 
 } // namespace hoshino::core

@@ -52,6 +52,11 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
     family("hoshino_objects_hold_expired_total", "counter",
            "Of those, objects delivered without their predecessor after the hold (500 ms).");
     fmt::format_to(std::back_inserter(out), "hoshino_objects_hold_expired_total {}\n", inbox->hold_expired());
+    family("hoshino_polls_total", "counter",
+           "GETs of keys that senders announced for their next object, by result (counted in the get requests).");
+    for (auto [result, n] : {std::pair{"hit", inbox->poll_hits()}, {"miss", inbox->poll_misses()},
+                             {"error", inbox->poll_errors()}})
+      fmt::format_to(std::back_inserter(out), "hoshino_polls_total{{result=\"{}\"}} {}\n", result, n);
   }
 
   family("hoshino_packets_ignored_total", "counter", "Outgoing packets not forwarded, by reason.");
@@ -67,10 +72,6 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
     fmt::format_to(std::back_inserter(out), "hoshino_s3_errors_total{{op=\"{}\",code=\"{}\"}} {}\n", key.first,
                    key.second, n);
 
-  family("hoshino_polls_total", "counter",
-         "GETs of keys that senders announced for their next object, by result (counted in the get requests).");
-  for (auto [result, n] : {std::pair{"hit", m.polls.hit}, {"miss", m.polls.miss}, {"error", m.polls.error}})
-    fmt::format_to(std::back_inserter(out), "hoshino_polls_total{{result=\"{}\"}} {}\n", result, n);
   family("hoshino_poll_interval_seconds", "gauge", "Current delay between looks at the inbox (LIST or polls).");
   fmt::format_to(std::back_inserter(out), "hoshino_poll_interval_seconds {}\n", m.poll_interval_seconds);
   family("hoshino_build_info", "gauge", "Build information.");

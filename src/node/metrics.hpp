@@ -26,9 +26,6 @@ struct Metrics {
   std::uint64_t s3_requests[4] = {};             // by store::OpKind
   std::map<std::pair<std::string, std::string>, std::uint64_t> s3_errors; // (op, code) -> count
   double poll_interval_seconds = 0;
-  struct {
-    std::uint64_t hit = 0, miss = 0, error = 0;
-  } polls; // GETs of announced keys, by result
 
   void request(store::OpKind op) { ++s3_requests[static_cast<std::size_t>(op)]; }
   void error(store::OpKind op, const std::string& code) { ++s3_errors[{std::string(store::to_string(op)), code}]; }

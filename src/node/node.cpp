@@ -242,10 +242,11 @@ asio::awaitable<void> Node::second_lane() {
     if (stopping_) break;
     // Polls of announced keys take a GET's time (a third of a LIST's here) and come back to back: a
     // second lane would only ask for the same keys.
-    if (!heartbeat_.conversation() || inbox_.chained(wall_ms_())) continue;
+    auto wanted = [this] { return heartbeat_.conversation() && !inbox_.chained(wall_ms_()); };
+    if (!wanted()) continue;
     lane_timer_.expires_after(list_latency_ / 2);
     co_await lane_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-    if (stopping_ || !heartbeat_.conversation()) continue;
+    if (stopping_ || !wanted()) continue;
     co_await list_once();
   }
 }
@@ -255,13 +256,13 @@ asio::awaitable<void> Node::beat() {
   // announced keys are awaited, that is needed only now and then; the beats in between GET those keys.
   bool list_due = !inbox_.chained(wall_ms_()) ||
                   std::chrono::steady_clock::now() - last_list_ >= config_.chained_list_interval;
-  if (!list_due || listing_) {
+  if (!list_due) {
     auto keys = inbox_.start_polls(wall_ms_());
     if (!keys.empty()) {
       co_await poll_round(std::move(keys));
       co_return;
     }
-    if (!list_due && inbox_.fetching() > 0) {
+    if (inbox_.fetching() > 0) {
       // A LIST found the announced object first and its GET is under way; its body names the next
       // key. Another LIST now would only find the same object (and then the next, one LIST each).
       progress_.expires_after(config_.chained_list_interval);
@@ -295,7 +296,6 @@ asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound>
   metrics_.request(store::OpKind::get);
   auto body = co_await store_.get(key);
   if (body) {
-    ++metrics_.polls.hit;
     ++round->hits;
     ++metrics_.ingress.objects;
     inbox_.on_polled(key, *body, wall_ms_());
@@ -306,14 +306,11 @@ asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound>
     // refusal of GetObject still shows: the GETs after LISTs report it. Bad credentials are not a miss.
     const auto& e = body.error();
     bool absent = e.http_status == 404 || (e.http_status == 403 && e.code == "AccessDenied");
-    if (absent) {
-      ++metrics_.polls.miss;
-    } else {
-      ++metrics_.polls.error;
+    if (!absent) {
       round->failed = true;
       s3_failed(store::OpKind::get, e);
     }
-    inbox_.on_poll_missed(key);
+    inbox_.on_poll_missed(key, !absent);
   }
   pump();
   if (--round->pending == 0) round->done.cancel();
@@ -323,9 +320,7 @@ asio::awaitable<void> Node::list_once() {
   metrics_.request(store::OpKind::list);
   auto started = std::chrono::steady_clock::now();
   last_list_ = started;
-  listing_ = true;
   auto keys = co_await store_.list(inbox_prefix_, 1000);
-  listing_ = false;
   if (stopping_) co_return;
   if (keys) {
     // A smoothed LIST latency paces the second lane.

@@ -112,7 +112,6 @@ private:
   asio::steady_timer progress_;     // cancelled whenever the inbox may have moved on (pump)
   std::chrono::steady_clock::time_point last_delete_{};
   std::chrono::steady_clock::time_point last_list_{}; // start of the latest LIST
-  bool listing_ = false;
   std::chrono::steady_clock::duration list_latency_ = std::chrono::milliseconds(5);
   // ULIDs of the PUTs in flight per destination: a pipelined object names the latest as its predecessor.
   std::unordered_map<core::Address, std::set<core::Ulid>, core::AddressHash> puts_in_flight_;

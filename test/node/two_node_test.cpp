@@ -514,9 +514,9 @@ TEST_CASE("A conversation runs on GETs of announced keys, without LISTs", "[node
   CHECK(payloads(p.dev_b.written()) == to_b);
   CHECK(payloads(p.dev_a.written()) == to_a);
   CHECK(p.bucket.requests(store::OpKind::list) == lists);
-  CHECK(p.b.metrics().polls.hit == 50);
-  CHECK(p.a.metrics().polls.hit == 50);
-  CHECK(p.b.metrics().polls.error == 0);
+  CHECK(p.b.inbox().poll_hits() == 50);
+  CHECK(p.a.inbox().poll_hits() == 50);
+  CHECK(p.b.inbox().poll_errors() == 0);
   CHECK(p.a.inbox().fetches() + p.b.inbox().fetches() == fetches); // each poll hit was the body: no GET after
   p.stop();
 }
@@ -537,14 +537,14 @@ TEST_CASE("A poll for a key not there yet is a miss, also as S3's 403 without Li
   p.start();
   p.dev_a.inject(ipv6_packet(kA, kB, "one"));
   REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
-  REQUIRE(p.run_until([&] { return p.b.metrics().polls.miss > 3; })); // b polls a's announced key
+  REQUIRE(p.run_until([&] { return p.b.inbox().poll_misses() > 3; })); // b polls a's announced key
   p.dev_a.inject(ipv6_packet(kA, kB, "two"));
   REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 2; }));
-  CHECK(p.b.metrics().polls.hit == 1);
-  CHECK(p.b.metrics().polls.error == 0);
+  CHECK(p.b.inbox().poll_hits() == 1);
+  CHECK(p.b.inbox().poll_errors() == 0);
   CHECK(p.b.metrics().s3_errors.empty());
   bad_signature = true;
-  REQUIRE(p.run_until([&] { return p.b.metrics().polls.error > 0; }));
+  REQUIRE(p.run_until([&] { return p.b.inbox().poll_errors() > 0; }));
   CHECK(p.b.metrics().s3_errors.count({"get", "SignatureDoesNotMatch"}) == 1);
   p.stop();
 }
@@ -577,13 +577,13 @@ TEST_CASE("An object lost at its announced key breaks the chain; LIST finds what
   REQUIRE(p.run_until([&] { return p.a.metrics().dropped.count("s3_put_failed") == 1; }));
   p.dev_a.inject(ipv6_packet(kA, kB, "three")); // at a key only "two" announced
   REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 2; }));
-  CHECK(p.b.metrics().polls.miss > 0);  // B waited at the lost object's key until a LIST found "three"
-  CHECK(p.b.metrics().polls.hit == 0);
+  CHECK(p.b.inbox().poll_misses() > 0);  // B waited at the lost object's key until a LIST found "three"
+  CHECK(p.b.inbox().poll_hits() == 0);
   lists_down = true;
   p.dev_a.inject(ipv6_packet(kA, kB, "four"));
   REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 3; }));
   CHECK(payloads(p.dev_b.written()) == std::vector<std::string>{"one", "three", "four"});
-  CHECK(p.b.metrics().polls.hit == 1);  // "three" announced "four": the chain goes on
+  CHECK(p.b.inbox().poll_hits() == 1);  // "three" announced "four": the chain goes on
   p.stop();
 }
 

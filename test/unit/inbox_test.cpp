@@ -303,7 +303,7 @@ TEST_CASE_METHOD(Fixture, "An announced successor is polled; a hit is delivered 
   CHECK(in.chained(kNow));
   CHECK(in.start_polls(kNow) == std::vector<std::string>{k2});
   CHECK(in.start_polls(kNow).empty()); // one poll per key at a time
-  in.on_poll_missed(k2);               // not there yet
+  in.on_poll_missed(k2, false);        // not there yet
   CHECK(in.start_polls(kNow + 1) == std::vector<std::string>{k2});
   in.on_polled(k2, body(kA, {"two"}, std::nullopt, ulid_of(k3)), kNow + 2);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"two"});
@@ -311,6 +311,7 @@ TEST_CASE_METHOD(Fixture, "An announced successor is polled; a hit is delivered 
   CHECK(in.start_polls(kNow + 2) == std::vector<std::string>{k3}); // the chain moves on
   CHECK(in.poll_hits() == 1);
   CHECK(in.poll_misses() == 1);
+  CHECK(in.poll_errors() == 0);
   // A LIST that still shows the polled object does not deliver it twice.
   CHECK(in.on_listed({k2}, kNow + 3) == 0);
   CHECK(in.take_deliveries().empty());
@@ -323,7 +324,8 @@ TEST_CASE_METHOD(Fixture, "An announced key is polled only for the chain TTL", "
   auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2);
   receive(in, k1, body(kA, {"one"}, std::nullopt, ulid_of(k2)), kNow);
   in.start_polls(kNow + 999);
-  in.on_poll_missed(k2);
+  in.on_poll_missed(k2, true); // an error keeps the key announced, like a miss
+  CHECK(in.poll_errors() == 1);
   CHECK(in.chained(kNow + 999));
   CHECK_FALSE(in.chained(kNow + 1000)); // the sender will not use it any more: LIST finds what comes
   CHECK(in.start_polls(kNow + 1000).empty());

@@ -43,6 +43,7 @@ TEST_CASE("Prometheus rendering uses the documented names and labels", "[metrics
   core::Inbox inbox(core::InboxConfig{});
   auto with_inbox = node::render_prometheus(m, &inbox, "1.2.3", 1700000000.5);
   CHECK(with_inbox.find("hoshino_objects_out_of_order_total 0\n") != std::string::npos);
+  CHECK(with_inbox.find("hoshino_polls_total{result=\"miss\"} 0\n") != std::string::npos);
   CHECK(with_inbox.find("hoshino_packets_dropped_total{reason=\"bad_seal\"} 0\n") != std::string::npos);
   CHECK(node::resident_memory_bytes() > 0);
 }
