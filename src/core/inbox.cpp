@@ -53,28 +53,18 @@ void Inbox::consume(const std::string& key) {
 }
 
 Inbox::Entry* Inbox::admit(const std::string& key, std::uint64_t size, std::uint64_t now_ms, ObjectKey& parsed) {
+  // Refused for good: counted, and deleted like a consumed object (it is never read).
+  auto refuse = [&](DropReason r) -> Entry* {
+    drop(r);
+    consume(key);
+    return nullptr;
+  };
   auto p = parse_key(config_.key_prefix, key);
-  if (!p || p->dst != config_.self) {
-    drop(DropReason::malformed_key);
-    consume(key);
-    return nullptr;
-  }
+  if (!p || p->dst != config_.self) return refuse(DropReason::malformed_key);
   std::uint64_t t = p->id.time_ms();
-  if (now_ms > t && now_ms - t > config_.max_age_ms) {
-    drop(DropReason::too_old);
-    consume(key);
-    return nullptr;
-  }
-  if (t + config_.startup_grace_ms < config_.start_ms) {
-    drop(DropReason::stale);
-    consume(key);
-    return nullptr;
-  }
-  if (size > config_.max_object_bytes) {
-    drop(DropReason::oversized);
-    consume(key);
-    return nullptr;
-  }
+  if (now_ms > t && now_ms - t > config_.max_age_ms) return refuse(DropReason::too_old);
+  if (t + config_.startup_grace_ms < config_.start_ms) return refuse(DropReason::stale);
+  if (size > config_.max_object_bytes) return refuse(DropReason::oversized);
   if (tracked_ >= config_.max_tracked) return nullptr; // the next LIST offers it again
   parsed = std::move(*p);
   auto [it, added] = senders_[parsed.src].emplace(parsed.id, Entry{.key = key});
