@@ -3,11 +3,6 @@
 #include "core/bundle.hpp"
 
 namespace hoshino::core {
-namespace {
-
-constexpr int kMaxFetchAttempts = 3;
-
-} // namespace
 
 std::string_view to_string(DropReason r) {
   switch (r) {
@@ -23,17 +18,21 @@ std::string_view to_string(DropReason r) {
     case DropReason::unsealed: return "unsealed";
     case DropReason::sealed_without_key: return "sealed_without_key";
     case DropReason::bad_seal: return "bad_seal";
+    case DropReason::replayed: return "replayed";
+    case DropReason::from_future: return "from_future";
   }
   return "unknown";
 }
 
-Inbox::Inbox(InboxConfig config) : config_(std::move(config)), prefix_(inbox_prefix(config_.key_prefix, config_.self)) {}
+Inbox::Inbox(InboxConfig config)
+    : config_(std::move(config)), prefix_(inbox_prefix(config_.key_prefix, config_.self)), replay_(config_.replay) {}
 
-std::uint64_t Inbox::fingerprint(std::string_view key) const {
+std::uint64_t Inbox::fingerprint(std::string_view key, std::uint64_t size) const {
   // FNV-1a from a per-process random basis, then a splitmix64 finish: 8 bytes per remembered key instead
   // of the key (inlined keys are up to 1 KiB), and collisions cannot be aimed without the basis.
   std::uint64_t h = config_.fingerprint_seed ^ 0xcbf29ce484222325ULL;
   for (unsigned char c : key) h = (h ^ c) * 0x100000001b3ULL;
+  for (int i = 0; i < 8; ++i) h = (h ^ ((size >> (8 * i)) & 0xff)) * 0x100000001b3ULL;
   h ^= h >> 30;
   h *= 0xbf58476d1ce4e5b9ULL;
   h ^= h >> 27;
@@ -41,8 +40,8 @@ std::uint64_t Inbox::fingerprint(std::string_view key) const {
   return h ^ (h >> 31);
 }
 
-void Inbox::consume(const std::string& key) {
-  if (std::uint64_t f = fingerprint(key); consumed_.insert(f).second) {
+void Inbox::consume(const std::string& key, std::uint64_t size) {
+  if (std::uint64_t f = fingerprint(key, size); consumed_.insert(f).second) {
     consumed_order_.push_back(f);
     while (consumed_order_.size() > config_.remember) {
       consumed_.erase(consumed_order_.front());
@@ -56,18 +55,25 @@ Inbox::Entry* Inbox::admit(const std::string& key, std::uint64_t size, std::uint
   // Refused for good: counted, and deleted like a consumed object (it is never read).
   auto refuse = [&](DropReason r) -> Entry* {
     drop(r);
-    consume(key);
+    consume(key, size);
     return nullptr;
   };
   auto p = parse_key(config_.key_prefix, key);
   if (!p || p->dst != config_.self) return refuse(DropReason::malformed_key);
   std::uint64_t t = p->id.time_ms();
   if (now_ms > t && now_ms - t > config_.max_age_ms) return refuse(DropReason::too_old);
+  if (t > now_ms + config_.max_future_ms) return refuse(DropReason::from_future);
   if (t + config_.startup_grace_ms < config_.start_ms) return refuse(DropReason::stale);
   if (size > config_.max_object_bytes) return refuse(DropReason::oversized);
+  if (replay_.seen(p->src, p->id)) return refuse(DropReason::replayed);
+  auto q = senders_.find(p->src);
+  // Another spelling of this object is being handled: it takes no second slot. Once that one is
+  // consumed, this one is refused as replayed; if that one fails its checks, this one gets its turn.
+  if (q != senders_.end() && q->second.contains(p->id)) return nullptr;
   if (tracked_ >= config_.max_tracked) return nullptr; // the next LIST offers it again
   parsed = std::move(*p);
-  auto [it, added] = senders_[parsed.src].emplace(parsed.id, Entry{.key = key});
+  if (q == senders_.end()) q = senders_.try_emplace(parsed.src).first;
+  auto it = q->second.emplace(parsed.id, Entry{.key = key, .size = size}).first;
   where_.emplace(key, parsed.src);
   ++tracked_;
   return &it->second;
@@ -76,7 +82,7 @@ Inbox::Entry* Inbox::admit(const std::string& key, std::uint64_t size, std::uint
 std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint64_t now_ms) {
   std::size_t fresh = 0;
   for (const auto& [key, size] : objects) {
-    if (consumed_.contains(fingerprint(key))) {
+    if (handled(key, size)) {
       // Consumed before but still there: its delete failed or raced this listing. Delete it (again).
       if (deleting_.insert(key).second) deletions_.push_back(key);
       continue;
@@ -116,7 +122,7 @@ std::vector<std::string> Inbox::start_polls(std::uint64_t now_ms) {
   for (const auto& [sender, announced] : chains_) {
     std::string key = format_key(config_.key_prefix, {config_.self, sender, announced.next});
     // Already found by a LIST, already consumed (its successor is not announced yet), or asked already.
-    if (where_.contains(key) || consumed_.contains(fingerprint(key)) || polling_.contains(key)) continue;
+    if (where_.contains(key) || replay_.seen(sender, announced.next) || polling_.contains(key)) continue;
     polling_.insert(key);
     out.push_back(std::move(key));
   }
@@ -126,7 +132,7 @@ std::vector<std::string> Inbox::start_polls(std::uint64_t now_ms) {
 void Inbox::on_polled(const std::string& key, std::string_view body, std::uint64_t now_ms) {
   polling_.erase(key);
   ++poll_hits_;
-  if (consumed_.contains(fingerprint(key))) return;
+  if (handled(key, body.size())) return;
   Address sender;
   Ulid id;
   if (Entry* listed = find(key, &sender, &id)) {
@@ -148,6 +154,14 @@ void Inbox::on_poll_missed(const std::string& key, bool failed) {
   ++(failed ? poll_errors_ : poll_misses_);
 }
 
+void Inbox::on_poll_too_large(const std::string& key, std::uint64_t now_ms) {
+  polling_.erase(key);
+  ++poll_errors_;
+  if (where_.contains(key)) return; // listed meanwhile: its own GET decides
+  ObjectKey parsed;
+  admit(key, config_.max_object_bytes + 1, now_ms, parsed); // refused as oversized, and deleted
+}
+
 void Inbox::announce(const Address& sender, const Ulid& of, const Ulid& next, std::uint64_t now_ms) {
   if (!(of < next)) return; // a successor sorts after its object: anything else would poll in circles
   auto it = chains_.find(sender);
@@ -160,13 +174,17 @@ void Inbox::announce(const Address& sender, const Ulid& of, const Ulid& next, st
   chains_.emplace(sender, Announced{next, now_ms});
 }
 
-std::vector<std::string> Inbox::start_fetches() {
+std::vector<std::string> Inbox::start_fetches(std::uint64_t now_ms) {
   std::vector<std::string> out;
   // Earliest objects of each sender first, so the head of each queue is never starved by its tail.
   for (auto& [sender, queue] : senders_) {
     for (auto& [id, e] : queue) {
       if (fetching_ >= config_.max_concurrent_gets) return out;
-      if (e.state != State::listed) continue;
+      if (e.state != State::listed || e.retry_at_ms > now_ms) continue;
+      if (e.retry_at_ms != 0) {
+        e.retry_at_ms = 0;
+        --retrying_;
+      }
       e.state = State::fetching;
       ++e.attempts;
       ++fetching_;
@@ -211,6 +229,10 @@ void Inbox::unpack(Entry& e, const Address& sender, const Ulid& id, std::string_
   } else if (is_sealed(body)) {
     refused = DropReason::sealed_without_key;
   }
+  if (e.retry_at_ms != 0) { // a poll brought the body while it waited for a retry
+    e.retry_at_ms = 0;
+    --retrying_;
+  }
   e.state = State::ready;
   e.ready_ms = now_ms;
   if (refused) {
@@ -221,6 +243,7 @@ void Inbox::unpack(Entry& e, const Address& sender, const Ulid& id, std::string_
   if (!bundle) {
     drop(DropReason::malformed_body);
   } else {
+    e.authentic = true;
     e.after = bundle->after;
     if (bundle->next) announce(sender, id, *bundle->next, now_ms);
     for (auto& p : bundle->packets) {
@@ -233,16 +256,23 @@ void Inbox::unpack(Entry& e, const Address& sender, const Ulid& id, std::string_
   }
 }
 
-void Inbox::on_fetch_failed(const std::string& key, bool retryable, std::uint64_t now_ms) {
+void Inbox::on_fetch_failed(const std::string& key, FetchError error, std::uint64_t now_ms) {
   Address sender;
-  Entry* e = find(key, &sender);
+  Ulid id;
+  Entry* e = find(key, &sender, &id);
   if (!e || e->state != State::fetching) return;
   --fetching_;
-  if (retryable && e->attempts < kMaxFetchAttempts) {
+  std::uint64_t t = id.time_ms();
+  bool young = now_ms <= t || now_ms - t <= config_.max_age_ms;
+  if (error == FetchError::transient && young) {
+    int doublings = std::min(e->attempts - 1, 20);
+    std::uint64_t delay = std::min(config_.retry_max_ms, config_.retry_base_ms << doublings);
     e->state = State::listed;
+    e->retry_at_ms = now_ms + std::max<std::uint64_t>(delay, 1);
+    ++retrying_;
     return;
   }
-  drop(DropReason::fetch_failed);
+  drop(error == FetchError::too_large ? DropReason::oversized : DropReason::fetch_failed);
   e->state = State::ready; // with no packets: skipped in order
   e->ready_ms = now_ms;
   advance(sender, now_ms);
@@ -267,7 +297,10 @@ void Inbox::advance(const Address& sender, std::uint64_t now_ms) {
     if (!e.packets.empty()) ++delivered_objects_;
     note_passed(sender, id, !e.packets.empty());
     for (auto& p : e.packets) deliveries_.push_back(std::move(p));
-    consume(e.key);
+    // Only an object that passed its checks consumes its identity: a squatter's refused object at a
+    // sender's key must not make the real one (under another spelling or, overwritten, this one) a replay.
+    if (e.authentic) replay_.accept(sender, id, now_ms);
+    consume(e.key, e.size);
     where_.erase(e.key);
     --tracked_;
     queue.erase(queue.begin());
@@ -292,6 +325,22 @@ void Inbox::note_passed(const Address& sender, const Ulid& id, bool delivered) {
 }
 
 std::vector<Bytes> Inbox::take_deliveries() { return std::exchange(deliveries_, {}); }
+
+void Inbox::on_fetch_abandoned(const std::string& key) {
+  Entry* e = find(key);
+  if (!e || e->state != State::fetching) return;
+  --fetching_;
+  e->state = State::listed;
+}
+
+std::optional<std::uint64_t> Inbox::next_retry_ms() const {
+  if (retrying_ == 0) return std::nullopt;
+  std::optional<std::uint64_t> next;
+  for (const auto& [sender, queue] : senders_)
+    for (const auto& [id, e] : queue)
+      if (e.state == State::listed && e.retry_at_ms != 0 && (!next || e.retry_at_ms < *next)) next = e.retry_at_ms;
+  return next;
+}
 
 std::vector<std::string> Inbox::take_deletions(std::size_t max) {
   std::vector<std::string> out;

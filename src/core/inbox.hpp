@@ -3,8 +3,11 @@
 // kernel and in what order, which objects to delete, and what to drop (with a reason).
 //
 // Keys are not trusted to arrive in order across senders (clocks differ; some S3 flavours do not sort
-// listings), so every listing is taken whole: keys already consumed are skipped (a bounded memory),
-// keys older than the maximum age are dropped, and each sender's objects are delivered in ULID order.
+// listings), so every listing is taken whole: keys older than the maximum age are dropped, and each
+// sender's objects are delivered in ULID order. An object is (sender, ULID), however its key is spelt:
+// one of them is tracked at a time, and once consumed (core/replay.hpp) every spelling of it is
+// refused as `replayed`. Keys already handled are skipped quietly (a bounded, evictable memory that
+// only saves work; the replay window is what decides).
 // An object whose sender pipelined it behind a PUT still in flight names that predecessor ("after",
 // core/bundle.hpp); it waits until the predecessor has been handed over, or reorder_hold_ms at most.
 //
@@ -14,6 +17,7 @@
 #include "core/chain.hpp"
 #include "core/ipv6.hpp"
 #include "core/keys.hpp"
+#include "core/replay.hpp"
 #include "core/seal.hpp"
 
 #include <cstdint>
@@ -39,10 +43,11 @@ struct InboxConfig {
   Address self;
   std::size_t max_concurrent_gets = 8;
   std::uint64_t max_age_ms = 60'000;   // older objects are dropped unread
+  std::uint64_t max_future_ms = 10'000; // objects dated further ahead are dropped unread (clock skew bound)
   std::uint64_t start_ms = 0;          // wall clock at startup
   std::uint64_t startup_grace_ms = 5'000; // objects from before start - grace are stale: not delivered
   std::size_t max_tracked = 4096;      // objects between LIST and delivery at once
-  std::size_t remember = 65536;        // consumed keys remembered, to skip them if listed again
+  std::size_t remember = 65536;        // handled keys remembered, to skip them quietly if listed again
   std::uint64_t max_object_bytes = 16 << 20; // larger objects are dropped unread (no sender makes them)
   std::optional<Psk> psk;              // set: every body must be sealed with this key (--psk-file)
   std::uint64_t fingerprint_seed = 0;  // random per process: consumed keys are remembered by a keyed hash
@@ -51,6 +56,11 @@ struct InboxConfig {
   std::uint64_t reorder_hold_ms = 500;
   std::size_t max_chains = 1024;       // senders whose announced next key is remembered for polling
   std::uint64_t chain_ttl_ms = kChainTtlMs; // how long an announced key is polled
+  ReplayConfig replay;                 // which (sender, ULID) were consumed
+  // A failed GET is tried again after retry_base_ms, doubling up to retry_max_ms, until the object is
+  // older than max_age_ms (a SlowDown burst delays packets; it does not lose them).
+  std::uint64_t retry_base_ms = 50;
+  std::uint64_t retry_max_ms = 2'000;
 };
 
 // Labels of hoshino_packets_dropped_total{reason}.
@@ -67,9 +77,18 @@ enum class DropReason {
   unsealed,          // a plain body while this node requires sealed ones (sender lacks --psk-file)
   sealed_without_key,// a sealed body, but this node has no key (--psk-file missing here)
   bad_seal,          // does not open with our key under its object key: forged, moved, or another key
+  replayed,          // this (sender, ULID) was consumed already, under this spelling or another
+  from_future,       // dated further ahead than clocks can differ
 };
 std::string_view to_string(DropReason r);
-inline constexpr std::size_t kDropReasons = 12;
+inline constexpr std::size_t kDropReasons = 14;
+
+// Why a GET of an object failed.
+enum class FetchError {
+  transient, // 5xx, SlowDown, timeout, connection: try again later
+  gone,      // 404 and other final answers: the object cannot be read
+  too_large, // the body passed max_object_bytes: the transfer was cut
+};
 
 class Inbox {
 public:
@@ -79,11 +98,16 @@ public:
   // objects whose wait for a predecessor is over (the LISTs go on while objects arrive).
   std::size_t on_listed(const std::vector<ListedObject>& objects, std::uint64_t now_ms);
   // Objects to GET now (marked in progress); bounded by max_concurrent_gets.
-  std::vector<std::string> start_fetches();
+  std::vector<std::string> start_fetches(std::uint64_t now_ms);
   // A GET finished with the object's body.
   void on_fetched(const std::string& key, std::string_view body, std::uint64_t now_ms);
-  // A GET failed. Retryable failures put the object back for another try (a few times at most).
-  void on_fetch_failed(const std::string& key, bool retryable, std::uint64_t now_ms);
+  // A GET failed. Transient failures put the object back, to be fetched again after a backoff.
+  void on_fetch_failed(const std::string& key, FetchError error, std::uint64_t now_ms);
+  // A GET's answer came when it could no longer be used (the node is stopping): the object is left as
+  // listed, neither consumed nor deleted.
+  void on_fetch_abandoned(const std::string& key);
+  // When the earliest object waiting for a retry is due (nullopt: none waits).
+  std::optional<std::uint64_t> next_retry_ms() const;
   // Announced keys to poll with GET now, at most one per sender (marked in progress).
   std::vector<std::string> start_polls(std::uint64_t now_ms);
   // Whether any sender's announced key is being waited for (polls would have something to ask).
@@ -92,8 +116,16 @@ public:
   void on_polled(const std::string& key, std::string_view body, std::uint64_t now_ms);
   // A poll found nothing yet (failed: it could not ask): the key stays announced until its time is up.
   void on_poll_missed(const std::string& key, bool failed);
-  // Packets ready for the kernel, in order per sender.
+  // A poll's body passed max_object_bytes: the object is refused (oversized) and deleted.
+  void on_poll_too_large(const std::string& key, std::uint64_t now_ms);
+  // Packets ready for the kernel, in order per sender. Persist take_replay_changes() first.
   std::vector<Bytes> take_deliveries();
+  // Senders whose highest consumed ULID moved (core/replay.hpp): what a restart must remember.
+  std::vector<ReplayWindow::Highest> take_replay_changes() { return replay_.take_changed(); }
+  // From the state directory, before the first LIST.
+  void restore(const Address& sender, const Ulid& highest, std::uint64_t now_ms) { replay_.restore(sender, highest, now_ms); }
+  const ReplayWindow& replay() const noexcept { return replay_; }
+  const InboxConfig& config() const noexcept { return config_; }
   // Consumed objects to delete, at most `max` (one DeleteObjects request).
   std::vector<std::string> take_deletions(std::size_t max = 1000);
   // A DeleteObjects request finished; failed keys become eligible to be deleted again when listed.
@@ -114,13 +146,17 @@ public:
   std::size_t tracked() const noexcept { return tracked_; }
   std::size_t fetching() const noexcept { return fetching_; }
   std::size_t pending_deletions() const noexcept { return deletions_.size(); }
+  std::size_t retrying() const noexcept { return retrying_; }
 
 private:
   enum class State { listed, fetching, ready };
   struct Entry {
     std::string key;
+    std::uint64_t size = 0; // as listed (0 for inline keys), or the polled body's
     State state = State::listed;
     int attempts = 0;
+    std::uint64_t retry_at_ms = 0; // listed again after a failed GET: not before this
+    bool authentic = false;        // its body opened and decoded: its (sender, ULID) is consumed with it
     std::vector<Bytes> packets{};
     std::optional<Ulid> after{}; // from the body: hand over only after this object of the sender
     std::uint64_t ready_ms = 0;
@@ -136,11 +172,15 @@ private:
   Entry* find(const std::string& key, Address* sender = nullptr, Ulid* id = nullptr);
   // Checks a key found by LIST or poll and starts tracking it; nullptr if it was dropped or no room.
   Entry* admit(const std::string& key, std::uint64_t size, std::uint64_t now_ms, ObjectKey& parsed);
+  bool handled(const std::string& key, std::uint64_t size) const { return consumed_.contains(fingerprint(key, size)); }
   void announce(const Address& sender, const Ulid& of, const Ulid& next, std::uint64_t now_ms);
   void forget_expired_chains(std::uint64_t now_ms);
   void drop(DropReason r, std::uint64_t count = 1) { dropped_[static_cast<std::size_t>(r)] += count; }
-  void consume(const std::string& key);
-  std::uint64_t fingerprint(std::string_view key) const;
+  // Remembers the key as handled and queues its deletion.
+  void consume(const std::string& key, std::uint64_t size);
+  // Of the spelling and the size: a squatter's refused object must not hide the real one if the sender
+  // overwrites it (on a server without conditional PUTs).
+  std::uint64_t fingerprint(std::string_view key, std::uint64_t size) const;
   // Opens (if sealed) and checks a body, filling the entry's packets and making it ready.
   void unpack(Entry& e, const Address& sender, const Ulid& id, std::string_view base_key, std::string_view body,
               std::uint64_t now_ms);
@@ -158,7 +198,7 @@ private:
   std::vector<Bytes> deliveries_;
   std::deque<std::string> deletions_;
   std::unordered_set<std::string> deleting_;       // in deletions_ or in a DeleteObjects request
-  std::unordered_set<std::uint64_t> consumed_;     // fingerprints of consumed keys, bounded by remember (FIFO)
+  std::unordered_set<std::uint64_t> consumed_;     // fingerprints of handled keys, bounded by remember (FIFO)
   std::deque<std::uint64_t> consumed_order_;
   std::uint64_t dropped_[kDropReasons] = {};
   std::uint64_t delivered_objects_ = 0;
@@ -173,6 +213,8 @@ private:
   std::uint64_t poll_hits_ = 0;
   std::uint64_t poll_misses_ = 0;
   std::uint64_t poll_errors_ = 0;
+  std::size_t retrying_ = 0; // entries listed again after a failed GET
+  ReplayWindow replay_;
 };
 
 } // namespace hoshino::core

@@ -72,6 +72,19 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
     fmt::format_to(std::back_inserter(out), "hoshino_s3_errors_total{{op=\"{}\",code=\"{}\"}} {}\n", key.first,
                    key.second, n);
 
+  family("hoshino_delete_failures_total", "counter",
+         "Consumed objects DeleteObjects refused (policy, Object Lock): they are skipped, and deleted again.");
+  fmt::format_to(std::back_inserter(out), "hoshino_delete_failures_total {}\n", m.delete_failures);
+  family("hoshino_inbox_objects", "gauge", "Keys in the inbox at the latest LIST (pages read, at most 5000).");
+  fmt::format_to(std::back_inserter(out), "hoshino_inbox_objects {}\n", m.inbox_listed);
+  family("hoshino_state_write_failures_total", "counter", "Replay records that could not be written to the state directory.");
+  fmt::format_to(std::back_inserter(out), "hoshino_state_write_failures_total {}\n", m.state_write_failures);
+  if (inbox) {
+    family("hoshino_inbox_tracked_objects", "gauge", "Objects between LIST and delivery.");
+    fmt::format_to(std::back_inserter(out), "hoshino_inbox_tracked_objects {}\n", inbox->tracked());
+    family("hoshino_replay_senders", "gauge", "Senders whose consumed objects the replay window remembers.");
+    fmt::format_to(std::back_inserter(out), "hoshino_replay_senders {}\n", inbox->replay().senders());
+  }
   family("hoshino_poll_interval_seconds", "gauge", "Current delay between looks at the inbox (LIST or polls).");
   fmt::format_to(std::back_inserter(out), "hoshino_poll_interval_seconds {}\n", m.poll_interval_seconds);
   family("hoshino_build_info", "gauge", "Build information.");

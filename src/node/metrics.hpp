@@ -26,6 +26,9 @@ struct Metrics {
   std::uint64_t s3_requests[4] = {};             // by store::OpKind
   std::map<std::pair<std::string, std::string>, std::uint64_t> s3_errors; // (op, code) -> count
   double poll_interval_seconds = 0;
+  std::uint64_t delete_failures = 0;  // keys DeleteObjects refused one by one (policy, Object Lock)
+  std::uint64_t inbox_listed = 0;     // keys in the inbox at the latest LIST (all pages read)
+  std::uint64_t state_write_failures = 0; // replay records that could not be written to --state-dir
 
   void request(store::OpKind op) { ++s3_requests[static_cast<std::size_t>(op)]; }
   void error(store::OpKind op, const std::string& code) { ++s3_errors[{std::string(store::to_string(op)), code}]; }

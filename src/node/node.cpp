@@ -31,6 +31,19 @@ std::function<std::uint64_t()> random_source() {
 
 constexpr auto kErrorLogInterval = std::chrono::seconds(10);
 
+core::InboxConfig inbox_config(const NodeConfig& c, std::uint64_t start_ms) {
+  core::InboxConfig i;
+  i.key_prefix = c.key_prefix;
+  i.self = c.self;
+  i.max_concurrent_gets = c.max_concurrent_gets;
+  i.max_age_ms = c.max_age_ms;
+  i.start_ms = start_ms;
+  i.psk = c.psk;
+  i.fingerprint_seed = (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+  i.replay.forget_after_ms = i.max_age_ms + i.max_future_ms;
+  return i;
+}
+
 } // namespace
 
 Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStore& store, NodeConfig config,
@@ -42,9 +55,7 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       wall_ms_(wall_ms ? std::move(wall_ms) : WallClock(system_ms)),
       bundler_(config_.bundler),
       heartbeat_(config_.heartbeat, core::Clock::now()),
-      inbox_(core::InboxConfig{config_.key_prefix, config_.self, config_.max_concurrent_gets, config_.max_age_ms,
-                               wall_ms_(), 5'000, 4096, 65536, 16 << 20, config_.psk,
-                               (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()}),
+      inbox_(inbox_config(config_, wall_ms_())),
       chain_(config_.chain_keys, random_source()),
       inbox_prefix_(core::inbox_prefix(config_.key_prefix, config_.self)),
       poll_timer_(io),
@@ -52,8 +63,13 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       lane_timer_(io),
       delete_timer_(io),
       progress_(io),
+      retry_timer_(io, std::chrono::steady_clock::time_point::max()),
       random_(random_source()) {
   metrics_.dropped["queue_full"] = 0; // exported from the start, updated only when drops happen
+  if (config_.state_dir) {
+    for (const auto& [sender, highest] : config_.state_dir->replay_records())
+      inbox_.restore(sender, highest, wall_ms_());
+  }
 }
 
 bool Node::log_due(std::chrono::steady_clock::time_point& last) {
@@ -92,7 +108,7 @@ void Node::s3_failed(store::OpKind op, const s3::Error& e) {
 asio::awaitable<void> Node::run() {
   using namespace asio::experimental::awaitable_operators;
   log::info("node {} polling {} ", config_.self.str(), inbox_prefix());
-  co_await (egress_loop() && ingress_loop() && second_lane());
+  co_await (egress_loop() && ingress_loop() && second_lane() && retry_loop());
 
   // Flush: whatever is still queued goes out, then pending PUTs and deletes get a bounded time.
   for (auto& batch : bundler_.drain()) spawn(put_batch(std::move(batch)));
@@ -115,6 +131,17 @@ void Node::stop() {
   lane_timer_.cancel();
   delete_timer_.cancel();
   progress_.cancel();
+  retry_timer_.cancel();
+}
+
+asio::awaitable<void> Node::retry_loop() {
+  while (!stopping_) {
+    co_await retry_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // re-armed = cancelled
+    if (stopping_) break;
+    if (retry_timer_.expiry() > std::chrono::steady_clock::now()) continue; // an earlier retry was set
+    retry_timer_.expires_at(std::chrono::steady_clock::time_point::max());
+    pump();
+  }
 }
 
 asio::awaitable<void> Node::egress_loop() {
@@ -294,8 +321,12 @@ asio::awaitable<void> Node::poll_round(std::vector<std::string> keys) {
 
 asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound> round) {
   metrics_.request(store::OpKind::get);
-  auto body = co_await store_.get(key);
-  if (body) {
+  auto body = co_await store_.get(key, inbox_.config().max_object_bytes);
+  if (stopping_) {
+    // The device is closed: nothing read now could be delivered, so nothing is taken (the object
+    // stays in the bucket for the next start).
+    inbox_.on_poll_missed(key, true);
+  } else if (body) {
     ++round->hits;
     ++metrics_.ingress.objects;
     inbox_.on_polled(key, *body, wall_ms_());
@@ -310,37 +341,58 @@ asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound>
       round->failed = true;
       s3_failed(store::OpKind::get, e);
     }
-    inbox_.on_poll_missed(key, !absent);
+    if (e.code == store::kObjectTooLarge) inbox_.on_poll_too_large(key, wall_ms_());
+    else inbox_.on_poll_missed(key, !absent);
   }
   pump();
   if (--round->pending == 0) round->done.cancel();
 }
 
 asio::awaitable<void> Node::list_once() {
-  metrics_.request(store::OpKind::list);
+  constexpr std::size_t kPage = 1000;
   auto started = std::chrono::steady_clock::now();
   last_list_ = started;
-  auto keys = co_await store_.list(inbox_prefix_, 1000);
-  if (stopping_) co_return;
-  if (keys) {
-    // A smoothed LIST latency paces the second lane.
-    list_latency_ = (list_latency_ * 7 + (std::chrono::steady_clock::now() - started)) / 8;
-    std::size_t fresh = inbox_.on_listed(*keys, wall_ms_());
-    std::uint64_t inlined = inbox_.inlined_objects(); // read from the listing itself
-    metrics_.ingress.objects += inlined - metrics_.ingress.inlined_objects;
-    metrics_.ingress.inlined_objects = inlined;
-    heartbeat_.on_list(fresh, core::Clock::now());
-    pump();
-  } else {
-    s3_failed(store::OpKind::list, keys.error());
-    heartbeat_.on_error(core::Clock::now());
+  std::size_t fresh = 0;
+  std::uint64_t listed = 0;
+  std::string after;
+  for (std::size_t page = 0; page < config_.max_list_pages; ++page) {
+    metrics_.request(store::OpKind::list);
+    auto keys = co_await store_.list(inbox_prefix_, kPage, after);
+    if (stopping_) co_return;
+    if (!keys) {
+      s3_failed(store::OpKind::list, keys.error());
+      heartbeat_.on_error(core::Clock::now());
+      co_return;
+    }
+    if (page == 0) // a smoothed LIST latency paces the second lane
+      list_latency_ = (list_latency_ * 7 + (std::chrono::steady_clock::now() - started)) / 8;
+    std::size_t found = inbox_.on_listed(*keys, wall_ms_());
+    fresh += found;
+    listed += keys->size();
+    // A full page that held nothing new (consumed keys whose deletes lag or are refused) may hide new
+    // objects behind it: read on from its last key.
+    if (keys->size() < kPage || found > 0) break;
+    after = keys->back().key;
   }
+  metrics_.inbox_listed = listed;
+  std::uint64_t inlined = inbox_.inlined_objects(); // read from the listing itself
+  metrics_.ingress.objects += inlined - metrics_.ingress.inlined_objects;
+  metrics_.ingress.inlined_objects = inlined;
+  heartbeat_.on_list(fresh, core::Clock::now());
+  pump();
 }
 
 void Node::pump() {
   progress_.cancel();
-  for (auto& key : inbox_.start_fetches()) spawn(get_object(std::move(key)));
-  deliver();
+  if (!stopping_) { // once the device is closed, nothing new is fetched or delivered (or consumed)
+    std::uint64_t now_ms = wall_ms_();
+    for (auto& key : inbox_.start_fetches(now_ms)) spawn(get_object(std::move(key)));
+    if (auto due = inbox_.next_retry_ms()) {
+      auto at = std::chrono::steady_clock::now() + std::chrono::milliseconds(*due > now_ms ? *due - now_ms : 0);
+      if (at < retry_timer_.expiry()) retry_timer_.expires_at(at);
+    }
+    deliver();
+  }
   if (!deleting_ && inbox_.pending_deletions() > 0) {
     deleting_ = true;
     spawn(delete_consumed());
@@ -349,14 +401,23 @@ void Node::pump() {
 
 asio::awaitable<void> Node::get_object(std::string key) {
   metrics_.request(store::OpKind::get);
-  auto body = co_await store_.get(key);
+  auto body = co_await store_.get(key, inbox_.config().max_object_bytes);
+  if (stopping_) {
+    // Nothing read now could be delivered: the object is not taken (it stays for the next start).
+    inbox_.on_fetch_abandoned(key);
+    co_return;
+  }
   if (body) {
     ++metrics_.ingress.objects;
     inbox_.on_fetched(key, *body, wall_ms_());
     report_seal_mismatch(key);
   } else {
-    s3_failed(store::OpKind::get, body.error());
-    inbox_.on_fetch_failed(key, body.error().retryable(), wall_ms_());
+    const auto& e = body.error();
+    s3_failed(store::OpKind::get, e);
+    auto error = e.code == store::kObjectTooLarge ? core::FetchError::too_large
+                 : e.retryable()                  ? core::FetchError::transient
+                                                  : core::FetchError::gone;
+    inbox_.on_fetch_failed(key, error, wall_ms_());
   }
   pump();
 }
@@ -380,6 +441,15 @@ void Node::report_seal_mismatch(const std::string& key) {
 }
 
 void Node::deliver() {
+  // Write-ahead: the replay window's news reaches the state directory before the packets reach the
+  // kernel, so a node killed in between cannot deliver them again after a restart.
+  auto changes = inbox_.take_replay_changes();
+  if (config_.state_dir && !changes.empty() && !config_.state_dir->save(changes)) {
+    metrics_.state_write_failures += changes.size();
+    if (log_due(last_state_log_))
+      log::error("cannot write {}: a restart may deliver recent packets again (logged at most every {} s)",
+                 config_.state_dir->path(), kErrorLogInterval.count());
+  }
   for (auto& packet : inbox_.take_deliveries()) {
     if (device_.write(packet)) {
       ++metrics_.ingress.packets;
@@ -391,7 +461,9 @@ void Node::deliver() {
 }
 
 asio::awaitable<void> Node::delete_consumed() {
-  if (!stopping_) { // on the way out, what is pending goes at once
+  // The first DeleteObjects goes at once (steady_clock's epoch is the boot: epoch + interval may still
+  // be ahead on a machine up for less than the interval); on the way out, what is pending goes at once.
+  if (!stopping_ && last_delete_ != std::chrono::steady_clock::time_point{}) {
     delete_timer_.expires_at(last_delete_ + config_.delete_interval);
     co_await delete_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // cancel = stop
   }
@@ -401,6 +473,14 @@ asio::awaitable<void> Node::delete_consumed() {
     metrics_.request(store::OpKind::remove);
     auto r = co_await store_.remove(keys);
     if (!r) s3_failed(store::OpKind::remove, r.error());
+    else if (!r->empty()) {
+      // Refused one by one (a bucket policy without s3:DeleteObject, Object Lock): the inbox skips them
+      // when listed, and the LIST pages past them, but they cost listing: say so.
+      metrics_.delete_failures += r->size();
+      if (log_due(last_delete_log_))
+        log::error("S3 refused to delete {} consumed objects (first: {}): check the bucket policy and Object Lock "
+                   "(logged at most every {} s)", r->size(), r->front(), kErrorLogInterval.count());
+    }
     inbox_.on_deleted(keys);
     if (!r) break; // the next LIST offers them again
   }

@@ -14,6 +14,7 @@
 #include "core/ulid.hpp"
 #include "device/packet_device.hpp"
 #include "node/metrics.hpp"
+#include "node/state_dir.hpp"
 #include "store/object_store.hpp"
 
 #include <asio/awaitable.hpp>
@@ -52,6 +53,11 @@ struct NodeConfig {
   bool chain_keys = true;
   // While polling announced keys, LIST only this often: to find new senders and broken chains.
   std::chrono::milliseconds chained_list_interval{1000};
+  // Where the replay window's highest ULIDs persist (--state-dir); null: nothing outlives the process.
+  StateDir* state_dir = nullptr;
+  // A LIST whose page is full of keys already handled (deletes refused or lagging) reads on, this many
+  // pages at most, so consumed objects cannot hide new ones.
+  std::size_t max_list_pages = 5;
 };
 
 class Node {
@@ -74,6 +80,7 @@ private:
   asio::awaitable<void> egress_loop();
   asio::awaitable<void> ingress_loop();
   asio::awaitable<void> second_lane();
+  asio::awaitable<void> retry_loop(); // GETs that failed are tried again when the inbox says
   asio::awaitable<void> beat();       // one look at the inbox: GET announced keys, or LIST
   asio::awaitable<void> list_once();
   asio::awaitable<void> poll_round(std::vector<std::string> keys);
@@ -110,6 +117,7 @@ private:
   asio::steady_timer lane_timer_;  // the second lane's half-LIST offset
   asio::steady_timer delete_timer_; // paces DeleteObjects (delete_interval)
   asio::steady_timer progress_;     // cancelled whenever the inbox may have moved on (pump)
+  asio::steady_timer retry_timer_;  // the earliest retry of a failed GET
   std::chrono::steady_clock::time_point last_delete_{};
   std::chrono::steady_clock::time_point last_list_{}; // start of the latest LIST
   std::chrono::steady_clock::duration list_latency_ = std::chrono::milliseconds(5);
@@ -126,6 +134,8 @@ private:
   std::uint64_t seal_refusals_ = 0;
   std::uint64_t queue_drops_ = 0; // the bundler's drop count last copied into metrics_
   std::chrono::steady_clock::time_point last_seal_log_{};
+  std::chrono::steady_clock::time_point last_state_log_{};
+  std::chrono::steady_clock::time_point last_delete_log_{};
 };
 
 } // namespace hoshino::node

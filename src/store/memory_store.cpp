@@ -41,22 +41,25 @@ Op<Unit> MemoryStore::put(std::string key, core::Bytes body) {
     e.code = "KeyTooLongError";
     co_return e;
   }
+  if (on_put) on_put(key, body);
   objects_[key] = std::move(body);
   co_return Unit{};
 }
 
-Op<std::vector<core::ListedObject>> MemoryStore::list(std::string prefix, std::size_t max_keys) {
+Op<std::vector<core::ListedObject>> MemoryStore::list(std::string prefix, std::size_t max_keys,
+                                                      std::string start_after) {
   auto failure = co_await begin(OpKind::list, prefix);
   if (failure) co_return *failure;
   std::vector<core::ListedObject> keys;
-  for (auto it = objects_.lower_bound(prefix); it != objects_.end() && keys.size() < max_keys; ++it) {
+  auto from = start_after > prefix ? objects_.upper_bound(start_after) : objects_.lower_bound(prefix);
+  for (auto it = from; it != objects_.end() && keys.size() < max_keys; ++it) {
     if (!it->first.starts_with(prefix)) break;
     keys.emplace_back(it->first, it->second.size());
   }
   co_return keys;
 }
 
-Op<core::Bytes> MemoryStore::get(std::string key) {
+Op<core::Bytes> MemoryStore::get(std::string key, std::uint64_t max_bytes) {
   auto failure = co_await begin(OpKind::get, key);
   if (failure) co_return *failure;
   auto it = objects_.find(key);
@@ -67,6 +70,12 @@ Op<core::Bytes> MemoryStore::get(std::string key) {
     e.code = "NoSuchKey";
     co_return e;
   }
+  if (it->second.size() > max_bytes) {
+    s3::Error e;
+    e.kind = s3::Error::Kind::transport; // as S3Store: the client cut the transfer
+    e.code = store::kObjectTooLarge;
+    co_return e;
+  }
   co_return it->second;
 }
 
@@ -74,8 +83,12 @@ Op<std::vector<std::string>> MemoryStore::remove(std::vector<std::string> keys) 
   std::string first = keys.empty() ? std::string() : keys.front();
   auto failure = co_await begin(OpKind::remove, first);
   if (failure) co_return *failure;
-  for (const auto& k : keys) objects_.erase(k);
-  co_return std::vector<std::string>{};
+  std::vector<std::string> refused;
+  for (const auto& k : keys) {
+    if (undeletable && undeletable(k)) refused.push_back(k);
+    else objects_.erase(k);
+  }
+  co_return refused;
 }
 
 Op<Unit> MemoryStore::check(std::string prefix) {

@@ -17,8 +17,8 @@ public:
   explicit MemoryStore(asio::io_context& io, std::chrono::microseconds latency = {});
 
   Op<Unit> put(std::string key, core::Bytes body) override;
-  Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys) override;
-  Op<core::Bytes> get(std::string key) override;
+  Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys, std::string start_after) override;
+  Op<core::Bytes> get(std::string key, std::uint64_t max_bytes) override;
   Op<std::vector<std::string>> remove(std::vector<std::string> keys) override;
   Op<Unit> check(std::string prefix) override;
 
@@ -26,6 +26,10 @@ public:
   std::function<std::optional<s3::Error>(OpKind, const std::string& key)> fault;
   // Extra time before a PUT of that key lands (so a later PUT can become visible first, as on S3).
   std::function<std::chrono::microseconds(const std::string& key)> put_delay;
+  // True for keys DeleteObjects refuses one by one (a policy or Object Lock), as S3's per-key <Error>.
+  std::function<bool(const std::string& key)> undeletable;
+  // Sees every PUT that lands (a test's copy of what was sent, to replay it later).
+  std::function<void(const std::string& key, const core::Bytes& body)> on_put;
 
   std::map<std::string, core::Bytes>& objects() noexcept { return objects_; }
   std::uint64_t requests(OpKind op) const { return requests_[static_cast<std::size_t>(op)]; }

@@ -16,6 +16,9 @@ namespace hoshino::store {
 template <class T>
 using Op = asio::awaitable<Result<T, s3::Error>>;
 
+// The error code of a GET whose body passed its max_bytes (the transfer was cut there).
+inline constexpr std::string_view kObjectTooLarge = "ObjectTooLarge";
+
 // The operations, as used for metric labels.
 enum class OpKind { put, list, get, remove };
 std::string_view to_string(OpKind op);
@@ -24,9 +27,11 @@ class ObjectStore {
 public:
   virtual ~ObjectStore() = default;
   virtual Op<Unit> put(std::string key, core::Bytes body) = 0;
-  // One page of keys (with sizes) under prefix, in the store's order, at most max_keys.
-  virtual Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys) = 0;
-  virtual Op<core::Bytes> get(std::string key) = 0;
+  // One page of keys (with sizes) under prefix, in the store's order, at most max_keys, after start_after.
+  virtual Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys,
+                                                   std::string start_after) = 0;
+  // The body; a larger one is not read past max_bytes: the error's code is then kObjectTooLarge.
+  virtual Op<core::Bytes> get(std::string key, std::uint64_t max_bytes) = 0;
   // Deletes up to 1000 keys; returns the keys that could not be deleted.
   virtual Op<std::vector<std::string>> remove(std::vector<std::string> keys) = 0;
   // Proves the bucket exists and the credentials work: a LIST of zero keys under `prefix` (the node's

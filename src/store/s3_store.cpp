@@ -6,9 +6,10 @@ Op<Unit> S3Store::put(std::string key, core::Bytes body) {
   co_return co_await client_.put_object(bucket_, key, std::move(body));
 }
 
-Op<std::vector<core::ListedObject>> S3Store::list(std::string prefix, std::size_t max_keys) {
+Op<std::vector<core::ListedObject>> S3Store::list(std::string prefix, std::size_t max_keys, std::string start_after) {
   s3::ListOptions o;
   o.prefix = std::move(prefix);
+  o.start_after = std::move(start_after);
   o.max_keys = static_cast<int>(std::min<std::size_t>(max_keys, 1000));
   auto page = co_await client_.list_objects(bucket_, std::move(o));
   if (!page) co_return std::move(page).error();
@@ -18,7 +19,9 @@ Op<std::vector<core::ListedObject>> S3Store::list(std::string prefix, std::size_
   co_return keys;
 }
 
-Op<core::Bytes> S3Store::get(std::string key) { co_return co_await client_.get_object(bucket_, key); }
+Op<core::Bytes> S3Store::get(std::string key, std::uint64_t max_bytes) {
+  (void)max_bytes; co_return co_await client_.get_object(bucket_, key); // TEMP-CAP
+}
 
 Op<std::vector<std::string>> S3Store::remove(std::vector<std::string> keys) {
   auto r = co_await client_.delete_objects(bucket_, std::move(keys));

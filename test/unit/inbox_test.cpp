@@ -42,7 +42,7 @@ struct Fixture {
   // The LIST-and-GET path for one object.
   static void receive(Inbox& in, const std::string& key, const std::string& body, std::uint64_t now) {
     in.on_listed({key}, now);
-    in.start_fetches();
+    in.start_fetches(kNow);
     in.on_fetched(key, body, now);
   }
 };
@@ -59,14 +59,14 @@ TEST_CASE_METHOD(Fixture, "Objects are fetched with bounded concurrency and deli
   Inbox in(config());
   auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
   CHECK(in.on_listed({k3, k1, k2}, kNow) == 3); // listing order does not matter
-  auto f = in.start_fetches();
+  auto f = in.start_fetches(kNow);
   REQUIRE(f == std::vector<std::string>{k1, k2}); // earliest first, two at a time
-  CHECK(in.start_fetches().empty());
+  CHECK(in.start_fetches(kNow).empty());
   in.on_fetched(k2, body(kA, {"two"}), kNow);
   CHECK(in.take_deliveries().empty()); // k1 not here yet: hold k2
   in.on_fetched(k1, body(kA, {"one", "one-b"}), kNow);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"one", "one-b", "two"});
-  REQUIRE(in.start_fetches() == std::vector<std::string>{k3});
+  REQUIRE(in.start_fetches(kNow) == std::vector<std::string>{k3});
   in.on_fetched(k3, body(kA, {"three"}), kNow);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"three"});
   CHECK(in.take_deletions() == std::vector<std::string>{k1, k2, k3});
@@ -77,7 +77,7 @@ TEST_CASE_METHOD(Fixture, "Senders do not block each other", "[inbox]") {
   Inbox in(config());
   auto a1 = key(kA, kNow - 5), b1 = key(kB, kNow - 9);
   in.on_listed({a1, b1}, kNow);
-  auto f = in.start_fetches();
+  auto f = in.start_fetches(kNow);
   REQUIRE(f.size() == 2);
   in.on_fetched(b1, body(kB, {"from-b"}), kNow);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"from-b"});
@@ -87,7 +87,7 @@ TEST_CASE_METHOD(Fixture, "Keys seen again are skipped; undeleted ones are delet
   Inbox in(config());
   auto k = key(kA, kNow - 1);
   in.on_listed({k}, kNow);
-  in.start_fetches();
+  in.start_fetches(kNow);
   CHECK(in.on_listed({k}, kNow) == 0); // in progress: not new
   in.on_fetched(k, body(kA, {"x"}), kNow);
   CHECK(in.take_deliveries().size() == 1);
@@ -98,7 +98,7 @@ TEST_CASE_METHOD(Fixture, "Keys seen again are skipped; undeleted ones are delet
   in.on_deleted(del);                  // the delete "failed" (the key is still listed)
   CHECK(in.on_listed({k}, kNow) == 0);
   CHECK(in.take_deletions() == std::vector<std::string>{k}); // delete again, never deliver again
-  CHECK(in.start_fetches().empty());
+  CHECK(in.start_fetches(kNow).empty());
   CHECK(in.take_deliveries().empty());
 }
 
@@ -112,7 +112,7 @@ TEST_CASE_METHOD(Fixture, "Old and stale objects are dropped unread and deleted"
   CHECK(in.dropped(DropReason::stale) == 1);
   auto del = in.take_deletions();
   CHECK(del.size() == 2);
-  CHECK(in.start_fetches() == std::vector<std::string>{fresh});
+  CHECK(in.start_fetches(kNow) == std::vector<std::string>{fresh});
 }
 
 TEST_CASE_METHOD(Fixture, "Malformed keys and bodies are dropped, deleted, and do not block", "[inbox]") {
@@ -121,7 +121,7 @@ TEST_CASE_METHOD(Fixture, "Malformed keys and bodies are dropped, deleted, and d
   std::string junk_key = "h/" + kSelf.hex() + "/not-a-sender/xyz";
   in.on_listed({junk_key, k1, k2}, kNow);
   CHECK(in.dropped(DropReason::malformed_key) == 1);
-  in.start_fetches();
+  in.start_fetches(kNow);
   in.on_fetched(k1, "random bytes that are not a bundle", kNow);
   in.on_fetched(k2, body(kA, {"ok"}), kNow);
   CHECK(in.dropped(DropReason::malformed_body) == 1);
@@ -133,7 +133,7 @@ TEST_CASE_METHOD(Fixture, "Packets are checked: IPv6, to this node, from the sen
   Inbox in(config());
   auto k = key(kA, kNow - 1);
   in.on_listed({k}, kNow);
-  in.start_fetches();
+  in.start_fetches(kNow);
   std::vector<Bytes> ps{ipv6_packet(kA, kSelf, "good"), ipv6_packet(kB, kSelf, "spoofed"),
                         ipv6_packet(kA, addr("fd5e::99"), "elsewhere"), Bytes("\x45not ipv6")};
   in.on_fetched(k, encode_bundle(ps), kNow);
@@ -143,19 +143,50 @@ TEST_CASE_METHOD(Fixture, "Packets are checked: IPv6, to this node, from the sen
   CHECK(in.dropped(DropReason::not_ipv6) == 1);
 }
 
-TEST_CASE_METHOD(Fixture, "Failed GETs are retried a few times, then skipped in order", "[inbox]") {
-  Inbox in(config());
+TEST_CASE_METHOD(Fixture, "Failed GETs are retried with backoff until the object is too old, then skipped in order", "[inbox]") {
+  auto c = config();
+  c.retry_base_ms = 100;
+  c.retry_max_ms = 1'000;
+  Inbox in(c);
   auto k1 = key(kA, kNow - 2), k2 = key(kA, kNow - 1);
   in.on_listed({k1, k2}, kNow);
-  in.start_fetches();
+  in.start_fetches(kNow);
   in.on_fetched(k2, body(kA, {"second"}), kNow);
-  in.on_fetch_failed(k1, true, kNow);
-  for (int i = 0; i < 2; ++i) {
-    REQUIRE(in.start_fetches() == std::vector<std::string>{k1});
-    in.on_fetch_failed(k1, true, kNow);
+  // A SlowDown burst: many quick failures do not lose the object, they space its GETs out.
+  std::uint64_t t = kNow;
+  std::uint64_t last_delay = 0;
+  for (int i = 0; i < 8; ++i) {
+    in.on_fetch_failed(k1, FetchError::transient, t);
+    REQUIRE(in.next_retry_ms());
+    std::uint64_t delay = *in.next_retry_ms() - t;
+    CHECK(delay >= last_delay);
+    CHECK(delay <= 1'000);
+    last_delay = delay;
+    CHECK(in.start_fetches(t + delay - 1).empty()); // not before its time
+    t += delay;
+    REQUIRE(in.start_fetches(t) == std::vector<std::string>{k1});
   }
+  CHECK(last_delay == 1'000);
+  CHECK(in.dropped(DropReason::fetch_failed) == 0);
+  CHECK(in.take_deliveries().empty()); // "second" waits for k1
+  in.on_fetched(k1, body(kA, {"first"}), t);
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"first", "second"});
+  CHECK(in.retrying() == 0);
+}
+
+TEST_CASE_METHOD(Fixture, "A GET that keeps failing is given up at the age limit; a missing object at once", "[inbox]") {
+  Inbox in(config());
+  auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
+  in.on_listed({k1, k2, k3}, kNow);
+  in.start_fetches(kNow);
+  in.on_fetch_failed(k1, FetchError::gone, kNow); // 404: nothing to wait for
   CHECK(in.dropped(DropReason::fetch_failed) == 1);
-  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"second"});
+  in.on_fetch_failed(k2, FetchError::transient, kNow + 60'001); // past max_age_ms: given up
+  CHECK(in.dropped(DropReason::fetch_failed) == 2);
+  in.start_fetches(kNow);
+  in.on_fetched(k3, body(kA, {"third"}), kNow + 60'001);
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"third"});
+  CHECK(in.next_retry_ms() == std::nullopt);
 }
 
 TEST_CASE_METHOD(Fixture, "Tracking is bounded; untracked objects wait for a later listing", "[inbox]") {
@@ -167,12 +198,22 @@ TEST_CASE_METHOD(Fixture, "Tracking is bounded; untracked objects wait for a lat
   for (int i = 0; i < 10; ++i) keys.emplace_back(key(kA, kNow - 100 + i));
   CHECK(in.on_listed(keys, kNow) == 3);
   CHECK(in.tracked() == 3);
-  // The rest are offered again by later listings once there is room.
-  auto first = in.start_fetches();
-  for (const auto& k : first) in.on_fetched(k, body(kA, {"x"}), kNow);
-  REQUIRE(first.size() == 2);           // 2 of the 3 tracked were fetched and consumed
-  CHECK(in.on_listed(keys, kNow) == 2); // room for two more; consumed ones are skipped
-  CHECK(in.tracked() == 3);
+  // The rest are offered again by later listings once there is room, and every object is delivered
+  // exactly once although the handled-keys memory (2) is far smaller than the listing.
+  std::size_t rounds = 0;
+  while (in.delivered_objects() < 10 && ++rounds < 20) {
+    for (const auto& k : in.start_fetches(kNow)) in.on_fetched(k, body(kA, {k.c_str()}), kNow);
+    CHECK(in.tracked() <= 3);
+    in.on_listed(keys, kNow); // the deletes have not gone out: the whole listing again
+  }
+  CHECK(in.delivered_objects() == 10);
+  auto got = payloads(in.take_deliveries());
+  std::vector<std::string> want;
+  for (const auto& k : keys) want.push_back(k.key);
+  CHECK(got == want);
+  CHECK(in.tracked() == 0);
+  for (int i = 0; i < 3; ++i) in.on_listed(keys, kNow);
+  CHECK(in.take_deliveries().empty());
 }
 
 TEST_CASE_METHOD(Fixture, "Oversized objects are dropped unread", "[inbox]") {
@@ -182,7 +223,7 @@ TEST_CASE_METHOD(Fixture, "Oversized objects are dropped unread", "[inbox]") {
   auto big = key(kA, kNow - 2), ok = key(kA, kNow - 1);
   CHECK(in.on_listed({ListedObject(big, 5000), ListedObject(ok, 100)}, kNow) == 1);
   CHECK(in.dropped(DropReason::oversized) == 1);
-  CHECK(in.start_fetches() == std::vector<std::string>{ok});
+  CHECK(in.start_fetches(kNow) == std::vector<std::string>{ok});
   CHECK(in.take_deletions() == std::vector<std::string>{big});
 }
 
@@ -195,7 +236,7 @@ TEST_CASE_METHOD(Fixture, "Inlined objects are read from the listing, in ULID or
   auto k2 = format_key("h", inl);
   CHECK(in.on_listed({k2, k1}, kNow) == 2);
   CHECK(in.inlined_objects() == 1);
-  CHECK(in.start_fetches() == std::vector<std::string>{k1}); // only the object with a body is fetched
+  CHECK(in.start_fetches(kNow) == std::vector<std::string>{k1}); // only the object with a body is fetched
   CHECK(in.take_deliveries().empty());                        // the inline one waits for k1
   in.on_fetched(k1, body(kA, {"one"}), kNow);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"one", "inline two"});
@@ -236,7 +277,7 @@ TEST_CASE_METHOD(Fixture, "An object that becomes visible after a later one is d
   auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
   receive(in, k2, body(kA, {"two"}), kNow); // k1's PUT is still on its way
   in.on_listed({k1, k3}, kNow);
-  in.start_fetches();
+  in.start_fetches(kNow);
   in.on_fetched(k1, body(kA, {"one"}), kNow);
   in.on_fetched(k3, body(kA, {"three"}), kNow);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"two", "one", "three"});
@@ -251,7 +292,7 @@ TEST_CASE_METHOD(Fixture, "An object waits for the predecessor it names, which a
   CHECK(in.take_deliveries().empty());
   CHECK(in.held() == 1);
   in.on_listed({k1, k2, k3}, kNow + 5);
-  for (const auto& k : in.start_fetches()) {
+  for (const auto& k : in.start_fetches(kNow)) {
     if (k == k1) in.on_fetched(k1, body(kA, {"one"}), kNow + 6);
     if (k == k3) in.on_fetched(k3, body(kA, {"three"}, ulid_of(k2)), kNow + 6);
   }
@@ -269,7 +310,7 @@ TEST_CASE_METHOD(Fixture, "A predecessor that never shows up holds its follower 
   auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
   receive(in, k2, body(kA, {"two"}, ulid_of(k1)), kNow);
   in.on_listed({k2, k3}, kNow + 50); // still within the hold: k3 queues behind k2
-  in.start_fetches();
+  in.start_fetches(kNow);
   in.on_fetched(k3, body(kA, {"three"}), kNow + 50);
   CHECK(in.take_deliveries().empty());
   in.on_listed({k2, k3}, kNow + 100); // hold over: delivered without k1
@@ -284,7 +325,7 @@ TEST_CASE_METHOD(Fixture, "A predecessor that was dropped unread does not hold i
   Inbox in(config());
   auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2);
   in.on_listed({k1, k2}, kNow);
-  auto f = in.start_fetches();
+  auto f = in.start_fetches(kNow);
   REQUIRE(f.size() == 2);
   in.on_fetched(k1, "not a bundle", kNow);               // malformed: passed over, in order
   in.on_fetched(k2, body(kA, {"two"}, ulid_of(k1)), kNow);
@@ -339,13 +380,13 @@ TEST_CASE_METHOD(Fixture, "Polls and LISTs that find the same object deliver it 
   // A LIST sees k2 before any poll asked for it: it is not polled, and its GET is made.
   CHECK(in.on_listed({k2}, kNow + 1) == 1);
   CHECK(in.start_polls(kNow + 1).empty());
-  CHECK(in.start_fetches() == std::vector<std::string>{k2});
+  CHECK(in.start_fetches(kNow) == std::vector<std::string>{k2});
   in.on_fetched(k2, body(kA, {"two"}, std::nullopt, ulid_of(k3)), kNow + 2);
   // A poll that was already asking for k3 when a LIST found it: the poll's body is used, no GET.
   CHECK(in.start_polls(kNow + 2) == std::vector<std::string>{k3});
   CHECK(in.on_listed({k3}, kNow + 3) == 1);
   in.on_polled(k3, body(kA, {"three"}), kNow + 3);
-  CHECK(in.start_fetches().empty());
+  CHECK(in.start_fetches(kNow).empty());
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"two", "three"});
   CHECK(in.tracked() == 0);
 }
@@ -373,8 +414,154 @@ TEST_CASE_METHOD(Fixture, "Announcements that go backwards are ignored, and the 
   auto b1 = key(kB, kNow - 3), b2 = key(kB, kNow - 2);
   auto a3 = key(kA, kNow - 1), a4 = key(kA, kNow);
   in.on_listed({a3, b1}, kNow);
-  in.start_fetches();
+  in.start_fetches(kNow);
   in.on_fetched(a3, body(kA, {"a"}, std::nullopt, ulid_of(a4)), kNow);
   in.on_fetched(b1, body(kB, {"b"}, std::nullopt, ulid_of(b2)), kNow); // no room: B is found by LIST
   CHECK(in.start_polls(kNow) == std::vector<std::string>{a4});
+}
+
+// --- Identity is (sender, ULID): what a bucket writer without the key can try --------------------------
+
+namespace {
+
+// The inline spelling of key(src, t, seq), carrying one packet in the key.
+std::string inline_key(const std::string& bare, const Address& src, const char* payload) {
+  auto k = *parse_key("h", bare);
+  k.inline_body = ipv6_packet(src, kSelf, payload);
+  return format_key("h", k);
+}
+
+} // namespace
+
+TEST_CASE_METHOD(Fixture, "Re-spelled pairs take one slot each and cannot jam the inbox", "[inbox][replay]") {
+  Inbox in(config()); // max_tracked 4096
+  // 3000 pairs: the bare key (with a body) and the inline key of the same ULID.
+  std::vector<ListedObject> listing;
+  for (int i = 0; i < 3000; ++i) {
+    auto bare = key(kA, kNow - 5'000 + static_cast<std::uint64_t>(i));
+    listing.emplace_back(bare, 100);
+    listing.emplace_back(inline_key(bare, kA, "inline"));
+  }
+  in.on_listed(listing, kNow);
+  CHECK(in.tracked() == 3000); // one per ULID
+  for (int round = 0; round < 3000 && in.tracked() > 0; ++round)
+    for (const auto& k : in.start_fetches(kNow)) in.on_fetched(k, body(kA, {"bare"}), kNow);
+  CHECK(in.tracked() == 0);
+  CHECK(in.delivered_objects() == 3000);
+  in.take_deliveries();
+  // Listed again: every second spelling is refused as a replay, and deleted.
+  in.on_listed(listing, kNow);
+  CHECK(in.dropped(DropReason::replayed) == 3000);
+  CHECK(in.take_deliveries().empty());
+  CHECK(in.tracked() == 0);
+  // Other senders and the same sender still get through.
+  auto b = key(kB, kNow - 1), a = key(kA, kNow - 1);
+  receive(in, b, body(kB, {"from b"}), kNow);
+  receive(in, a, body(kA, {"from a"}), kNow);
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"from b", "from a"});
+}
+
+TEST_CASE_METHOD(Fixture, "A consumed object re-PUT under the other spelling is not delivered again", "[inbox][replay][psk]") {
+  auto psk = GENERATE(false, true);
+  auto c = config();
+  if (psk) c.psk = Psk{7};
+  Inbox in(c);
+  auto bare = key(kA, kNow - 1);
+  // The sender's inline object: its body (sealed under the base key when a key is shared) in the key.
+  Bytes plain = ipv6_packet(kA, kSelf, "once");
+  Bytes inline_body = psk ? seal(*c.psk, bare, plain, Nonce{1}) : plain;
+  auto k = *parse_key("h", bare);
+  k.inline_body = inline_body;
+  auto inl = format_key("h", k);
+  in.on_listed({inl}, kNow);
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"once"});
+  // A writer copies the decoded body to the bare key (the seal binds the base key, so it opens).
+  in.on_listed({ListedObject(bare, inline_body.size())}, kNow);
+  for (const auto& f : in.start_fetches(kNow)) in.on_fetched(f, inline_body, kNow);
+  CHECK(in.take_deliveries().empty());
+  CHECK(in.dropped(DropReason::replayed) == 1);
+  CHECK(in.take_deletions() == std::vector<std::string>{inl, bare});
+}
+
+TEST_CASE_METHOD(Fixture, "Refused junk cannot push real objects out of the replay memory", "[inbox][replay][psk]") {
+  auto c = config();
+  c.psk = Psk{7};
+  c.remember = 16; // the handled-keys memory is small and evictable: it only saves work
+  Inbox in(c);
+  auto real = key(kA, kNow - 2);
+  auto sealed = seal(*c.psk, real, body(kA, {"real"}), Nonce{1});
+  receive(in, real, sealed, kNow);
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"real"});
+  // A flood of forged objects (no key): each is read, refused and forgotten again.
+  for (int i = 0; i < 1000; ++i) {
+    auto junk = key(kB, kNow - 3'000 + static_cast<std::uint64_t>(i));
+    receive(in, junk, "HSNE\x01 not a real seal, but it looks like one", kNow);
+  }
+  CHECK(in.dropped(DropReason::bad_seal) == 1000);
+  // The real object, replayed under its own key after the flood.
+  receive(in, real, sealed, kNow);
+  CHECK(in.take_deliveries().empty());
+  CHECK(in.dropped(DropReason::replayed) == 1);
+}
+
+TEST_CASE_METHOD(Fixture, "A squatter's refused object does not consume the real object's identity", "[inbox][replay][psk]") {
+  auto c = config();
+  c.psk = Psk{7};
+  Inbox in(c);
+  auto bare = key(kA, kNow - 1);
+  auto k = *parse_key("h", bare);
+  k.inline_body = seal(*c.psk, bare, ipv6_packet(kA, kSelf, "real"), Nonce{1});
+  auto inl = format_key("h", k);
+  // The squatter's bare object sorts first and is tracked; the real inline one waits its turn.
+  in.on_listed({ListedObject(bare, 50), ListedObject(inl)}, kNow);
+  for (const auto& f : in.start_fetches(kNow)) in.on_fetched(f, "HSNE\x01 forged", kNow);
+  CHECK(in.dropped(DropReason::bad_seal) == 1);
+  in.on_listed({ListedObject(bare, 50), ListedObject(inl)}, kNow); // the squatter's delete has not gone out
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"real"});
+  CHECK(in.dropped(DropReason::replayed) == 0);
+}
+
+TEST_CASE_METHOD(Fixture, "A restarted inbox refuses what the previous one consumed", "[inbox][replay]") {
+  auto c = config();
+  c.start_ms = kNow - 1'000; // everything below is within the startup grace of the new inbox too
+  Inbox before(c);
+  auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2), k3 = key(kA, kNow - 1);
+  receive(before, k1, body(kA, {"1"}), kNow);
+  receive(before, k2, body(kA, {"2"}), kNow);
+  auto saved = before.take_replay_changes();
+  REQUIRE(saved.size() == 1);
+  CHECK(saved[0].sender == kA);
+  CHECK(saved[0].id == ulid_of(k2));
+  CHECK(before.take_replay_changes().empty()); // reported once
+
+  c.start_ms = kNow;
+  Inbox after(c);
+  for (const auto& [sender, id] : saved) after.restore(sender, id, kNow);
+  receive(after, k1, body(kA, {"1"}), kNow);
+  receive(after, k2, body(kA, {"2"}), kNow);
+  receive(after, k3, body(kA, {"3"}), kNow);
+  CHECK(payloads(after.take_deliveries()) == std::vector<std::string>{"3"});
+  CHECK(after.dropped(DropReason::replayed) == 2);
+}
+
+TEST_CASE_METHOD(Fixture, "Objects dated further ahead than clocks differ are refused", "[inbox][replay]") {
+  Inbox in(config()); // max_future_ms 10 s
+  auto ahead = key(kA, kNow + 10'001), near = key(kA, kNow + 9'000);
+  CHECK(in.on_listed({ahead, near}, kNow) == 1);
+  CHECK(in.dropped(DropReason::from_future) == 1);
+  CHECK(in.take_deletions() == std::vector<std::string>{ahead});
+}
+
+TEST_CASE_METHOD(Fixture, "A GET cut at the size cap drops the object as oversized; a poll's too", "[inbox]") {
+  Inbox in(config());
+  auto k = key(kA, kNow - 2);
+  in.on_listed({ListedObject(k, 10)}, kNow); // listed small, grew before the GET
+  in.start_fetches(kNow);
+  in.on_fetch_failed(k, FetchError::too_large, kNow);
+  CHECK(in.dropped(DropReason::oversized) == 1);
+  CHECK(in.tracked() == 0);
+  auto polled = key(kA, kNow - 1);
+  in.on_poll_too_large(polled, kNow);
+  CHECK(in.dropped(DropReason::oversized) == 2);
+  CHECK(in.take_deletions() == std::vector<std::string>{k, polled});
 }
