@@ -43,7 +43,7 @@ hs_start() {
   port=$(hs_free_port)
   printf -v "HS_PORT_$name" '%s' "$port"
   "$HS_BIN/hoshino" --bucket "$bucket" --ula "$HS_ULA::/64" --tun "hs-$name" --netns "$netns" \
-    --machine-id "$mid" --metrics "127.0.0.1:$port" "$@" >"$HS_WORK/$name.log" 2>&1 &
+    --machine-id "$mid" --metrics "127.0.0.1:$port" --state-dir "$HS_WORK/$name.state" "$@" >"$HS_WORK/$name.log" 2>&1 &
   echo $! > "$HS_WORK/$name.pid"
   HS_NODES+=("$name")
   local deadline=$((SECONDS + 30))

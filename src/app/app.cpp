@@ -173,6 +173,10 @@ int run(const Options& o) {
   auto tun = device::TunDevice::create(io, o.tun, o.mtu);
   if (!tun) return fail(tun.error());
   tun_ptr = tun->get();
+  // After the interface (which needs root, the more basic error), before it is configured.
+  auto state_dir = node::StateDir::open(o.state_dir);
+  if (!state_dir) return fail(state_dir.error());
+  config.state_dir = &*state_dir;
   if (auto r = configure(*tun_ptr, o, self, *prefix); !r) return fail(o.tun + ": " + r.error()); // closing removes it
 
   node::Node node(io, *tun_ptr, store, config);

@@ -47,6 +47,8 @@ inbox to deliver packets sent to it.
   --machine-id PATH      file with 32 hex digits (default: /etc/machine-id)
   --metrics ADDR:PORT    Prometheus /metrics endpoint, or "off" (default: 127.0.0.1:8081)
   --key-prefix P         object key prefix in the bucket (default: hoshino)
+  --state-dir DIR        what a restart must remember (the replay window), one per node
+                         (default: /var/lib/hoshino)
   --queue-bytes N        packets waiting per destination while its PUTs are in flight; beyond this
                          the oldest are dropped and counted (default: 8388608, 8 MiB)
   --psk-file PATH        seal every object with this 32-byte key shared by the nodes (ChaCha20-
@@ -145,6 +147,7 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     else if (a == "--metrics") err = take(o.metrics);
     else if (a == "--key-prefix") err = take(o.key_prefix);
     else if (a == "--psk-file") err = take(o.psk_file);
+    else if (a == "--state-dir") err = take(o.state_dir);
     else if (a == "--mtu") err = take_number(1280, 65535, o.mtu);
     else if (a == "--queue-bytes") err = take_number(65536, std::size_t{1} << 32, o.queue_bytes);
     else if (a == "--max-in-flight") err = take_number(1, 256, o.max_in_flight);

@@ -29,6 +29,7 @@ struct Options {
   std::string metrics = "127.0.0.1:8081"; // or "off"
   std::string key_prefix = "hoshino";
   std::string psk_file;  // empty: objects are not sealed
+  std::string state_dir = "/var/lib/hoshino"; // what outlives a restart (systemd's StateDirectory=)
   std::chrono::nanoseconds poll_min = std::chrono::milliseconds(0);
   std::chrono::nanoseconds poll_max = std::chrono::seconds(5);
   std::chrono::nanoseconds poll_busy = std::chrono::milliseconds(0);

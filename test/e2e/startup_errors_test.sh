@@ -37,7 +37,7 @@ hs_netns "hsx$$"
 mid=$(hs_machine_id err e5e5e5e5e5e5e5e5)
 printf 'not-a-machine-id\n' > "$HS_WORK/bad.machine-id"
 hs=("$HS_BIN/hoshino")
-ok_args=(--bucket "$bucket" --ula fd5e::/64 --tun hs-err --machine-id "$mid" --metrics off)
+ok_args=(--bucket "$bucket" --ula fd5e::/64 --tun hs-err --machine-id "$mid" --metrics off --state-dir "$HS_WORK/err.state")
 
 expect "unknown flag" 2 "unknown option '--frobnicate'" -- "${hs[@]}" "${ok_args[@]}" --frobnicate
 expect "missing --bucket" 2 "--bucket is required" -- "${hs[@]}" --ula fd5e::/64
@@ -68,6 +68,13 @@ expect "no credentials, metadata service not answering" 1 "no credentials.*insta
 down_port=$(hs_free_port)
 expect "S3 not reachable" 1 "connection error" -- "${hs[@]}" "${ok_args[@]}" --endpoint "http://127.0.0.1:$down_port"
 expect "interface name taken" 1 "interface lo already exists" -- "${hs[@]}" "${ok_args[@]}" --tun lo
+expect "state directory not writable" 1 "cannot create state directory /proc/hoshino-state" -- "${hs[@]}" "${ok_args[@]}" --state-dir /proc/hoshino-state
+mkdir -p "$HS_WORK/held.state" && : > "$HS_WORK/held.state/replay"
+flock "$HS_WORK/held.state/replay" sleep 30 &
+flock_pid=$!
+sleep 0.3
+expect "state directory in use" 1 "in use by another hoshino" -- "${hs[@]}" "${ok_args[@]}" --state-dir "$HS_WORK/held.state"
+kill "$flock_pid"
 busy_port=$(hs_free_port)
 python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$busy_port)); s.listen(); time.sleep(30)" &
 busy_pid=$!

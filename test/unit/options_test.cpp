@@ -100,6 +100,7 @@ TEST_CASE("Help and version need nothing else", "[options]") {
                            "--queue-bytes", "--psk-file", "openssl rand -hex 32", "--max-in-flight",
                            "--bundle-bytes", "--bundle-packets", "--no-inline", "--no-anticipation",
                            "--original-design", "--no-second-list", "--delete-interval", "--no-chain", "--chained-list",
+                           "--state-dir", "/var/lib/hoshino",
                            "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL", "53049", "127.0.0.1:8081"})
     CHECK(u.find(flag) != std::string::npos);
 }
