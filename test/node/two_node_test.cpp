@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 
 using namespace hoshino;
@@ -706,4 +707,150 @@ TEST_CASE("An egress flood against a slow bucket stays within the queue bound; d
   CHECK(a.metrics().dropped.at("queue_full") > 0);
   CHECK(a.metrics().egress.packets > 0); // nothing lost silently: forwarded + counted drops = offered
   running.stop();
+}
+
+// --- Inbox integrity: a bucket writer without the key, deletes refused, restarts, outages -------------
+
+namespace {
+
+std::string temp_state_dir() {
+  char tmpl[] = "/tmp/hoshino-node-state.XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  return tmpl;
+}
+
+std::optional<s3::Error> s3_error(long status, std::string code) {
+  s3::Error e;
+  e.kind = s3::Error::Kind::http;
+  e.http_status = status;
+  e.code = std::move(code);
+  return e;
+}
+
+} // namespace
+
+TEST_CASE("A node killed and restarted does not deliver again what it delivered before", "[node][replay]") {
+  auto dir = temp_state_dir();
+  std::vector<std::pair<std::string, core::Bytes>> sent; // every object A wrote into B's inbox
+  std::vector<std::string> first_life;
+  {
+    asio::io_context io;
+    store::MemoryStore bucket{io, 300us};
+    bucket.on_put = [&](const std::string& key, const core::Bytes& body) { sent.emplace_back(key, body); };
+    device::MemoryDevice dev_a{io}, dev_b{io};
+    auto state = node::StateDir::open(dir);
+    REQUIRE(state);
+    auto cb = config(kB);
+    cb.state_dir = &*state;
+    node::Node a{io, dev_a, bucket, config(kA)}, b{io, dev_b, bucket, cb};
+    Running ra(io, a), rb(io, b);
+    for (int i = 0; i < 5; ++i) {
+      dev_a.inject(ipv6_packet(kA, kB, "ping " + std::to_string(i)));
+      REQUIRE(run_until(io, [&] { return dev_b.written().size() == static_cast<std::size_t>(i) + 1; }));
+    }
+    first_life = payloads(dev_b.written());
+    // kill -9: B's loop simply never runs again (no stop, no flush, no last write of its state). A stops.
+    rb.done = true; // not waited for
+    ra.stop();
+  } // the state directory's lock goes with the process
+  REQUIRE(sent.size() == 5);
+
+  asio::io_context io;
+  store::MemoryStore bucket{io, 300us};
+  for (const auto& [key, body] : sent) bucket.objects()[key] = body; // a writer re-PUTs all of them
+  auto state = node::StateDir::open(dir);
+  REQUIRE(state);
+  auto cb = config(kB);
+  cb.state_dir = &*state;
+  device::MemoryDevice dev_b{io};
+  node::Node b{io, dev_b, bucket, cb};
+  Running rb(io, b);
+  REQUIRE(run_until(io, [&] { return bucket.objects().empty(); }));
+  CHECK(dev_b.written().empty()); // within the 5 s startup grace: only the state stops them
+  CHECK(b.inbox().dropped(core::DropReason::replayed) == 5);
+  CHECK(first_life.size() == 5);
+  rb.stop();
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("With deletes refused, consumed objects do not hide new ones: LIST pages past them", "[node][delete]") {
+  asio::io_context io;
+  store::MemoryStore bucket{io, 100us};
+  bucket.undeletable = [](const std::string&) { return true; }; // a policy without s3:DeleteObject
+  core::UlidGenerator gen([] { return 5; });
+  auto now = wall_now_ms();
+  constexpr int kOld = 1500; // more than a page
+  for (int i = 0; i < kOld; ++i)
+    bucket.objects()[core::format_key("hoshino", {kB, kA, gen.next(now)})] =
+        core::encode_bundle({ipv6_packet(kA, kB, std::to_string(i))});
+  device::MemoryDevice dev{io, 8192};
+  node::Node b{io, dev, bucket, config(kB)};
+  Running running(io, b);
+  REQUIRE(run_until(io, [&] { return dev.written().size() == kOld; }, 30s, 1ms));
+  REQUIRE(run_until(io, [&] { return b.metrics().delete_failures >= kOld; }));
+  // A new sender's object sorts after all of them (fd5e::c > fd5e::a).
+  const core::Address kC = addr("fd5e::c");
+  bucket.objects()[core::format_key("hoshino", {kB, kC, gen.next(wall_now_ms())})] =
+      core::encode_bundle({ipv6_packet(kC, kB, "behind the backlog")});
+  REQUIRE(run_until(io, [&] { return dev.written().size() == kOld + 1; }));
+  CHECK(payload_of(dev.written().back()) == "behind the backlog");
+  CHECK(b.metrics().inbox_listed >= kOld);
+  CHECK(b.inbox().dropped(core::DropReason::replayed) == 0); // the handled memory skips them quietly
+  running.stop();
+}
+
+TEST_CASE("Stopping while a GET is in flight neither delivers nor consumes that object", "[node][stop]") {
+  Pair p;
+  p.bucket.fault = [&](store::OpKind op, const std::string&) -> std::optional<s3::Error> {
+    if (op == store::OpKind::get) p.b.stop(); // SIGTERM arrives while the GET is under way
+    return std::nullopt;
+  };
+  p.start();
+  p.dev_a.inject(ipv6_packet(kA, kB, std::string(1200, 'x'))); // too large to travel in the key
+  REQUIRE(p.run_until([&] { return p.running == 1; }));         // B has stopped
+  p.bucket.fault = nullptr;
+  p.stop();
+  CHECK(p.dev_b.written().empty());
+  REQUIRE(p.bucket.objects().size() == 1); // still there for the next start
+  CHECK(p.bucket.objects().begin()->first.starts_with("hoshino/" + kB.hex() + "/"));
+  CHECK(p.b.inbox().dropped(core::DropReason::fetch_failed) == 0);
+}
+
+TEST_CASE("A SlowDown burst on GETs delays an object, it does not lose it", "[node][retry]") {
+  Pair p;
+  int refusals = 0;
+  p.bucket.fault = [&](store::OpKind op, const std::string&) -> std::optional<s3::Error> {
+    if (op == store::OpKind::get && refusals < 6) {
+      ++refusals;
+      return s3_error(503, "SlowDown");
+    }
+    return std::nullopt;
+  };
+  p.start();
+  p.dev_a.inject(ipv6_packet(kA, kB, std::string(1200, 'y')));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }, 20s));
+  CHECK(refusals == 6);
+  CHECK(p.b.inbox().dropped(core::DropReason::fetch_failed) == 0);
+  p.stop();
+}
+
+TEST_CASE("An oversized object at an announced key is cut off, dropped and deleted", "[node][chain]") {
+  Pair p;
+  std::optional<std::string> next_key;
+  p.bucket.on_put = [&](const std::string& key, const core::Bytes& body) {
+    auto k = core::parse_key("hoshino", key);
+    if (!k || k->dst != kB || next_key) return;
+    auto bundle = core::decode_body(k->inline_body.empty() ? body : k->inline_body);
+    if (bundle && bundle->next) next_key = core::format_key("hoshino", {kB, kA, *bundle->next});
+  };
+  p.start();
+  p.dev_a.inject(ipv6_packet(kA, kB, "first"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1 && next_key; }));
+  // A writer squats the announced key with more than any sender writes (the poll must not read it all).
+  p.bucket.objects()[*next_key] = core::Bytes((16u << 20) + 1, 'z');
+  REQUIRE(p.run_until([&] { return p.b.inbox().dropped(core::DropReason::oversized) == 1; }));
+  REQUIRE(p.run_until([&] { return !p.bucket.objects().contains(*next_key); }));
+  p.dev_a.inject(ipv6_packet(kA, kB, "second")); // the conversation goes on
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 2; }));
+  p.stop();
 }
