@@ -54,13 +54,19 @@ UlidGenerator::UlidGenerator(std::function<std::uint64_t()> random64) : random64
 
 Ulid UlidGenerator::next(std::uint64_t now_ms) {
   if (last_ && now_ms <= last_->time_ms()) {
-    // Increment the 80-bit random part; on (astronomically unlikely) overflow, move to the next ms.
+    // Add a random 32-bit step to the 80-bit random part: still in order, but the next ULID cannot be
+    // guessed from this one (an announced successor's key must not be squattable). On overflow of
+    // the headroom (astronomically unlikely), move to the next ms.
     Ulid u = *last_;
-    for (int i = 15; i >= 6; --i) {
-      if (++u.bytes[static_cast<std::size_t>(i)] != 0) {
-        last_ = u;
-        return u;
-      }
+    std::uint64_t carry = (random64_() >> 32) + 1;
+    for (int i = 15; i >= 6 && carry != 0; --i) {
+      carry += u.bytes[static_cast<std::size_t>(i)];
+      u.bytes[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(carry & 0xff);
+      carry >>= 8;
+    }
+    if (carry == 0 && !(u.bytes[6] & 0x80)) {
+      last_ = u;
+      return u;
     }
     now_ms = last_->time_ms() + 1;
   }

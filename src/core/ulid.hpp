@@ -22,7 +22,8 @@ struct Ulid {
 };
 
 // Monotonic within the process: a second ULID in the same millisecond (or after the clock stepped
-// back) is the previous one plus one, so the order of generation is the order of the keys.
+// back) is the previous one plus a random step, so the order of generation is the order of the keys.
+// Where keys must not be guessed, random64 is a cryptographic source (crypto::random64).
 class UlidGenerator {
 public:
   explicit UlidGenerator(std::function<std::uint64_t()> random64);

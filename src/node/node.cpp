@@ -3,6 +3,7 @@
 #include "core/keys.hpp"
 #include "core/object.hpp"
 #include "core/seal.hpp"
+#include "util/crypto.hpp"
 #include "util/log.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -10,7 +11,6 @@
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include <random>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -24,10 +24,6 @@ std::uint64_t system_ms() {
   return static_cast<std::uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
 }
 
-std::function<std::uint64_t()> random_source() {
-  auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
-  return [engine] { return (*engine)(); };
-}
 
 constexpr auto kErrorLogInterval = std::chrono::seconds(10);
 
@@ -39,7 +35,7 @@ core::InboxConfig inbox_config(const NodeConfig& c, std::uint64_t start_ms) {
   i.max_age_ms = c.max_age_ms;
   i.start_ms = start_ms;
   i.psk = c.psk;
-  i.fingerprint_seed = (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+  i.fingerprint_seed = crypto::random64();
   i.replay.forget_after_ms = i.max_age_ms + i.max_future_ms;
   return i;
 }
@@ -56,7 +52,7 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       bundler_(config_.bundler),
       heartbeat_(config_.heartbeat, core::Clock::now()),
       inbox_(inbox_config(config_, wall_ms_())),
-      chain_(config_.chain_keys, random_source()),
+      chain_(config_.chain_keys, crypto::random64),
       inbox_prefix_(core::inbox_prefix(config_.key_prefix, config_.self)),
       poll_timer_(io),
       lane_signal_(io),
@@ -64,7 +60,7 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       delete_timer_(io),
       progress_(io),
       retry_timer_(io, std::chrono::steady_clock::time_point::max()),
-      random_(random_source()) {
+      random_(crypto::random64) {
   metrics_.dropped["queue_full"] = 0; // exported from the start, updated only when drops happen
   if (config_.state_dir) {
     for (const auto& [sender, highest] : config_.state_dir->replay_records())

@@ -2,6 +2,9 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <cstring>
 
 #include <stdexcept>
 
@@ -50,6 +53,14 @@ std::string base64(std::span<const std::uint8_t> bytes) {
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(s.data()), bytes.data(), static_cast<int>(bytes.size()));
   s.resize(static_cast<std::size_t>(n));
   return s;
+}
+
+std::uint64_t random64() {
+  std::uint8_t b[8];
+  if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("RAND_bytes failed");
+  std::uint64_t v;
+  std::memcpy(&v, b, sizeof v);
+  return v;
 }
 
 } // namespace hoshino::crypto

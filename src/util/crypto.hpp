@@ -17,6 +17,8 @@ Sha256 hmac_sha256(std::span<const std::uint8_t> key, std::string_view data);
 Md5 md5(std::span<const std::uint8_t> data);
 
 std::string hex(std::span<const std::uint8_t> bytes);
+// 64 bits from OpenSSL's CSPRNG (ULIDs' random parts: announced keys must not be guessable).
+std::uint64_t random64();
 std::string base64(std::span<const std::uint8_t> bytes);
 
 inline std::span<const std::uint8_t> bytes_of(std::string_view s) {

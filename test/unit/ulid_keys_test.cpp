@@ -1,5 +1,6 @@
 #include "core/keys.hpp"
 #include "core/ulid.hpp"
+#include "util/crypto.hpp"
 #include "support/packets.hpp"
 
 #include <catch2/catch.hpp>
@@ -41,6 +42,21 @@ TEST_CASE("ULIDs are monotonic within the process, even when the clock stands st
   CHECK(std::is_sorted(ids.begin(), ids.end()));
   CHECK(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
   CHECK(Ulid::parse(ids.back())->time_ms() == 2000);
+}
+
+TEST_CASE("ULIDs made in one millisecond are not one apart: the next cannot be guessed from the last", "[ulid]") {
+  UlidGenerator gen(hoshino::crypto::random64);
+  auto a = gen.next(1000), b = gen.next(1000), c = gen.next(1000);
+  CHECK(a < b);
+  CHECK(b < c);
+  auto low = [](const Ulid& u) {
+    std::uint64_t v = 0;
+    for (std::size_t i = 8; i < 16; ++i) v = v << 8 | u.bytes[i];
+    return v;
+  };
+  // One step of +1 each would make both differences 1; random 32-bit steps make that a 1 in 2^64 chance.
+  CHECK((low(b) - low(a) != 1 || low(c) - low(b) != 1));
+  CHECK(b.time_ms() == 1000);
 }
 
 TEST_CASE("Object key format and parse", "[keys]") {
