@@ -85,6 +85,9 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
     family("hoshino_replay_senders", "gauge", "Senders whose consumed objects the replay window remembers.");
     fmt::format_to(std::back_inserter(out), "hoshino_replay_senders {}\n", inbox->replay().senders());
   }
+  family("hoshino_clock_offset_seconds", "gauge",
+         "S3's clock minus this node's, from Date headers; beyond 1 s the node uses S3's time for its objects.");
+  fmt::format_to(std::back_inserter(out), "hoshino_clock_offset_seconds {:.3f}\n", m.clock_offset_seconds);
   family("hoshino_poll_interval_seconds", "gauge", "Current delay between looks at the inbox (LIST or polls).");
   fmt::format_to(std::back_inserter(out), "hoshino_poll_interval_seconds {}\n", m.poll_interval_seconds);
   family("hoshino_build_info", "gauge", "Build information.");

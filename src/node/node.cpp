@@ -49,9 +49,10 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       store_(store),
       config_(std::move(config)),
       wall_ms_(wall_ms ? std::move(wall_ms) : WallClock(system_ms)),
+      clock_(config_.clock),
       bundler_(config_.bundler),
       heartbeat_(config_.heartbeat, core::Clock::now()),
-      inbox_(inbox_config(config_, wall_ms_())),
+      inbox_(inbox_config(config_, now_ms())),
       chain_(config_.chain_keys, crypto::random64),
       inbox_prefix_(core::inbox_prefix(config_.key_prefix, config_.self)),
       poll_timer_(io),
@@ -64,7 +65,7 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
   metrics_.dropped["queue_full"] = 0; // exported from the start, updated only when drops happen
   if (config_.state_dir) {
     for (const auto& [sender, highest] : config_.state_dir->replay_records())
-      inbox_.restore(sender, highest, wall_ms_());
+      inbox_.restore(sender, highest, now_ms());
   }
 }
 
@@ -175,7 +176,7 @@ bool Node::forward(core::Bytes packet) {
 }
 
 asio::awaitable<void> Node::put_batch(core::Batch batch) {
-  auto pick = chain_.pick(batch.dst, wall_ms_());
+  auto pick = chain_.pick(batch.dst, now_ms());
   core::ObjectKey id{batch.dst, config_.self, pick.id, {}};
   // Pipelined behind a PUT still in flight: this object may become visible first, so it names the
   // latest of those and the receiver holds it until that one is through.
@@ -246,6 +247,7 @@ asio::awaitable<void> Node::ingress_loop() {
     co_await beat();
     if (stopping_) break;
     metrics_.poll_interval_seconds = std::chrono::duration<double>(heartbeat_.interval()).count();
+    if (clock_) metrics_.clock_offset_seconds = static_cast<double>(clock_->estimate_ms()) / 1000;
     release_memory_when_idle();
     if (heartbeat_.interval() > core::Duration::zero()) {
       poll_timer_.expires_after(heartbeat_.interval());
@@ -265,7 +267,7 @@ asio::awaitable<void> Node::second_lane() {
     if (stopping_) break;
     // Polls of announced keys take a GET's time (a third of a LIST's here) and come back to back: a
     // second lane would only ask for the same keys.
-    auto wanted = [this] { return heartbeat_.conversation() && !inbox_.chained(wall_ms_()); };
+    auto wanted = [this] { return heartbeat_.conversation() && !inbox_.chained(now_ms()); };
     if (!wanted()) continue;
     lane_timer_.expires_after(list_latency_ / 2);
     co_await lane_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
@@ -277,10 +279,10 @@ asio::awaitable<void> Node::second_lane() {
 asio::awaitable<void> Node::beat() {
   // LIST finds what no announcement names: new senders, first objects, what a broken chain left. While
   // announced keys are awaited, that is needed only now and then; the beats in between GET those keys.
-  bool list_due = !inbox_.chained(wall_ms_()) ||
+  bool list_due = !inbox_.chained(now_ms()) ||
                   std::chrono::steady_clock::now() - last_list_ >= config_.chained_list_interval;
   if (!list_due) {
-    auto keys = inbox_.start_polls(wall_ms_());
+    auto keys = inbox_.start_polls(now_ms());
     if (!keys.empty()) {
       co_await poll_round(std::move(keys));
       co_return;
@@ -325,7 +327,7 @@ asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound>
   } else if (body) {
     ++round->hits;
     ++metrics_.ingress.objects;
-    inbox_.on_polled(key, *body, wall_ms_());
+    inbox_.on_polled(key, *body, now_ms());
     report_seal_mismatch(key);
   } else {
     // Not there yet. Without s3:ListBucket on the whole bucket (the least-privilege policy in
@@ -337,7 +339,7 @@ asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound>
       round->failed = true;
       s3_failed(store::OpKind::get, e);
     }
-    if (e.code == store::kObjectTooLarge) inbox_.on_poll_too_large(key, wall_ms_());
+    if (e.code == store::kObjectTooLarge) inbox_.on_poll_too_large(key, now_ms());
     else inbox_.on_poll_missed(key, !absent);
   }
   pump();
@@ -362,7 +364,7 @@ asio::awaitable<void> Node::list_once() {
     }
     if (page == 0) // a smoothed LIST latency paces the second lane
       list_latency_ = (list_latency_ * 7 + (std::chrono::steady_clock::now() - started)) / 8;
-    std::size_t found = inbox_.on_listed(*keys, wall_ms_());
+    std::size_t found = inbox_.on_listed(*keys, now_ms());
     fresh += found;
     listed += keys->size();
     // A full page that held nothing new (consumed keys whose deletes lag or are refused) may hide new
@@ -381,10 +383,10 @@ asio::awaitable<void> Node::list_once() {
 void Node::pump() {
   progress_.cancel();
   if (!stopping_) { // once the device is closed, nothing new is fetched or delivered (or consumed)
-    std::uint64_t now_ms = wall_ms_();
-    for (auto& key : inbox_.start_fetches(now_ms)) spawn(get_object(std::move(key)));
+    std::uint64_t now = now_ms();
+    for (auto& key : inbox_.start_fetches(now)) spawn(get_object(std::move(key)));
     if (auto due = inbox_.next_retry_ms()) {
-      auto at = std::chrono::steady_clock::now() + std::chrono::milliseconds(*due > now_ms ? *due - now_ms : 0);
+      auto at = std::chrono::steady_clock::now() + std::chrono::milliseconds(*due > now ? *due - now : 0);
       if (at < retry_timer_.expiry()) retry_timer_.expires_at(at);
     }
     deliver();
@@ -405,7 +407,7 @@ asio::awaitable<void> Node::get_object(std::string key) {
   }
   if (body) {
     ++metrics_.ingress.objects;
-    inbox_.on_fetched(key, *body, wall_ms_());
+    inbox_.on_fetched(key, *body, now_ms());
     report_seal_mismatch(key);
   } else {
     const auto& e = body.error();
@@ -413,7 +415,7 @@ asio::awaitable<void> Node::get_object(std::string key) {
     auto error = e.code == store::kObjectTooLarge ? core::FetchError::too_large
                  : e.retryable()                  ? core::FetchError::transient
                                                   : core::FetchError::gone;
-    inbox_.on_fetch_failed(key, error, wall_ms_());
+    inbox_.on_fetch_failed(key, error, now_ms());
   }
   pump();
 }

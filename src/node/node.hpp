@@ -9,6 +9,7 @@
 #include "core/backoff.hpp"
 #include "core/bundler.hpp"
 #include "core/chain.hpp"
+#include "core/clock_offset.hpp"
 #include "core/heartbeat.hpp"
 #include "core/inbox.hpp"
 #include "core/ulid.hpp"
@@ -58,6 +59,9 @@ struct NodeConfig {
   // A LIST whose page is full of keys already handled (deletes refused or lagging) reads on, this many
   // pages at most, so consumed objects cannot hide new ones.
   std::size_t max_list_pages = 5;
+  // The offset to the bucket's clock (from S3's Date headers; core/clock_offset.hpp), kept by the shell
+  // that sees the answers. Null: the local clock as it is.
+  const core::ClockOffset* clock = nullptr;
 };
 
 class Node {
@@ -106,6 +110,11 @@ private:
   store::ObjectStore& store_;
   NodeConfig config_;
   WallClock wall_ms_;
+  const core::ClockOffset* clock_;
+  // The time ULIDs carry and ages are judged by: the wall clock, corrected to the bucket's if it is off.
+  std::uint64_t now_ms() const {
+    return wall_ms_() + static_cast<std::uint64_t>(clock_ ? clock_->correction_ms() : 0);
+  }
   core::Bundler bundler_;
   core::Heartbeat heartbeat_;
   core::Inbox inbox_;

@@ -854,3 +854,31 @@ TEST_CASE("An oversized object at an announced key is cut off, dropped and delet
   REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 2; }));
   p.stop();
 }
+
+TEST_CASE("A sender whose clock is two minutes behind is corrected by S3's Date, not dropped", "[node][clock]") {
+  auto with_clock = GENERATE(false, true);
+  asio::io_context io;
+  store::MemoryStore bucket{io, 300us};
+  device::MemoryDevice dev_a{io}, dev_b{io};
+  auto behind = [] { return wall_now_ms() - 120'000; };
+  // What the S3 shell would feed it from Date headers: the bucket keeps real time.
+  core::ClockOffset clock_a;
+  for (int i = 0; i < 20; ++i) {
+    std::uint64_t server = wall_now_ms() + static_cast<std::uint64_t>(i) * 77;
+    clock_a.on_sample(server - 120'000 - 2, server - 120'000 + 2, server / 1000 * 1000);
+  }
+  auto ca = config(kA);
+  if (with_clock) ca.clock = &clock_a;
+  node::Node a{io, dev_a, bucket, ca, behind}, b{io, dev_b, bucket, config(kB)};
+  Running ra(io, a), rb(io, b);
+  dev_a.inject(ipv6_packet(kA, kB, "from the past"));
+  if (with_clock) {
+    REQUIRE(run_until(io, [&] { return dev_b.written().size() == 1; }));
+    CHECK(b.inbox().dropped(core::DropReason::too_old) == 0);
+  } else {
+    REQUIRE(run_until(io, [&] { return b.inbox().dropped(core::DropReason::too_old) == 1; }));
+    CHECK(dev_b.written().empty());
+  }
+  ra.stop();
+  rb.stop();
+}
