@@ -6,10 +6,10 @@
 #     --env-file F     extra lines for /etc/hoshino/hoshino.env (AWS_REGION, credentials, AWS_ENDPOINT_URL)
 #     --args "..."     extra hoshino flags (e.g. "--metrics 127.0.0.1:9100 -v")
 #     --ssh "CMD"      the ssh command (default: ssh -o BatchMode=yes); HOST may be user@host
-#     --dry-run        print what would be done; run nothing (not even the local build)
+#     --dry-run        print what would be done (secrets redacted); run nothing (not even the local build)
 #
 # Per host: installs the runtime libraries, copies the binary and the systemd unit (built here, for
-# Debian 12), writes /etc/hoshino/hoshino.env, enables and (re)starts hoshino.service, and reads
+# Debian 12), writes /etc/hoshino/hoshino.env (mode 0600), enables and (re)starts hoshino.service, and reads
 # /etc/machine-id to print the node's address.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,14 +55,22 @@ run ninja -C "$root/build-release"
 run meson install -C "$root/build-release" --destdir "$stage/root" --no-rebuild
 run tar -C "$stage/root" -czf "$stage/hoshino.tar.gz" usr
 
-# The environment file every host gets.
-{
-  echo "HOSHINO_BUCKET=$bucket"
-  echo "HOSHINO_ULA=$ula"
-  echo "HOSHINO_ARGS=${psk_file:+--psk-file /etc/hoshino/psk }$extra_args"
-  [[ -n $env_file ]] && cat "$env_file"
-} > "$stage/hoshino.env"
-if ((dry_run)); then echo "hoshino.env for every host:"; sed 's/^/  /' "$stage/hoshino.env"; fi
+# The environment file every host gets. It may hold credentials: created under umask 077, so it is never
+# readable by others, not even between its creation and a chmod.
+(
+  umask 077
+  {
+    echo "HOSHINO_BUCKET=$bucket"
+    echo "HOSHINO_ULA=$ula"
+    echo "HOSHINO_ARGS=${psk_file:+--psk-file /etc/hoshino/psk }$extra_args"
+    [[ -n $env_file ]] && cat "$env_file"
+  } > "$stage/hoshino.env"
+)
+# Dry-run output ends up in terminals and logs: secrets are shown as <redacted>.
+redact() {
+  sed -E 's/^([[:space:]]*(export[[:space:]]+)?(AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN)[[:space:]]*=).*/\1<redacted>/' "$@"
+}
+if ((dry_run)); then echo "hoshino.env for every host:"; redact "$stage/hoshino.env" | sed 's/^/  /'; fi
 
 # The node address for a machine-id: the /64's network part and the first 16 hex digits.
 address_of() {
@@ -78,9 +86,12 @@ for host in "${hosts[@]}"; do
   echo "== $host"
   run $ssh_cmd "$host" "sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q libcurl4 libpugixml1v5 libfmt9 libssl3"
   feed "$stage/hoshino.tar.gz" $ssh_cmd "$host" "sudo tar -C / -xzf -"
-  feed "$stage/hoshino.env" $ssh_cmd "$host" "sudo install -d -m 0755 /etc/hoshino && sudo tee /etc/hoshino/hoshino.env >/dev/null"
+  # Secrets on the host: root-only files, created so (umask 077; install replaces an older file, whatever
+  # its mode, by a new one).
+  feed "$stage/hoshino.env" $ssh_cmd "$host" \
+    "sudo install -d -m 0755 /etc/hoshino && sudo sh -c 'umask 077 && install -m 0600 /dev/stdin /etc/hoshino/hoshino.env'"
   if [[ -n $psk_file ]]; then
-    feed "$psk_file" $ssh_cmd "$host" "sudo install -m 0600 /dev/stdin /etc/hoshino/psk"
+    feed "$psk_file" $ssh_cmd "$host" "sudo sh -c 'umask 077 && install -m 0600 /dev/stdin /etc/hoshino/psk'"
   fi
   run $ssh_cmd "$host" "sudo systemctl daemon-reload && sudo systemctl enable hoshino.service && sudo systemctl restart hoshino.service"
   if ((dry_run)); then

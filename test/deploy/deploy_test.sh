@@ -90,8 +90,10 @@ dir=$FAKE_ROOT/$host
 mkdir -p "$dir/etc/hoshino"
 case $cmd in
   *"tar -C / -xzf -"*) tar -C "$dir" -xzf - ;;
-  *"tee /etc/hoshino/hoshino.env"*) cat > "$dir/etc/hoshino/hoshino.env" ;;
-  *"/etc/hoshino/psk"*) cat > "$dir/etc/hoshino/psk" ;;
+  # The files with secrets: the real command, sudo dropped and /etc/hoshino inside this host's tree, under
+  # a permissive umask, so the modes checked are the ones the command itself sets.
+  *"/etc/hoshino/hoshino.env"*|*"/etc/hoshino/psk"*)
+    cmd=${cmd//sudo /}; (umask 022; bash -c "${cmd//\/etc\/hoshino/$dir/etc/hoshino}") ;;
   "cat /etc/machine-id") [[ $host == *node1 ]] && echo 0123456789abcdef0000000000000000 || echo fedcba98765432100000000000000000 ;;
   *) cat > /dev/null ;;
 esac
@@ -99,15 +101,19 @@ SH
 chmod +x "$work/fake-ssh"
 export FAKE_SSH_LOG=$work/ssh.log FAKE_ROOT=$work/hosts
 echo "0011223344556677889900112233445566778899001122334455667788990011" > "$work/psk"
+printf 'AWS_REGION=eu-central-1\nAWS_ACCESS_KEY_ID=AKIDEXAMPLE\nAWS_SECRET_ACCESS_KEY=s3cr3t-v4lue\nAWS_SESSION_TOKEN=t0ken-v4lue\n' > "$work/aws.env"
 PATH="$work/shim:$PATH"; mkdir -p "$work/shim"; cp "$work/fake-ssh" "$work/shim/ssh" # any stray plain ssh call lands here too
 bash "$root/scripts/launch.sh" --bucket demo --ula fd5e:59b8:f71d:9a3e::/64 --psk-file "$work/psk" \
-  --dry-run user@node1 node2 > "$work/dry.txt" 2>&1
+  --env-file "$work/aws.env" --dry-run user@node1 node2 > "$work/dry.txt" 2>&1
 check "launch --dry-run: runs nothing" test ! -e "$FAKE_SSH_LOG"
 check "launch --dry-run: shows every step for every host" bash -c "
   [[ \$(grep -c 'would run: ssh' '$work/dry.txt') == 10 ]] && grep -q 'user@node1: address' '$work/dry.txt' &&
   grep -q '^node2: address' '$work/dry.txt' && grep -q 'HOSHINO_BUCKET=demo' '$work/dry.txt'"
+check "launch --dry-run: secrets redacted, other settings shown" bash -c "
+  ! grep -q -e s3cr3t-v4lue -e t0ken-v4lue '$work/dry.txt' && grep -q 'AWS_SECRET_ACCESS_KEY=<redacted>' '$work/dry.txt' &&
+  grep -q 'AWS_SESSION_TOKEN=<redacted>' '$work/dry.txt' && grep -q 'AWS_ACCESS_KEY_ID=AKIDEXAMPLE' '$work/dry.txt'"
 bash "$root/scripts/launch.sh" --bucket demo --ula fd5e:59b8:f71d:9a3e::/64 --psk-file "$work/psk" \
-  --ssh "$work/fake-ssh -o BatchMode=yes" user@node1 node2 > "$work/real.txt" 2>&1
+  --env-file "$work/aws.env" --ssh "$work/fake-ssh -o BatchMode=yes" user@node1 node2 > "$work/real.txt" 2>&1
 tail -3 "$work/real.txt"
 check "launch: prints each node's address from its machine-id" bash -c "
   grep -qx 'user@node1: fd5e:59b8:f71d:9a3e:123:4567:89ab:cdef' '$work/real.txt' &&
@@ -117,6 +123,11 @@ check "launch: ships the binary, the unit, the settings and the key" bash -c "
   grep -q 'EnvironmentFile=/etc/hoshino/hoshino.env' '$FAKE_ROOT/node2/usr/lib/systemd/system/hoshino.service' &&
   grep -qx 'HOSHINO_ARGS=--psk-file /etc/hoshino/psk ' '$FAKE_ROOT/node2/etc/hoshino/hoshino.env' &&
   cmp -s '$work/psk' '$FAKE_ROOT/user@node1/etc/hoshino/psk'"
+check "launch: the settings (with the secret) and the key are root-only files (0600)" bash -c "
+  grep -qx 'AWS_SECRET_ACCESS_KEY=s3cr3t-v4lue' '$FAKE_ROOT/node2/etc/hoshino/hoshino.env' &&
+  [[ \$(stat -c %a '$FAKE_ROOT/node2/etc/hoshino/hoshino.env') == 600 && \$(stat -c %a '$FAKE_ROOT/node2/etc/hoshino/psk') == 600 ]]"
+check "launch: the secret files are written under umask 077 (never readable, not even briefly)" bash -c "
+  [[ \$(grep -c \"umask 077 && install -m 0600 /dev/stdin /etc/hoshino/\" '$FAKE_SSH_LOG') == 4 ]]"
 check "launch: enables and restarts the service on every host" bash -c "
   [[ \$(grep -c 'systemctl enable hoshino.service && sudo systemctl restart hoshino.service' '$FAKE_SSH_LOG') == 2 ]]"
 
