@@ -68,10 +68,18 @@ hs_stop() {
   rm -f "$HS_WORK/$name.pid"
 }
 
-# hs_metric NAME 'metric{labels}': the current value from the node's /metrics (0 if absent).
+# hs_metric NAME 'metric{labels}': the current value from the node's /metrics (0 if the endpoint answers
+# without it). When the endpoint does not answer it prints nothing, says so on stderr and fails: a check
+# such as "delivered none" (= 0) must not pass because the node is gone. Callers check its status (an
+# assignment: `v=$(hs_metric ...) || ...`) or rely on the empty value failing the comparison (ge, test =).
 hs_metric() {
-  local port_var="HS_PORT_$1"
-  curl -s "http://127.0.0.1:${!port_var}/metrics" | awk -v m="$2" '$1 == m { print $2; found=1 } END { if (!found) print 0 }'
+  local port_var="HS_PORT_$1" page
+  local port=${!port_var:-}
+  if [[ -z $port ]] || ! page=$(curl -sf --max-time 5 "http://127.0.0.1:$port/metrics"); then
+    hs_log "hs_metric: node $1's metrics endpoint (127.0.0.1:${port:-no port}) does not answer"
+    return 1
+  fi
+  awk -v m="$2" '$1 == m { print $2; found=1 } END { if (!found) print 0 }' <<<"$page"
 }
 
 hs_cleanup() {

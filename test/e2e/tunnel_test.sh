@@ -66,10 +66,10 @@ echo "iperf3: $mbps Mbit/s through the tunnel"
 check "iperf3 ran 10 s and moved data" ge "$mbps" 1
 
 # With the 53049-byte MTU, 10 s of iperf3 is a few thousand (large) packets: judge by bytes.
-eg=$(hs_metric a 'hoshino_packets_total{direction="egress"}')
-eg_bytes=$(hs_metric a 'hoshino_bytes_total{direction="egress"}')
-ing_bytes=$(hs_metric b 'hoshino_bytes_total{direction="ingress"}')
-puts=$(hs_metric a 'hoshino_s3_requests_total{op="put"}')
+eg=$(hs_metric a 'hoshino_packets_total{direction="egress"}') || abort "read a's metrics"
+eg_bytes=$(hs_metric a 'hoshino_bytes_total{direction="egress"}') || abort "read a's metrics"
+ing_bytes=$(hs_metric b 'hoshino_bytes_total{direction="ingress"}') || abort "read b's metrics"
+puts=$(hs_metric a 'hoshino_s3_requests_total{op="put"}') || abort "read a's metrics"
 echo "metrics: a egress $eg packets / $eg_bytes bytes in $puts PUTs, b ingress $ing_bytes bytes"
 check "metrics show the iperf3 traffic leaving a" ge "$eg_bytes" 50000000
 check "metrics show it arriving at b" ge "$ing_bytes" 50000000
