@@ -127,6 +127,7 @@ void CurlMulti::start(HttpRequest request, std::unique_ptr<Completion> done) {
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &CurlMulti::on_close_socket);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
   if (options_.verbose) curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+  if (req.no_proxy) curl_easy_setopt(e, CURLOPT_NOPROXY, "*"); // curl_easy_reset clears it for the next request
   // No CURLOPT_FAILONERROR: it closes the connection on 4xx and discards S3's error XML.
 
   if (req.method == "PUT") {

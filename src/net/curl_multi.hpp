@@ -27,6 +27,7 @@ struct HttpRequest {
   std::vector<std::string> headers; // "Name: value"
   std::string body;                 // sent with PUT/POST; Content-Length always set (S3 rejects chunked)
   std::chrono::milliseconds timeout{10000};
+  bool no_proxy = false; // straight to the host, whatever http_proxy/ALL_PROXY say (link-local IMDS)
 };
 
 struct HttpResponse {

@@ -139,6 +139,7 @@ asio::awaitable<Result<Unit, std::string>> ImdsProvider::renew_token() {
   req.url = config_.endpoint + "/latest/api/token";
   req.headers.push_back("X-aws-ec2-metadata-token-ttl-seconds: " + std::to_string(config_.token_ttl.count()));
   req.timeout = config_.timeout;
+  req.no_proxy = true; // IMDS is link-local: a proxy cannot reach it, and must not see the token or keys
   auto r = co_await http_.perform(std::move(req));
   if (!r.ok()) {
     co_return "instance metadata (" + config_.endpoint + ") token: " +
@@ -160,6 +161,7 @@ asio::awaitable<Result<std::string, ImdsProvider::Failure>> ImdsProvider::get(st
     req.url = config_.endpoint + path;
     req.headers.push_back("X-aws-ec2-metadata-token: " + token_);
     req.timeout = config_.timeout;
+    req.no_proxy = true;
     auto r = co_await http_.perform(std::move(req));
     if (r.status == 401) { // the token expired or was revoked: get a new one, once
       token_.clear();

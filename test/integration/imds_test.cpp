@@ -14,6 +14,9 @@
 #include <fmt/core.h>
 
 #include <cstdlib>
+#include <optional>
+#include <utility>
+#include <vector>
 
 using namespace hoshino;
 using hoshino::test::run;
@@ -40,6 +43,28 @@ std::map<std::string, int> stats(asio::io_context& io, net::CurlMulti& http) {
   }
   return out;
 }
+
+// Sets (or, for nullptr, unsets) environment variables for its lifetime.
+class ScopedEnv {
+public:
+  ScopedEnv(std::initializer_list<std::pair<const char*, const char*>> vars) {
+    for (auto [name, value] : vars) {
+      const char* old = std::getenv(name);
+      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+      if (value) ::setenv(name, value, 1);
+      else ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    for (const auto& [name, old] : saved_) {
+      if (old) ::setenv(name.c_str(), old->c_str(), 1);
+      else ::unsetenv(name.c_str());
+    }
+  }
+
+private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
 
 s3::ImdsConfig config() {
   auto c = s3::imds_config_from_env(s3::process_env());
@@ -120,6 +145,20 @@ TEST_CASE("Credentials are renewed before they expire, and requests keep working
   auto ok = run(io, client.check_bucket("imds-test-bucket-that-does-not-exist"));
   REQUIRE_FALSE(ok);
   CHECK(ok.error().code == "NoSuchBucket"); // authenticated (not SignatureDoesNotMatch/InvalidAccessKeyId)
+}
+
+TEST_CASE("IMDS requests ignore the proxy variables (a proxy cannot reach a link-local service)", "[imds]") {
+  asio::io_context io;
+  net::CurlMulti http(io, {});
+  s3::ImdsProvider p(http, config());
+  // A proxy where nothing listens: a request that went through it would fail with a connection error.
+  const char* dead = "http://127.0.0.1:1";
+  ScopedEnv proxied{{"http_proxy", dead}, {"HTTP_PROXY", dead}, {"all_proxy", dead}, {"ALL_PROXY", dead},
+                    {"no_proxy", nullptr}, {"NO_PROXY", nullptr}};
+  auto creds = run(io, p.fetch());
+  INFO((creds ? std::string() : creds.error()));
+  REQUIRE(creds);
+  CHECK(creds->credentials.access_key_id == env_or("AWS_ACCESS_KEY_ID"));
 }
 
 TEST_CASE("Off EC2 (nothing listening), the provider fails promptly with a clear error", "[imds]") {
