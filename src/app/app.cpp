@@ -207,7 +207,7 @@ int run(const Options& o) {
     io.stop();
   });
   io.run();
-  return 0;
+  return node.fatal_error().empty() ? 0 : 1; // said already, loudly
 }
 
 } // namespace hoshino::app

@@ -89,6 +89,17 @@ void Node::spawn(asio::awaitable<void> task) {
 
 void Node::s3_failed(store::OpKind op, const s3::Error& e) {
   metrics_.error(op, e.code);
+  if (e.code == "ExpiredToken") {
+    auto now = std::chrono::steady_clock::now();
+    if (expired_since_ == std::chrono::steady_clock::time_point{}) expired_since_ = now;
+    else if (now - expired_since_ >= config_.expired_credentials_limit && fatal_.empty()) {
+      fatal_ = fmt::format("S3 has called the credentials expired for {} s: restart with fresh ones (temporary "
+                           "credentials from the environment are not renewed)",
+                           std::chrono::duration_cast<std::chrono::seconds>(now - expired_since_).count());
+      log::error("{}", fatal_);
+      stop();
+    }
+  }
   if (log_due(last_logged_[{static_cast<int>(op), e.code}])) {
     // Permission and credential errors will not heal by retrying: say so loudly.
     bool denied = e.http_status == 403 || e.code == "AccessDenied" || e.code == "InvalidAccessKeyId" ||
@@ -199,7 +210,10 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
   for (int attempt = 1;; ++attempt) {
     metrics_.request(store::OpKind::put);
     r = co_await store_.put(name, body);
-    if (r) break;
+    if (r) {
+      s3_succeeded();
+      break;
+    }
     s3_failed(store::OpKind::put, r.error());
     auto delay = core::backoff_delay(config_.put_backoff, attempt, random01());
     if (!r.error().retryable() || stopping_ ||
@@ -362,6 +376,7 @@ asio::awaitable<void> Node::list_once() {
       heartbeat_.on_error(core::Clock::now());
       co_return;
     }
+    s3_succeeded();
     if (page == 0) // a smoothed LIST latency paces the second lane
       list_latency_ = (list_latency_ * 7 + (std::chrono::steady_clock::now() - started)) / 8;
     std::size_t found = inbox_.on_listed(*keys, now_ms());

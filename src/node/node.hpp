@@ -62,6 +62,10 @@ struct NodeConfig {
   // The offset to the bucket's clock (from S3's Date headers; core/clock_offset.hpp), kept by the shell
   // that sees the answers. Null: the local clock as it is.
   const core::ClockOffset* clock = nullptr;
+  // Credentials that S3 calls expired for this long, with no request succeeding meanwhile, will not
+  // heal here (static credentials from the environment are never renewed): the node stops with an
+  // error, and systemd restarts it with fresh ones.
+  std::chrono::milliseconds expired_credentials_limit{30000};
 };
 
 class Node {
@@ -74,6 +78,8 @@ public:
   // Runs until stop(), then flushes what is pending (bounded by flush_timeout) and returns.
   asio::awaitable<void> run();
   void stop();
+  // Why the node stopped by itself (empty: it did not, or stop() was called).
+  const std::string& fatal_error() const noexcept { return fatal_; }
 
   const Metrics& metrics() const noexcept { return metrics_; }
   const core::Inbox& inbox() const noexcept { return inbox_; }
@@ -140,6 +146,9 @@ private:
   std::size_t tasks_ = 0;
   // Last time each (op, code) was logged: S3 trouble is reported once per interval, not per packet.
   std::map<std::pair<int, std::string>, std::chrono::steady_clock::time_point> last_logged_;
+  std::string fatal_;
+  std::chrono::steady_clock::time_point expired_since_{}; // first ExpiredToken since the last success
+  void s3_succeeded() { expired_since_ = {}; }
   std::uint64_t seal_refusals_ = 0;
   std::uint64_t queue_drops_ = 0; // the bundler's drop count last copied into metrics_
   std::chrono::steady_clock::time_point last_seal_log_{};

@@ -882,3 +882,30 @@ TEST_CASE("A sender whose clock is two minutes behind is corrected by S3's Date,
   ra.stop();
   rb.stop();
 }
+
+TEST_CASE("Credentials S3 keeps calling expired stop the node with an error; a passing blip does not", "[node][credentials]") {
+  auto persistent = GENERATE(false, true);
+  auto ca = config(kA), cb = config(kB);
+  ca.expired_credentials_limit = cb.expired_credentials_limit = 300ms;
+  Pair p(std::move(ca), std::move(cb));
+  int expired_answers = persistent ? -1 : 2; // -1: forever
+  p.bucket.fault = [&](store::OpKind, const std::string&) -> std::optional<s3::Error> {
+    if (expired_answers == 0) return std::nullopt;
+    if (expired_answers > 0) --expired_answers;
+    return s3_error(400, "ExpiredToken");
+  };
+  p.start();
+  if (persistent) {
+    REQUIRE(p.run_until([&] { return p.running < 2; }));
+    CHECK_FALSE((p.a.fatal_error().empty() && p.b.fatal_error().empty()));
+    CHECK((p.a.fatal_error() + p.b.fatal_error()).find("expired") != std::string::npos);
+  } else {
+    // Two answers say expired, then requests succeed (renewed in time): however long that took, no
+    // ExpiredToken follows a success, so the node goes on.
+    p.dev_a.inject(ipv6_packet(kA, kB, "still here"));
+    REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
+    CHECK(p.a.fatal_error().empty());
+    CHECK(p.b.fatal_error().empty());
+  }
+  p.stop();
+}
