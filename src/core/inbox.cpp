@@ -98,13 +98,17 @@ std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint
       unpack(*e, parsed.src, parsed.id, base_of(config_.key_prefix, key), parsed.inline_body, now_ms);
     }
   }
-  // After the whole listing, so order within it holds. Every sender with a ready head: new inline
-  // objects, and objects whose wait for a predecessor may be over.
+  // After the whole listing, so order within it holds: new inline objects, and objects whose wait for
+  // a predecessor may be over.
+  advance_ready(now_ms);
+  return fresh;
+}
+
+void Inbox::advance_ready(std::uint64_t now_ms) {
   std::vector<Address> ready;
   for (const auto& [sender, queue] : senders_)
     if (queue.begin()->second.state == State::ready) ready.push_back(sender);
   for (const auto& sender : ready) advance(sender, now_ms);
-  return fresh;
 }
 
 void Inbox::forget_expired_chains(std::uint64_t now_ms) {
@@ -333,12 +337,24 @@ void Inbox::on_fetch_abandoned(const std::string& key) {
   e->state = State::listed;
 }
 
-std::optional<std::uint64_t> Inbox::next_retry_ms() const {
-  if (retrying_ == 0) return std::nullopt;
-  std::optional<std::uint64_t> next;
+bool Inbox::holding() const {
   for (const auto& [sender, queue] : senders_)
+    if (queue.begin()->second.held) return true;
+  return false;
+}
+
+std::optional<std::uint64_t> Inbox::next_wakeup_ms() const {
+  std::optional<std::uint64_t> next;
+  auto consider = [&](std::uint64_t t) {
+    if (!next || t < *next) next = t;
+  };
+  for (const auto& [sender, queue] : senders_) {
+    const Entry& head = queue.begin()->second;
+    if (head.held) consider(head.ready_ms + config_.reorder_hold_ms);
+    if (retrying_ == 0) continue;
     for (const auto& [id, e] : queue)
-      if (e.state == State::listed && e.retry_at_ms != 0 && (!next || e.retry_at_ms < *next)) next = e.retry_at_ms;
+      if (e.state == State::listed && e.retry_at_ms != 0) consider(e.retry_at_ms);
+  }
   return next;
 }
 

@@ -106,8 +106,14 @@ public:
   // A GET's answer came when it could no longer be used (the node is stopping): the object is left as
   // listed, neither consumed nor deleted.
   void on_fetch_abandoned(const std::string& key);
-  // When the earliest object waiting for a retry is due (nullopt: none waits).
-  std::optional<std::uint64_t> next_retry_ms() const;
+  // When the inbox has something to do without any S3 answer: a failed GET's retry is due, or an
+  // object's wait for its predecessor ends (nullopt: nothing waits). Then call on_tick, and fetch.
+  std::optional<std::uint64_t> next_wakeup_ms() const;
+  // Whether an object waits for its predecessor: that one may be findable only by LIST (nothing
+  // announced its key, or it travels inline), so LISTs should not pause meanwhile.
+  bool holding() const;
+  // Time has passed: hands over objects whose wait for a predecessor is over.
+  void on_tick(std::uint64_t now_ms) { advance_ready(now_ms); }
   // Announced keys to poll with GET now, at most one per sender (marked in progress).
   std::vector<std::string> start_polls(std::uint64_t now_ms);
   // Whether any sender's announced key is being waited for (polls would have something to ask).
@@ -186,6 +192,7 @@ private:
               std::uint64_t now_ms);
   // Hands over the sender's leading ready objects, in ULID order, and forgets them.
   void advance(const Address& sender, std::uint64_t now_ms);
+  void advance_ready(std::uint64_t now_ms); // every sender whose head is ready
   bool passed(const Address& sender, const Ulid& id) const;
   void note_passed(const Address& sender, const Ulid& id, bool delivered);
 

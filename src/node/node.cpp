@@ -60,7 +60,7 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       lane_timer_(io),
       delete_timer_(io),
       progress_(io),
-      retry_timer_(io, std::chrono::steady_clock::time_point::max()),
+      wakeup_timer_(io, std::chrono::steady_clock::time_point::max()),
       random_(crypto::random64) {
   metrics_.dropped["queue_full"] = 0; // exported from the start, updated only when drops happen
   if (config_.state_dir) {
@@ -116,7 +116,7 @@ void Node::s3_failed(store::OpKind op, const s3::Error& e) {
 asio::awaitable<void> Node::run() {
   using namespace asio::experimental::awaitable_operators;
   log::info("node {} polling {} ", config_.self.str(), inbox_prefix());
-  co_await (egress_loop() && ingress_loop() && second_lane() && retry_loop());
+  co_await (egress_loop() && ingress_loop() && second_lane() && wakeup_loop());
 
   // Flush: whatever is still queued goes out, then pending PUTs and deletes get a bounded time.
   for (auto& batch : bundler_.drain()) spawn(put_batch(std::move(batch)));
@@ -139,15 +139,16 @@ void Node::stop() {
   lane_timer_.cancel();
   delete_timer_.cancel();
   progress_.cancel();
-  retry_timer_.cancel();
+  wakeup_timer_.cancel();
 }
 
-asio::awaitable<void> Node::retry_loop() {
+asio::awaitable<void> Node::wakeup_loop() {
   while (!stopping_) {
-    co_await retry_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // re-armed = cancelled
+    co_await wakeup_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // re-armed = cancelled
     if (stopping_) break;
-    if (retry_timer_.expiry() > std::chrono::steady_clock::now()) continue; // an earlier retry was set
-    retry_timer_.expires_at(std::chrono::steady_clock::time_point::max());
+    if (wakeup_timer_.expiry() > std::chrono::steady_clock::now()) continue; // an earlier wake-up was set
+    wakeup_timer_.expires_at(std::chrono::steady_clock::time_point::max());
+    inbox_.on_tick(now_ms());
     pump();
   }
 }
@@ -293,7 +294,8 @@ asio::awaitable<void> Node::second_lane() {
 asio::awaitable<void> Node::beat() {
   // LIST finds what no announcement names: new senders, first objects, what a broken chain left. While
   // announced keys are awaited, that is needed only now and then; the beats in between GET those keys.
-  bool list_due = !inbox_.chained(now_ms()) ||
+  // An object held for its predecessor wants LISTs too: nothing may have announced that one's key.
+  bool list_due = !inbox_.chained(now_ms()) || inbox_.holding() ||
                   std::chrono::steady_clock::now() - last_list_ >= config_.chained_list_interval;
   if (!list_due) {
     auto keys = inbox_.start_polls(now_ms());
@@ -400,9 +402,9 @@ void Node::pump() {
   if (!stopping_) { // once the device is closed, nothing new is fetched or delivered (or consumed)
     std::uint64_t now = now_ms();
     for (auto& key : inbox_.start_fetches(now)) spawn(get_object(std::move(key)));
-    if (auto due = inbox_.next_retry_ms()) {
+    if (auto due = inbox_.next_wakeup_ms()) {
       auto at = std::chrono::steady_clock::now() + std::chrono::milliseconds(*due > now ? *due - now : 0);
-      if (at < retry_timer_.expiry()) retry_timer_.expires_at(at);
+      if (at < wakeup_timer_.expiry()) wakeup_timer_.expires_at(at);
     }
     deliver();
   }

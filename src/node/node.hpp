@@ -90,7 +90,7 @@ private:
   asio::awaitable<void> egress_loop();
   asio::awaitable<void> ingress_loop();
   asio::awaitable<void> second_lane();
-  asio::awaitable<void> retry_loop(); // GETs that failed are tried again when the inbox says
+  asio::awaitable<void> wakeup_loop(); // when the inbox says: failed GETs again, held objects released
   asio::awaitable<void> beat();       // one look at the inbox: GET announced keys, or LIST
   asio::awaitable<void> list_once();
   asio::awaitable<void> poll_round(std::vector<std::string> keys);
@@ -132,7 +132,7 @@ private:
   asio::steady_timer lane_timer_;  // the second lane's half-LIST offset
   asio::steady_timer delete_timer_; // paces DeleteObjects (delete_interval)
   asio::steady_timer progress_;     // cancelled whenever the inbox may have moved on (pump)
-  asio::steady_timer retry_timer_;  // the earliest retry of a failed GET
+  asio::steady_timer wakeup_timer_; // the inbox's next_wakeup_ms: a GET's retry, a hold's end
   std::chrono::steady_clock::time_point last_delete_{};
   std::chrono::steady_clock::time_point last_list_{}; // start of the latest LIST
   std::chrono::steady_clock::duration list_latency_ = std::chrono::milliseconds(5);

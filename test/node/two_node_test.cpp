@@ -909,3 +909,26 @@ TEST_CASE("Credentials S3 keeps calling expired stop the node with an error; a p
   }
   p.stop();
 }
+
+TEST_CASE("An object held for a predecessor that never comes is released by the node's timer, not by a LIST", "[node][order]") {
+  asio::io_context io;
+  store::MemoryStore bucket{io, 300us};
+  core::UlidGenerator gen([] { return 9; });
+  auto now = wall_now_ms();
+  auto missing = gen.next(now - 20), id = gen.next(now - 10), next = gen.next(now);
+  // It names a predecessor that never arrives. The node looks at its inbox every 5 s only, so a hold
+  // released at a LIST would last 5 s instead of 500 ms.
+  bucket.objects()[core::format_key("hoshino", {kB, kA, id})] =
+      core::encode_bundle({ipv6_packet(kA, kB, "held")}, missing, next);
+  auto cb = config(kB);
+  cb.heartbeat.min = cb.heartbeat.max = 5s;
+  device::MemoryDevice dev{io};
+  node::Node b{io, dev, bucket, cb};
+  Running running(io, b);
+  REQUIRE(run_until(io, [&] { return b.inbox().held() == 1; }));
+  auto lists = bucket.requests(store::OpKind::list);
+  REQUIRE(run_until(io, [&] { return dev.written().size() == 1; }));
+  CHECK(b.inbox().hold_expired() == 1);
+  CHECK(bucket.requests(store::OpKind::list) == lists); // no LIST was needed to let it go
+  running.stop();
+}
