@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
@@ -38,6 +39,9 @@ struct CurlMulti::Socket {
 using CurlMultiSocket = CurlMulti::Socket;
 
 namespace {
+
+// With HttpRequest::max_body_bytes set, the least room an error answer's body gets.
+constexpr std::uint64_t kMinErrorBodyCap = 64 * 1024;
 
 struct UploadSource {
   const std::string* body;
@@ -110,16 +114,28 @@ void CurlMulti::start(HttpRequest request, std::unique_ptr<Completion> done) {
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, +[](char* data, std::size_t size, std::size_t n, void* user) -> std::size_t {
     auto* tr = static_cast<Transfer*>(user);
     std::string& body = tr->response.body;
-    if (body.empty()) {
-      // Room for the whole body at once when its length is known: a 1 MiB bundle would otherwise be
-      // regrown and copied a dozen times (memmove showed in the profile).
-      curl_off_t length = -1;
-      if (curl_easy_getinfo(tr->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK && length > 0 &&
-          length <= (64 << 20))
-        body.reserve(static_cast<std::size_t>(length));
+    const std::size_t bytes = size * n;
+    curl_off_t length = -1; // as announced (Content-Length), looked at before the first bytes are kept
+    if (body.empty()) curl_easy_getinfo(tr->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+    if (const std::uint64_t max = tr->request.max_body_bytes; max != 0) {
+      long status = 0;
+      curl_easy_getinfo(tr->easy, CURLINFO_RESPONSE_CODE, &status);
+      const bool success = status >= 200 && status < 300;
+      // The cap is for what was asked for: an error document (S3's XML) gets room enough to be read, so a
+      // small cap does not turn NoSuchKey into "too large".
+      const std::uint64_t cap = success ? max : std::max(max, kMinErrorBodyCap);
+      if (body.size() + bytes > cap || (length > 0 && static_cast<std::uint64_t>(length) > cap)) {
+        // Refused on its announced length before any of it is kept, or cut once it grows past the cap: a
+        // short count makes curl abandon the transfer (CURLE_WRITE_ERROR).
+        tr->response.too_large = success;
+        return 0;
+      }
     }
-    body.append(data, size * n);
-    return size * n;
+    // Room for the whole body at once when its length is known: a 1 MiB bundle would otherwise be
+    // regrown and copied a dozen times (memmove showed in the profile).
+    if (length > 0 && length <= (64 << 20)) body.reserve(static_cast<std::size_t>(length));
+    body.append(data, bytes);
+    return bytes;
   });
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &CurlMulti::on_open_socket);

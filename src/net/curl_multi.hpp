@@ -28,6 +28,7 @@ struct HttpRequest {
   std::string body;                 // sent with PUT/POST; Content-Length always set (S3 rejects chunked)
   std::chrono::milliseconds timeout{10000};
   bool no_proxy = false; // straight to the host, whatever http_proxy/ALL_PROXY say (link-local IMDS)
+  std::uint64_t max_body_bytes = 0; // a larger 2xx body is not read (HttpResponse::too_large); 0: no cap
 };
 
 struct HttpResponse {
@@ -36,6 +37,7 @@ struct HttpResponse {
   CURLcode curl_code = CURLE_OK;
   std::string curl_error;
   double seconds = 0; // total time as curl measured it
+  bool too_large = false; // the body passed max_body_bytes: the transfer was abandoned (CURLE_WRITE_ERROR)
   bool ok() const noexcept { return curl_code == CURLE_OK && status >= 200 && status < 300; }
 };
 

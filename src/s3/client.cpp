@@ -35,6 +35,16 @@ Error protocol_error(const net::HttpResponse& r, std::string what) {
   return e;
 }
 
+// An answer whose body passed the caller's cap: reading it again would find it just as large.
+Error too_large_error(const net::HttpResponse& r, std::uint64_t max_bytes) {
+  Error e;
+  e.kind = Error::Kind::http;
+  e.http_status = r.status;
+  e.code = "ObjectTooLarge";
+  e.message = "larger than " + std::to_string(max_bytes) + " bytes: not downloaded";
+  return e;
+}
+
 } // namespace
 
 Error error_from(const net::HttpResponse& r) {
@@ -127,9 +137,11 @@ Client::Op<Unit> Client::put_object(std::string_view bucket, std::string_view ke
   co_return Unit{};
 }
 
-Client::Op<std::string> Client::get_object(std::string_view bucket, std::string_view key) {
+Client::Op<std::string> Client::get_object(std::string_view bucket, std::string_view key, std::uint64_t max_bytes) {
   auto req = build("GET", bucket, key, {}, {});
+  req.max_body_bytes = max_bytes;
   auto r = co_await http_.perform(std::move(req));
+  if (r.too_large) co_return too_large_error(r, max_bytes);
   if (!r.ok()) co_return error_from(r);
   co_return std::move(r.body);
 }

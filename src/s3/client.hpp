@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -48,7 +49,8 @@ public:
   Client(asio::io_context& io, ClientConfig config);
 
   Op<Unit> put_object(std::string_view bucket, std::string_view key, std::string body);
-  Op<std::string> get_object(std::string_view bucket, std::string_view key);
+  // With max_bytes (0: no cap), a larger object is not downloaded: Error "ObjectTooLarge" (not retryable).
+  Op<std::string> get_object(std::string_view bucket, std::string_view key, std::uint64_t max_bytes = 0);
   // One page of ListObjectsV2.
   Op<ListPage> list_objects(std::string_view bucket, ListOptions options); // by value: coroutine parameter
   // Follows continuation tokens until the listing ends or `limit` keys were gathered.

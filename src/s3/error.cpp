@@ -20,6 +20,7 @@ std::string Error::describe() const {
 }
 
 bool Error::retryable() const {
+  if (code == "ObjectTooLarge") return false; // the client's own cap: the object stays as large
   switch (kind) {
     case Kind::transport: return true;
     case Kind::protocol: return true; // a truncated body is a broken connection in disguise

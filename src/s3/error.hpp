@@ -20,7 +20,7 @@ struct Error {
 
   // One line for logs and users: "NoSuchBucket (HTTP 404): The specified bucket does not exist".
   std::string describe() const;
-  // 5xx, 429/SlowDown, timeouts and connection errors are worth retrying; 4xx are not.
+  // 5xx, 429/SlowDown, timeouts and connection errors are worth retrying; 4xx and ObjectTooLarge are not.
   bool retryable() const;
 };
 

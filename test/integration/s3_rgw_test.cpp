@@ -201,6 +201,28 @@ TEST_CASE("Unknown bucket surfaces NoSuchBucket; missing key NoSuchKey", "[rgw][
   CHECK(g.error().code == "NoSuchKey");
 }
 
+TEST_CASE("get_object with max_bytes: an object over the cap is ObjectTooLarge, one up to it arrives", "[rgw]") {
+  asio::io_context io;
+  s3::Client c(io, config());
+  const std::string body(100 * 1024, 'b');
+  REQUIRE(run(io, c.put_object(g_bucket, "cap/big", body)));
+  auto over = run(io, c.get_object(g_bucket, "cap/big", body.size() - 1));
+  REQUIRE_FALSE(over);
+  CHECK(over.error().code == "ObjectTooLarge");
+  CHECK(over.error().http_status == 200);
+  CHECK_FALSE(over.error().retryable());
+  for (std::uint64_t cap : {std::uint64_t{body.size()}, std::uint64_t{0}}) {
+    auto whole = run(io, c.get_object(g_bucket, "cap/big", cap));
+    REQUIRE(whole);
+    CHECK(*whole == body);
+  }
+  // The connection the refused transfer left is not reused in a broken state.
+  CHECK(run(io, c.get_object(g_bucket, "cap/big", body.size())));
+  auto missing = run(io, c.get_object(g_bucket, "cap/no-such-key", 10));
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().code == "NoSuchKey"); // an error answer is not mistaken for a large object
+}
+
 TEST_CASE("A server that is not running fails promptly with a connection error", "[errors]") {
   asio::io_context io;
   // A port nobody listens on: bind one, note it, close it.
