@@ -130,10 +130,17 @@ net::HttpRequest Client::build(std::string_view method, std::string_view bucket,
   return req;
 }
 
-Client::Op<Unit> Client::put_object(std::string_view bucket, std::string_view key, std::string body) {
-  auto req = build("PUT", bucket, key, {}, std::move(body));
+Client::Op<Unit> Client::put_object(std::string_view bucket, std::string_view key, std::string body,
+                                    PutOptions options) {
+  Headers extra;
+  if (options.if_none_match) extra.emplace_back("if-none-match", "*");
+  auto req = build("PUT", bucket, key, {}, std::move(body), extra);
   auto r = co_await http_.perform(std::move(req));
-  if (!r.ok()) co_return error_from(r);
+  if (!r.ok()) {
+    Error e = error_from(r);
+    if (r.status == 412) e.code = "PreconditionFailed"; // one name for callers, XML or not
+    co_return e;
+  }
   co_return Unit{};
 }
 

@@ -34,6 +34,12 @@ struct ClientConfig {
   enum class PayloadSigning { automatic, always, never } payload_signing = PayloadSigning::automatic;
 };
 
+struct PutOptions {
+  // Sends "If-None-Match: *": the PUT only creates. On a key that exists it fails with Error
+  // "PreconditionFailed" (HTTP 412, not retryable) and leaves the object as it was.
+  bool if_none_match = false;
+};
+
 struct ListOptions {
   std::string prefix;
   std::string start_after;
@@ -48,7 +54,7 @@ public:
 
   Client(asio::io_context& io, ClientConfig config);
 
-  Op<Unit> put_object(std::string_view bucket, std::string_view key, std::string body);
+  Op<Unit> put_object(std::string_view bucket, std::string_view key, std::string body, PutOptions options = {});
   // With max_bytes (0: no cap), a larger object is not downloaded: Error "ObjectTooLarge" (not retryable).
   Op<std::string> get_object(std::string_view bucket, std::string_view key, std::uint64_t max_bytes = 0);
   // One page of ListObjectsV2.

@@ -223,6 +223,28 @@ TEST_CASE("get_object with max_bytes: an object over the cap is ObjectTooLarge, 
   CHECK(missing.error().code == "NoSuchKey"); // an error answer is not mistaken for a large object
 }
 
+TEST_CASE("PUT with If-None-Match: * creates a key; on an existing one it is PreconditionFailed (412)", "[rgw]") {
+  asio::io_context io;
+  s3::Client c(io, config());
+  const s3::PutOptions create_only{.if_none_match = true};
+  auto created = run(io, c.put_object(g_bucket, "cond/key", "first", create_only));
+  REQUIRE(created);
+  auto again = run(io, c.put_object(g_bucket, "cond/key", "second", create_only));
+  REQUIRE_FALSE(again);
+  CHECK(again.error().kind == s3::Error::Kind::http);
+  CHECK(again.error().http_status == 412);
+  CHECK(again.error().code == "PreconditionFailed");
+  CHECK_FALSE(again.error().retryable());
+  auto kept = run(io, c.get_object(g_bucket, "cond/key"));
+  REQUIRE(kept);
+  CHECK(*kept == "first");
+  // Without the option a PUT still overwrites.
+  REQUIRE(run(io, c.put_object(g_bucket, "cond/key", "third")));
+  auto overwritten = run(io, c.get_object(g_bucket, "cond/key"));
+  REQUIRE(overwritten);
+  CHECK(*overwritten == "third");
+}
+
 TEST_CASE("A server that is not running fails promptly with a connection error", "[errors]") {
   asio::io_context io;
   // A port nobody listens on: bind one, note it, close it.
