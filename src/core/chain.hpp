@@ -34,6 +34,8 @@ public:
   // The key of the next object to dst, made now. ULIDs are taken in call order, so per destination the
   // order of the keys is the order of the calls (an announced one was made before its successor's).
   KeyPick pick(const Address& dst, std::uint64_t now_ms);
+  // A ULID that was never announced (for an object whose key someone took first).
+  Ulid fresh(std::uint64_t now_ms) { return ulids_.next(now_ms); }
 
   std::size_t destinations() const noexcept { return links_.size(); }
 

@@ -27,4 +27,16 @@ EncodedObject encode_object(std::string_view key_prefix, ObjectKey id, const std
   return {std::move(base), std::move(body), false};
 }
 
+std::optional<EncodedObject> rekey_object(std::string_view key_prefix, const EncodedObject& object, const Ulid& id,
+                                          const std::optional<Psk>& psk, const Nonce& nonce) {
+  auto old = parse_key(key_prefix, object.key);
+  if (!old || object.inlined) return std::nullopt;
+  ObjectKey moved{old->dst, old->src, id, {}};
+  std::string key = base_key(key_prefix, moved);
+  if (!psk) return EncodedObject{std::move(key), object.body, false};
+  auto plain = open_sealed(*psk, object.key, object.body);
+  if (!plain) return std::nullopt;
+  return EncodedObject{key, seal(*psk, key, *plain, nonce), false};
+}
+
 } // namespace hoshino::core

@@ -72,6 +72,9 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
     fmt::format_to(std::back_inserter(out), "hoshino_s3_errors_total{{op=\"{}\",code=\"{}\"}} {}\n", key.first,
                    key.second, n);
 
+  family("hoshino_squatted_keys_total", "counter",
+         "PUTs that found their key already written by someone else (412): sent again under a fresh key.");
+  fmt::format_to(std::back_inserter(out), "hoshino_squatted_keys_total {}\n", m.squatted_keys);
   family("hoshino_delete_failures_total", "counter",
          "Consumed objects DeleteObjects refused (policy, Object Lock): they are skipped, and deleted again.");
   fmt::format_to(std::back_inserter(out), "hoshino_delete_failures_total {}\n", m.delete_failures);

@@ -27,6 +27,7 @@ struct Metrics {
   std::map<std::pair<std::string, std::string>, std::uint64_t> s3_errors; // (op, code) -> count
   double poll_interval_seconds = 0;
   double clock_offset_seconds = 0;    // the bucket's clock minus ours, as estimated from S3's Date
+  std::uint64_t squatted_keys = 0;    // our PUTs that found their key taken (412): re-sent under a fresh one
   std::uint64_t delete_failures = 0;  // keys DeleteObjects refused one by one (policy, Object Lock)
   std::uint64_t inbox_listed = 0;     // keys in the inbox at the latest LIST (all pages read)
   std::uint64_t state_write_failures = 0; // replay records that could not be written to --state-dir

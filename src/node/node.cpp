@@ -203,17 +203,45 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
   auto object =
       core::encode_object(config_.key_prefix, id, batch.packets, config_.psk, allow_inline, nonce, after, pick.next);
   batch.packets.clear();
-  const std::string& name = object.key;
-  const std::string& body = object.body;
   auto first_attempt = std::chrono::steady_clock::now();
   asio::steady_timer retry(io_);
   Result<Unit, s3::Error> r = Unit{};
+  bool squatted = false;
   for (int attempt = 1;; ++attempt) {
     metrics_.request(store::OpKind::put);
-    r = co_await store_.put(name, body);
+    // Create-only: a writer who guessed or copied an announced key cannot make us overwrite its object,
+    // nor have us believe ours is there.
+    bool create_only = conditional_puts_;
+    r = co_await store_.put(object.key, object.body, create_only);
     if (r) {
       s3_succeeded();
       break;
+    }
+    const auto& e = r.error();
+    if (create_only && e.code == store::kPreconditionFailed) {
+      if (attempt > 1) { // an earlier attempt of ours landed, though its answer was lost
+        r = Unit{};
+        break;
+      }
+      // Someone wrote at our key first: the same object under a fresh, never announced key (the
+      // receiver refuses the squatter's object, and finds ours by LIST).
+      auto moved = squatted ? std::nullopt
+                            : core::rekey_object(config_.key_prefix, object, chain_.fresh(now_ms()), config_.psk,
+                                                 config_.psk ? core::random_nonce() : core::Nonce{});
+      ++metrics_.squatted_keys;
+      if (!moved) break;
+      squatted = true;
+      object = std::move(*moved);
+      --attempt; // a first attempt again, at the new key
+      continue;
+    }
+    if (create_only && (e.code == "NotImplemented" || e.http_status == 501)) {
+      // A server that does not know If-None-Match on PUT: plain PUTs from now on (said once).
+      conditional_puts_ = false;
+      log::warn("the S3 server does not support conditional PUTs (If-None-Match: *): a bucket writer can "
+                "overwrite objects at announced keys; see README, Hardening");
+      --attempt;
+      continue;
     }
     s3_failed(store::OpKind::put, r.error());
     auto delay = core::backoff_delay(config_.put_backoff, attempt, random01());

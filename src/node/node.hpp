@@ -139,6 +139,7 @@ private:
   // ULIDs of the PUTs in flight per destination: a pipelined object names the latest as its predecessor.
   std::unordered_map<core::Address, std::set<core::Ulid>, core::AddressHash> puts_in_flight_;
   std::function<std::uint64_t()> random_;
+  bool conditional_puts_ = true; // until the server says it cannot do them
   bool sleeping_ = false;
   bool stopping_ = false;
   bool deleting_ = false;

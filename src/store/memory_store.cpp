@@ -27,7 +27,7 @@ asio::awaitable<std::optional<s3::Error>> MemoryStore::begin(OpKind op, const st
   co_return std::nullopt;
 }
 
-Op<Unit> MemoryStore::put(std::string key, core::Bytes body) {
+Op<Unit> MemoryStore::put(std::string key, core::Bytes body, bool create_only) {
   auto failure = co_await begin(OpKind::put, key);
   if (failure) co_return *failure;
   if (put_delay) {
@@ -39,6 +39,13 @@ Op<Unit> MemoryStore::put(std::string key, core::Bytes body) {
     e.kind = s3::Error::Kind::http;
     e.http_status = 400;
     e.code = "KeyTooLongError";
+    co_return e;
+  }
+  if (create_only && objects_.contains(key)) { // as S3 and RGW answer If-None-Match: *
+    s3::Error e;
+    e.kind = s3::Error::Kind::http;
+    e.http_status = 412;
+    e.code = store::kPreconditionFailed;
     co_return e;
   }
   if (on_put) on_put(key, body);
@@ -72,7 +79,8 @@ Op<core::Bytes> MemoryStore::get(std::string key, std::uint64_t max_bytes) {
   }
   if (it->second.size() > max_bytes) {
     s3::Error e;
-    e.kind = s3::Error::Kind::transport; // as S3Store: the client cut the transfer
+    e.kind = s3::Error::Kind::http; // as s3::Client: the answer was cut off
+    e.http_status = 200;
     e.code = store::kObjectTooLarge;
     co_return e;
   }

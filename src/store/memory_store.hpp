@@ -16,7 +16,7 @@ class MemoryStore final : public ObjectStore {
 public:
   explicit MemoryStore(asio::io_context& io, std::chrono::microseconds latency = {});
 
-  Op<Unit> put(std::string key, core::Bytes body) override;
+  Op<Unit> put(std::string key, core::Bytes body, bool create_only) override;
   Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys, std::string start_after) override;
   Op<core::Bytes> get(std::string key, std::uint64_t max_bytes) override;
   Op<std::vector<std::string>> remove(std::vector<std::string> keys) override;

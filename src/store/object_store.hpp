@@ -18,6 +18,8 @@ using Op = asio::awaitable<Result<T, s3::Error>>;
 
 // The error code of a GET whose body passed its max_bytes (the transfer was cut there).
 inline constexpr std::string_view kObjectTooLarge = "ObjectTooLarge";
+// The error code of a create-only PUT on a key that exists.
+inline constexpr std::string_view kPreconditionFailed = "PreconditionFailed";
 
 // The operations, as used for metric labels.
 enum class OpKind { put, list, get, remove };
@@ -26,7 +28,8 @@ std::string_view to_string(OpKind op);
 class ObjectStore {
 public:
   virtual ~ObjectStore() = default;
-  virtual Op<Unit> put(std::string key, core::Bytes body) = 0;
+  // create_only: the PUT fails with kPreconditionFailed (HTTP 412) if the key exists (If-None-Match: *).
+  virtual Op<Unit> put(std::string key, core::Bytes body, bool create_only) = 0;
   // One page of keys (with sizes) under prefix, in the store's order, at most max_keys, after start_after.
   virtual Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys,
                                                    std::string start_after) = 0;

@@ -2,8 +2,10 @@
 
 namespace hoshino::store {
 
-Op<Unit> S3Store::put(std::string key, core::Bytes body) {
-  co_return co_await client_.put_object(bucket_, key, std::move(body));
+Op<Unit> S3Store::put(std::string key, core::Bytes body, bool create_only) {
+  s3::PutOptions options;
+  options.if_none_match = create_only;
+  co_return co_await client_.put_object(bucket_, key, std::move(body), options);
 }
 
 Op<std::vector<core::ListedObject>> S3Store::list(std::string prefix, std::size_t max_keys, std::string start_after) {
@@ -20,7 +22,7 @@ Op<std::vector<core::ListedObject>> S3Store::list(std::string prefix, std::size_
 }
 
 Op<core::Bytes> S3Store::get(std::string key, std::uint64_t max_bytes) {
-  (void)max_bytes; co_return co_await client_.get_object(bucket_, key); // TEMP-CAP
+  co_return co_await client_.get_object(bucket_, key, max_bytes);
 }
 
 Op<std::vector<std::string>> S3Store::remove(std::vector<std::string> keys) {

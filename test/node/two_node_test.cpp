@@ -3,6 +3,7 @@
 #define CATCH_CONFIG_MAIN
 #include "core/bundle.hpp"
 #include "core/keys.hpp"
+#include "core/seal.hpp"
 #include "device/memory_device.hpp"
 #include "node/node.hpp"
 #include "store/memory_store.hpp"
@@ -931,4 +932,34 @@ TEST_CASE("An object held for a predecessor that never comes is released by the 
   CHECK(b.inbox().hold_expired() == 1);
   CHECK(bucket.requests(store::OpKind::list) == lists); // no LIST was needed to let it go
   running.stop();
+}
+
+TEST_CASE("A writer who squats an announced key cannot make the sender overwrite it or lose the packets", "[node][chain][psk]") {
+  auto ca = config(kA), cb = config(kB);
+  ca.psk = cb.psk = core::Psk{42};
+  Pair p(std::move(ca), std::move(cb));
+  std::optional<std::string> next_key;
+  p.bucket.on_put = [&](const std::string& key, const core::Bytes& body) {
+    auto k = core::parse_key("hoshino", key);
+    if (!k || k->dst != kB || next_key) return;
+    auto plain = core::open_sealed(core::Psk{42}, key, body);
+    if (!plain) return;
+    auto bundle = core::decode_body(*plain);
+    if (bundle && bundle->next) {
+      next_key = core::format_key("hoshino", {kB, kA, *bundle->next});
+      p.bucket.objects()[*next_key] = "HSNE\x01 the squatter's object"; // there before A's next PUT
+    }
+  };
+  // B refuses and deletes the squatter's object at once; the squatter keeps it there (writes it again).
+  p.bucket.undeletable = [&](const std::string& key) { return next_key && key == *next_key; };
+  p.start();
+  p.dev_a.inject(ipv6_packet(kA, kB, std::string(1200, '1')));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1 && next_key; }));
+  p.dev_a.inject(ipv6_packet(kA, kB, std::string(1200, '2')));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 2; }));
+  CHECK(payload_of(p.dev_b.written()[1]) == std::string(1200, '2'));
+  CHECK(p.a.metrics().squatted_keys == 1);
+  CHECK(p.b.inbox().dropped(core::DropReason::bad_seal) == 1);
+  CHECK(p.b.inbox().dropped(core::DropReason::replayed) == 0);
+  p.stop();
 }

@@ -151,3 +151,33 @@ TEST_CASE("encode_object with a key: the seal is bound to the base key, inline o
   REQUIRE(opened_big);
   CHECK(*opened_big == encode_bundle({big}));
 }
+
+TEST_CASE("An object whose key was taken moves to a fresh ULID, sealed anew under its new key", "[object]") {
+  auto psk_on = GENERATE(false, true);
+  std::optional<Psk> psk;
+  if (psk_on) psk = Psk{9};
+  UlidGenerator gen([] { return 77; });
+  ObjectKey id{addr("fd5e::2"), addr("fd5e::1"), gen.next(1'700'000'000'000ULL)};
+  std::vector<Bytes> packets{ipv6_packet(addr("fd5e::1"), addr("fd5e::2"), std::string(2000, 'p'))};
+  auto object = encode_object("h", id, packets, psk, false, Nonce{1});
+  auto fresh = gen.next(1'700'000'000'001ULL);
+  auto moved = rekey_object("h", object, fresh, psk, Nonce{2});
+  REQUIRE(moved);
+  auto k = parse_key("h", moved->key);
+  REQUIRE(k);
+  CHECK(k->id == fresh);
+  CHECK(k->src == id.src);
+  CHECK(k->dst == id.dst);
+  Bytes plain = moved->body;
+  if (psk) {
+    CHECK_FALSE(open_sealed(*psk, object.key, moved->body)); // not valid under the old key
+    auto opened = open_sealed(*psk, moved->key, moved->body);
+    REQUIRE(opened);
+    plain = *opened;
+  }
+  auto bundle = decode_body(plain);
+  REQUIRE(bundle);
+  CHECK(bundle->packets == packets);
+  // Not ours (does not open): not moved.
+  if (psk) CHECK_FALSE(rekey_object("h", object, fresh, Psk{8}, Nonce{2}));
+}
