@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end on real kernel TUN devices against the local RGW: two nodes with --netns; 30 pings; a 20 MB
 # file over HTTP with matching sha256; iperf3 for 10 s; metrics show the traffic; a node killed and
-# restarted does not deliver stale packets; SIGTERM exits 0 and removes the interface.
+# restarted does not deliver stale packets; consumed objects re-PUT under either spelling, and kept over a
+# kill -9 and restart, are refused as replays; SIGTERM exits 0 and removes the interface.
 # Skips (77) without root or without an S3 endpoint (scripts/test.sh provides one).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -88,6 +89,46 @@ for _ in $(seq 50); do ge "$(hs_metric b 'hoshino_packets_dropped_total{reason="
 check "restarted node drops the stale packets" ge "$(hs_metric b 'hoshino_packets_dropped_total{reason="stale"}')" 3
 check "restarted node delivered none of them" test "$(hs_metric b 'hoshino_packets_total{direction="ingress"}')" = 0
 check "traffic works again after the restart" bash -c "ip netns exec hse$tag-a ping -c 3 -i 0.2 -W 10 $addr_b >/dev/null"
+
+# Replays that the startup grace does not cover. b keeps what it consumes in the bucket (deletes wait an
+# hour after the first), a bucket writer re-PUTs each inline object under its bare spelling, then b is
+# killed with -9 and restarted at once: its state directory, not the age checks, must refuse them all.
+hs_stop b KILL
+hs_start b "hse$tag-b" "$mid_b" "$bucket" --psk-file "$HS_WORK/psk" --delete-interval 1h -vv || exit 1
+in_a ping -c 6 -i 0.2 -W 10 "$addr_b" >/dev/null
+delivered=$(hs_metric b 'hoshino_packets_total{direction="ingress"}') || abort "read b's metrics"
+check "b delivered the pings" ge "$delivered" 6
+inbox="hoshino/$(python3 -c 'import ipaddress,sys; print(ipaddress.IPv6Address(sys.argv[1]).exploded.replace(":",""))' "$addr_b")/"
+"$HS_BIN/hoshino-s3" ls "$bucket" "$inbox" | cut -f2 > "$HS_WORK/left.txt"
+respelled=0
+b64url() { python3 -c 'import base64,sys; sys.stdout.write(base64.urlsafe_b64encode(sys.stdin.buffer.read()).decode().rstrip("="))'; }
+unb64url() { python3 -c 'import base64,sys; t=sys.argv[1]; sys.stdout.buffer.write(base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)))' "$1"; }
+while read -r key; do
+  if [[ $key == *.* ]]; then # inline: the body in the key goes into a bare object
+    unb64url "${key#*.}" > "$HS_WORK/body.bin"
+    "$HS_BIN/hoshino-s3" put "$bucket" "${key%%.*}" "$HS_WORK/body.bin" && respelled=$((respelled + 1))
+  else                       # a body: into the key, as an inline object
+    inline=$("$HS_BIN/hoshino-s3" get "$bucket" "$key" | b64url)
+    "$HS_BIN/hoshino-s3" put "$bucket" "$key.$inline" /dev/null && respelled=$((respelled + 1))
+  fi
+done < "$HS_WORK/left.txt"
+echo "replay: $(wc -l < "$HS_WORK/left.txt") consumed objects left in b's inbox, $respelled re-PUT under their bare spelling"
+check "consumed objects stayed for the replay" ge "$(wc -l < "$HS_WORK/left.txt")" 4
+check "each was re-PUT under its other spelling" test "$respelled" = "$(wc -l < "$HS_WORK/left.txt")"
+for _ in $(seq 50); do ge "$(hs_metric b 'hoshino_packets_dropped_total{reason="replayed"}')" "$respelled" && break; sleep 0.1; done
+check "the other spelling of each consumed object is refused as a replay" \
+  ge "$(hs_metric b 'hoshino_packets_dropped_total{reason="replayed"}')" "$respelled"
+check "and not delivered again" test "$(hs_metric b 'hoshino_packets_total{direction="ingress"}')" = "$delivered"
+hs_stop b KILL
+hs_start b "hse$tag-b" "$mid_b" "$bucket" --psk-file "$HS_WORK/psk" -vv || exit 1
+left=$(wc -l < "$HS_WORK/left.txt")
+for _ in $(seq 50); do ge "$(hs_metric b 'hoshino_packets_dropped_total{reason="replayed"}')" "$((left + respelled))" && break; sleep 0.1; done
+check "after kill -9 and an immediate restart, every consumed object is refused as a replay" \
+  ge "$(hs_metric b 'hoshino_packets_dropped_total{reason="replayed"}')" "$((left + respelled))"
+check "the restarted node delivered none of them" test "$(hs_metric b 'hoshino_packets_total{direction="ingress"}')" = 0
+check "none was taken as stale: the state directory, not the age, refused them" \
+  test "$(hs_metric b 'hoshino_packets_dropped_total{reason="stale"}')" = 0
+check "traffic works after that restart" bash -c "ip netns exec hse$tag-a ping -c 3 -i 0.2 -W 10 $addr_b >/dev/null"
 
 no_secrets() {
   ! grep -qF -e "$AWS_SECRET_ACCESS_KEY" -e "$psk_hex" "$HS_WORK"/a.log "$HS_WORK"/b.log "$HS_WORK"/b-first.log
