@@ -20,6 +20,11 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
   auto family = [&](std::string_view name, std::string_view type, std::string_view help) {
     fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
   };
+  // A family of one unlabelled sample.
+  auto single = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+    family(name, type, help);
+    fmt::format_to(std::back_inserter(out), "{} {}\n", name, value);
+  };
   auto directions = [&](std::string_view name, std::string_view help, auto field) {
     family(name, "counter", help);
     fmt::format_to(std::back_inserter(out), "{}{{direction=\"egress\"}} {}\n", name, m.egress.*field);
@@ -72,27 +77,26 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
     fmt::format_to(std::back_inserter(out), "hoshino_s3_errors_total{{op=\"{}\",code=\"{}\"}} {}\n", key.first,
                    key.second, n);
 
-  family("hoshino_squatted_keys_total", "counter",
-         "PUTs that found their key already written by someone else (412): sent again under a fresh key.");
-  fmt::format_to(std::back_inserter(out), "hoshino_squatted_keys_total {}\n", m.squatted_keys);
-  family("hoshino_delete_failures_total", "counter",
-         "Consumed objects DeleteObjects refused (policy, Object Lock): they are skipped, and deleted again.");
-  fmt::format_to(std::back_inserter(out), "hoshino_delete_failures_total {}\n", m.delete_failures);
-  family("hoshino_inbox_objects", "gauge", "Keys in the inbox at the latest LIST (pages read, at most 5000).");
-  fmt::format_to(std::back_inserter(out), "hoshino_inbox_objects {}\n", m.inbox_listed);
-  family("hoshino_state_write_failures_total", "counter", "Replay records that could not be written to the state directory.");
-  fmt::format_to(std::back_inserter(out), "hoshino_state_write_failures_total {}\n", m.state_write_failures);
+  single("hoshino_squatted_keys_total", "counter",
+         "PUTs that found their key already written by someone else (412): sent again under a fresh key.",
+         m.squatted_keys);
+  single("hoshino_delete_failures_total", "counter",
+         "Consumed objects DeleteObjects refused (policy, Object Lock): they are skipped, and deleted again.",
+         m.delete_failures);
+  single("hoshino_inbox_objects", "gauge", "Keys in the inbox at the latest LIST (pages read, at most 5000).",
+         m.inbox_listed);
+  single("hoshino_state_write_failures_total", "counter",
+         "Replay records that could not be written to the state directory.", m.state_write_failures);
   if (inbox) {
-    family("hoshino_inbox_tracked_objects", "gauge", "Objects between LIST and delivery.");
-    fmt::format_to(std::back_inserter(out), "hoshino_inbox_tracked_objects {}\n", inbox->tracked());
-    family("hoshino_replay_senders", "gauge", "Senders whose consumed objects the replay window remembers.");
-    fmt::format_to(std::back_inserter(out), "hoshino_replay_senders {}\n", inbox->replay().senders());
+    single("hoshino_inbox_tracked_objects", "gauge", "Objects between LIST and delivery.", inbox->tracked());
+    single("hoshino_replay_senders", "gauge", "Senders whose consumed objects the replay window remembers.",
+           inbox->replay().senders());
   }
-  family("hoshino_clock_offset_seconds", "gauge",
-         "S3's clock minus this node's, from Date headers; beyond 1 s the node uses S3's time for its objects.");
-  fmt::format_to(std::back_inserter(out), "hoshino_clock_offset_seconds {:.3f}\n", m.clock_offset_seconds);
-  family("hoshino_poll_interval_seconds", "gauge", "Current delay between looks at the inbox (LIST or polls).");
-  fmt::format_to(std::back_inserter(out), "hoshino_poll_interval_seconds {}\n", m.poll_interval_seconds);
+  single("hoshino_clock_offset_seconds", "gauge",
+         "S3's clock minus this node's, from Date headers; beyond 1 s the node uses S3's time for its objects.",
+         fmt::format("{:.3f}", m.clock_offset_seconds));
+  single("hoshino_poll_interval_seconds", "gauge", "Current delay between looks at the inbox (LIST or polls).",
+         m.poll_interval_seconds);
   family("hoshino_build_info", "gauge", "Build information.");
   fmt::format_to(std::back_inserter(out), "hoshino_build_info{{version=\"{}\"}} 1\n", version);
   family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");

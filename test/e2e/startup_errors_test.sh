@@ -70,15 +70,18 @@ expect "S3 not reachable" 1 "connection error" -- "${hs[@]}" "${ok_args[@]}" --e
 expect "interface name taken" 1 "interface lo already exists" -- "${hs[@]}" "${ok_args[@]}" --tun lo
 expect "state directory not writable" 1 "cannot create state directory /proc/hoshino-state" -- "${hs[@]}" "${ok_args[@]}" --state-dir /proc/hoshino-state
 mkdir -p "$HS_WORK/held.state" && : > "$HS_WORK/held.state/replay"
-flock "$HS_WORK/held.state/replay" sleep 30 &
+python3 -c "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)" \
+  "$HS_WORK/held.state/replay" > "$HS_WORK/held.ready" &
 flock_pid=$!
-sleep 0.3
+for _ in $(seq 100); do [[ -s $HS_WORK/held.ready ]] && break; sleep 0.1; done
 expect "state directory in use" 1 "in use by another hoshino" -- "${hs[@]}" "${ok_args[@]}" --state-dir "$HS_WORK/held.state"
 kill "$flock_pid"
 busy_port=$(hs_free_port)
-python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$busy_port)); s.listen(); time.sleep(30)" &
+python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$busy_port)); s.listen(); print('ready', flush=True); time.sleep(30)" \
+  > "$HS_WORK/busy.ready" &
 busy_pid=$!
-sleep 0.3
+# Wait until it listens (a fixed sleep lost the race on a loaded machine: the node got the port).
+for _ in $(seq 100); do [[ -s $HS_WORK/busy.ready ]] && break; sleep 0.1; done
 expect "metrics port taken" 1 "--metrics 127.0.0.1:$busy_port: Address already in use" -- "${hs[@]}" "${ok_args[@]/off/127.0.0.1:$busy_port}"
 kill "$busy_pid"
 chmod 0755 "$HS_WORK"; chmod 0644 "$mid" # readable by the unprivileged user
