@@ -1,5 +1,6 @@
 #include "app/app.hpp"
 
+#include "core/clock_offset.hpp"
 #include "core/keys.hpp"
 #include "core/seal.hpp"
 #include "device/netlink.hpp"
@@ -136,6 +137,22 @@ int run(const Options& o) {
     log::info("credentials from the instance metadata service, valid until {}",
               std::chrono::system_clock::to_time_t(expiring->expiration));
   }
+  // The offset to S3's clock, from every answer's Date (core/clock_offset.hpp); the startup check below
+  // is its first sample.
+  core::ClockOffset clock;
+  std::chrono::steady_clock::time_point last_skew_log{};
+  client.on_server_date = [&](std::uint64_t sent_ms, std::uint64_t received_ms, std::string_view date) {
+    auto server = core::parse_http_date(date);
+    if (!server) return;
+    clock.on_sample(sent_ms, received_ms, *server);
+    auto now = std::chrono::steady_clock::now();
+    if (clock.correction_ms() != 0 &&
+        (last_skew_log == std::chrono::steady_clock::time_point{} || now - last_skew_log >= std::chrono::minutes(10))) {
+      last_skew_log = now;
+      log::warn("this machine's clock is {:+.1f} s off S3's: objects are stamped and judged by S3's time; fix the "
+                "time sync (logged at most every 10 min)", static_cast<double>(-clock.estimate_ms()) / 1000);
+    }
+  };
   store::S3Store store(client, o.bucket);
   if (auto ok = run_to_completion(io, store.check(core::inbox_prefix(o.key_prefix, self))); !ok)
     return fail("bucket " + o.bucket + ": " + ok.error().describe());
@@ -158,6 +175,7 @@ int run(const Options& o) {
   config.inline_small = o.inline_small;
   config.chain_keys = o.chain_keys;
   config.chained_list_interval = std::chrono::duration_cast<std::chrono::milliseconds>(o.chained_list);
+  config.clock = &clock;
   device::TunDevice* tun_ptr = nullptr;
   node::Node* node_ptr = nullptr;
 

@@ -69,7 +69,18 @@ Inbox::Entry* Inbox::admit(const std::string& key, std::uint64_t size, std::uint
   auto q = senders_.find(p->src);
   // Another spelling of this object is being handled: it takes no second slot. Once that one is
   // consumed, this one is refused as replayed; if that one fails its checks, this one gets its turn.
-  if (q != senders_.end() && q->second.contains(p->id)) return nullptr;
+  if (q != senders_.end() && q->second.contains(p->id)) {
+    // An inline spelling is judged at once (no GET needed): one that does not open or decode is refused
+    // and deleted, so a thousand junk spellings of one ULID cannot sit in the listing, LIST after LIST.
+    if (!p->inline_body.empty()) {
+      std::string_view body = p->inline_body;
+      Bytes opened;
+      auto refused = open_body(base_of(config_.key_prefix, key), body, opened);
+      if (!refused && !decode_body(body)) refused = DropReason::malformed_body;
+      if (refused) return refuse(*refused);
+    }
+    return nullptr;
+  }
   if (tracked_ >= config_.max_tracked) return nullptr; // the next LIST offers it again
   parsed = std::move(*p);
   if (q == senders_.end()) q = senders_.try_emplace(parsed.src).first;
@@ -136,6 +147,11 @@ std::vector<std::string> Inbox::start_polls(std::uint64_t now_ms) {
 void Inbox::on_polled(const std::string& key, std::string_view body, std::uint64_t now_ms) {
   polling_.erase(key);
   ++poll_hits_;
+  // The announced key has answered: it is not asked again (an authentic body announces the next one;
+  // anything else would otherwise be fetched on every beat until the chain's time is up).
+  if (auto k = parse_key(config_.key_prefix, key)) {
+    if (auto c = chains_.find(k->src); c != chains_.end() && c->second.next == k->id) chains_.erase(c);
+  }
   if (handled(key, body.size())) return;
   Address sender;
   Ulid id;
@@ -221,18 +237,22 @@ void Inbox::on_fetched(const std::string& key, std::string_view body, std::uint6
   advance(sender, now_ms);
 }
 
+std::optional<DropReason> Inbox::open_body(std::string_view base_key, std::string_view& body, Bytes& opened) const {
+  if (config_.psk) {
+    auto plain = open_sealed(*config_.psk, base_key, body);
+    if (!plain) return plain.error() == SealError::not_sealed ? DropReason::unsealed : DropReason::bad_seal;
+    opened = std::move(plain).value();
+    body = opened;
+  } else if (is_sealed(body)) {
+    return DropReason::sealed_without_key;
+  }
+  return std::nullopt;
+}
+
 void Inbox::unpack(Entry& e, const Address& sender, const Ulid& id, std::string_view base_key,
                    std::string_view body, std::uint64_t now_ms) {
   Bytes opened;
-  std::optional<DropReason> refused;
-  if (config_.psk) {
-    auto plain = open_sealed(*config_.psk, base_key, body);
-    if (plain) opened = std::move(plain).value();
-    else refused = plain.error() == SealError::not_sealed ? DropReason::unsealed : DropReason::bad_seal;
-    body = opened;
-  } else if (is_sealed(body)) {
-    refused = DropReason::sealed_without_key;
-  }
+  std::optional<DropReason> refused = open_body(base_key, body, opened);
   if (e.retry_at_ms != 0) { // a poll brought the body while it waited for a retry
     e.retry_at_ms = 0;
     --retrying_;
@@ -348,10 +368,12 @@ std::optional<std::uint64_t> Inbox::next_wakeup_ms() const {
   auto consider = [&](std::uint64_t t) {
     if (!next || t < *next) next = t;
   };
+  // While every GET slot is taken, a due retry waits for one to free (each GET's end looks again).
+  const bool can_fetch = fetching_ < config_.max_concurrent_gets;
   for (const auto& [sender, queue] : senders_) {
     const Entry& head = queue.begin()->second;
     if (head.held) consider(head.ready_ms + config_.reorder_hold_ms);
-    if (retrying_ == 0) continue;
+    if (retrying_ == 0 || !can_fetch) continue;
     for (const auto& [id, e] : queue)
       if (e.state == State::listed && e.retry_at_ms != 0) consider(e.retry_at_ms);
   }

@@ -187,6 +187,8 @@ private:
   // Of the spelling and the size: a squatter's refused object must not hide the real one if the sender
   // overwrites it (on a server without conditional PUTs).
   std::uint64_t fingerprint(std::string_view key, std::uint64_t size) const;
+  // Opens a sealed body under its base key (into `opened`, and `body` then views it), or says why not.
+  std::optional<DropReason> open_body(std::string_view base_key, std::string_view& body, Bytes& opened) const;
   // Opens (if sealed) and checks a body, filling the entry's packets and making it ready.
   void unpack(Entry& e, const Address& sender, const Ulid& id, std::string_view base_key, std::string_view body,
               std::uint64_t now_ms);

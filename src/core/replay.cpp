@@ -10,7 +10,10 @@ ReplayWindow::ReplayWindow(ReplayConfig config) : config_(config) {
 
 bool ReplayWindow::seen(const Address& sender, const Ulid& id) const {
   auto it = senders_.find(sender);
-  if (it == senders_.end()) return id.time_ms() <= forgotten_until_ms_;
+  // After a sender was forgotten while young, its objects up to that time are refused whoever sent them
+  // (it may come back under a fresh entry).
+  if (id.time_ms() <= forgotten_until_ms_) return true;
+  if (it == senders_.end()) return false;
   const Sender& s = it->second;
   if (id <= s.floor) return true;
   return std::binary_search(s.recent.begin(), s.recent.end(), id);
@@ -27,11 +30,11 @@ ReplayWindow::Sender& ReplayWindow::slot(const Address& sender, std::uint64_t no
     });
     std::uint64_t t = oldest->second.highest().time_ms();
     if (t + config_.forget_after_ms >= now_ms) {
-      forgotten_until_ms_ = std::max(forgotten_until_ms_, t);
+      // Never beyond now: forged future ULIDs must not stretch the refusal past the present.
+      forgotten_until_ms_ = std::max(forgotten_until_ms_, std::min(t, now_ms));
       ++evicted_live_;
     }
-    changed_.erase(oldest->first);
-    senders_.erase(oldest);
+    senders_.erase(oldest); // a change not yet taken is still reported (changed_ keeps its value)
   }
   return senders_[sender];
 }
@@ -47,7 +50,7 @@ void ReplayWindow::accept(const Address& sender, const Ulid& id, std::uint64_t n
     s.floor = s.recent.front();
     s.recent.erase(s.recent.begin());
   }
-  if (highest) changed_.insert(sender);
+  if (highest) changed_[sender] = id;
 }
 
 void ReplayWindow::restore(const Address& sender, const Ulid& highest, std::uint64_t now_ms) {
@@ -59,8 +62,7 @@ void ReplayWindow::restore(const Address& sender, const Ulid& highest, std::uint
 std::vector<ReplayWindow::Highest> ReplayWindow::take_changed() {
   std::vector<Highest> out;
   out.reserve(changed_.size());
-  for (const auto& a : changed_)
-    if (auto it = senders_.find(a); it != senders_.end()) out.push_back({a, it->second.highest()});
+  for (const auto& [sender, id] : changed_) out.push_back({sender, id});
   changed_.clear();
   return out;
 }

@@ -15,7 +15,6 @@
 
 #include <cstdint>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace hoshino::core {
@@ -60,7 +59,7 @@ private:
 
   ReplayConfig config_;
   std::unordered_map<Address, Sender, AddressHash> senders_;
-  std::unordered_set<Address, AddressHash> changed_;
+  std::unordered_map<Address, Ulid, AddressHash> changed_; // sender -> highest, not yet taken
   std::uint64_t forgotten_until_ms_ = 0; // unknown senders' objects up to this time count as consumed
   std::uint64_t evicted_live_ = 0;
 };

@@ -4,11 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 #include <utility>
 
 namespace hoshino::net {
-
 struct CurlMulti::Transfer {
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
@@ -42,6 +42,11 @@ namespace {
 
 // With HttpRequest::max_body_bytes set, the least room an error answer's body gets.
 constexpr std::uint64_t kMinErrorBodyCap = 64 * 1024;
+
+std::uint64_t wall_ms() {
+  using namespace std::chrono;
+  return static_cast<std::uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
 
 struct UploadSource {
   const std::string* body;
@@ -138,6 +143,21 @@ void CurlMulti::start(HttpRequest request, std::unique_ptr<Completion> done) {
     return bytes;
   });
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+  // Only the Date header is kept: the node measures its clock against the server's (core/clock_offset).
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, +[](char* data, std::size_t size, std::size_t n, void* user) -> std::size_t {
+    std::string_view line(data, size * n);
+    constexpr std::string_view kDate = "date:";
+    if (line.size() > kDate.size() && line.size() < 128 &&
+        std::equal(kDate.begin(), kDate.end(), line.begin(), [](char a, char b) { return a == (b | 0x20); })) {
+      line.remove_prefix(kDate.size());
+      while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+      while (!line.empty() && (line.back() == '\r' || line.back() == '\n' || line.back() == ' ')) line.remove_suffix(1);
+      static_cast<Transfer*>(user)->response.date.assign(line);
+    }
+    return size * n;
+  });
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+  t->response.sent_ms = wall_ms();
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &CurlMulti::on_open_socket);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, this);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &CurlMulti::on_close_socket);
@@ -196,6 +216,7 @@ void CurlMulti::finish(CURL* easy, CURLcode code) {
   r.curl_code = code;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.status);
   curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &r.seconds);
+  r.received_ms = wall_ms();
   release_easy(std::exchange(t->easy, nullptr));
   if (code != CURLE_OK) {
     r.curl_error = t->error[0] ? t->error : curl_easy_strerror(code);

@@ -235,7 +235,7 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
       --attempt; // a first attempt again, at the new key
       continue;
     }
-    if (create_only && (e.code == "NotImplemented" || e.http_status == 501)) {
+    if (create_only && e.code == "NotImplemented") {
       // A server that does not know If-None-Match on PUT: plain PUTs from now on (said once).
       conditional_puts_ = false;
       log::warn("the S3 server does not support conditional PUTs (If-None-Match: *): a bucket writer can "
@@ -457,6 +457,10 @@ asio::awaitable<void> Node::get_object(std::string key) {
   } else {
     const auto& e = body.error();
     s3_failed(store::OpKind::get, e);
+    if (stopping_) { // s3_failed may have stopped the node (expired credentials): take nothing now
+      inbox_.on_fetch_abandoned(key);
+      co_return;
+    }
     auto error = e.code == store::kObjectTooLarge ? core::FetchError::too_large
                  : e.retryable()                  ? core::FetchError::transient
                                                   : core::FetchError::gone;

@@ -130,12 +130,18 @@ net::HttpRequest Client::build(std::string_view method, std::string_view bucket,
   return req;
 }
 
+asio::awaitable<net::HttpResponse> Client::send(net::HttpRequest req) {
+  auto r = co_await http_.perform(std::move(req));
+  if (on_server_date && !r.date.empty()) on_server_date(r.sent_ms, r.received_ms, r.date);
+  co_return r;
+}
+
 Client::Op<Unit> Client::put_object(std::string_view bucket, std::string_view key, std::string body,
                                     PutOptions options) {
   Headers extra;
   if (options.if_none_match) extra.emplace_back("if-none-match", "*");
   auto req = build("PUT", bucket, key, {}, std::move(body), extra);
-  auto r = co_await http_.perform(std::move(req));
+  auto r = co_await send(std::move(req));
   if (!r.ok()) {
     Error e = error_from(r);
     if (r.status == 412) e.code = "PreconditionFailed"; // one name for callers, XML or not
@@ -147,7 +153,7 @@ Client::Op<Unit> Client::put_object(std::string_view bucket, std::string_view ke
 Client::Op<std::string> Client::get_object(std::string_view bucket, std::string_view key, std::uint64_t max_bytes) {
   auto req = build("GET", bucket, key, {}, {});
   req.max_body_bytes = max_bytes;
-  auto r = co_await http_.perform(std::move(req));
+  auto r = co_await send(std::move(req));
   if (r.too_large) co_return too_large_error(r, max_bytes);
   if (!r.ok()) co_return error_from(r);
   co_return std::move(r.body);
@@ -159,7 +165,7 @@ Client::Op<ListPage> Client::list_objects(std::string_view bucket, ListOptions o
   if (!o.start_after.empty()) q.emplace_back("start-after", o.start_after);
   if (!o.continuation_token.empty()) q.emplace_back("continuation-token", o.continuation_token);
   auto req = build("GET", bucket, {}, q, {});
-  auto r = co_await http_.perform(std::move(req));
+  auto r = co_await send(std::move(req));
   if (!r.ok()) co_return error_from(r);
   auto page = parse_list_result(r.body);
   if (!page) co_return protocol_error(r, "ListObjectsV2: " + page.error());
@@ -191,7 +197,7 @@ Client::Op<DeleteResult> Client::delete_objects(std::string_view bucket, std::ve
     Headers extra{{"content-md5", crypto::base64(crypto::md5(crypto::bytes_of(body)))},
                   {"content-type", "application/xml"}};
     auto req = build("POST", bucket, {}, {{"delete", ""}}, std::move(body), extra);
-    auto r = co_await http_.perform(std::move(req));
+    auto r = co_await send(std::move(req));
     if (!r.ok()) co_return error_from(r);
     auto res = parse_delete_result(r.body);
     if (!res) co_return protocol_error(r, "DeleteObjects: " + res.error());
@@ -220,7 +226,7 @@ Client::Op<Unit> Client::create_bucket(std::string_view bucket) {
     body = "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>" +
            config_.region + "</LocationConstraint></CreateBucketConfiguration>";
   auto req = build("PUT", bucket, {}, {}, std::move(body));
-  auto r = co_await http_.perform(std::move(req));
+  auto r = co_await send(std::move(req));
   if (!r.ok()) co_return error_from(r);
   co_return Unit{};
 }

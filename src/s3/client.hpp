@@ -11,6 +11,7 @@
 #include <asio/awaitable.hpp>
 
 #include <chrono>
+#include <functional>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -74,10 +75,16 @@ public:
   // New credentials for the following requests (e.g. renewed instance-profile credentials).
   void set_credentials(Credentials credentials);
   const ClientConfig& config() const noexcept { return config_; }
+  // Called for every answer that carries a Date header: when the request was sent and the answer ended
+  // (this machine's wall clock, ms) and the server's Date (core/clock_offset.hpp measures the offset).
+  std::function<void(std::uint64_t sent_ms, std::uint64_t received_ms, std::string_view date)> on_server_date;
 
 private:
   net::HttpRequest build(std::string_view method, std::string_view bucket, std::string_view key,
                          const QueryParams& query, std::string body, const Headers& extra = {});
+
+  // Every request goes through here: answers with a Date header are reported to on_server_date.
+  asio::awaitable<net::HttpResponse> send(net::HttpRequest req);
 
   ClientConfig config_;
   Signer signer_;

@@ -1,6 +1,7 @@
 // The S3 client against a real S3 server (the local Ceph RGW that scripts/test.sh starts). Skips (exit
 // 77) when no server is configured: AWS_ENDPOINT_URL and keys come from scripts/rgw.sh's env file.
 #define CATCH_CONFIG_RUNNER
+#include "core/clock_offset.hpp"
 #include "s3/client.hpp"
 #include "support/run.hpp"
 
@@ -299,4 +300,26 @@ int main(int argc, char** argv) {
     return 1;
   }
   return Catch::Session().run(argc, argv);
+}
+
+TEST_CASE("Every answer's Date reaches on_server_date: the clock offset to the RGW is measured", "[rgw][clock]") {
+  asio::io_context io;
+  s3::Client c(io, config());
+  core::ClockOffset clock;
+  std::size_t answers = 0;
+  c.on_server_date = [&](std::uint64_t sent, std::uint64_t received, std::string_view date) {
+    auto server = core::parse_http_date(date);
+    REQUIRE(server);
+    CHECK(sent <= received);
+    clock.on_sample(sent, received, *server);
+    ++answers;
+  };
+  REQUIRE(run(io, c.put_object(g_bucket, "clock/a", "x")));
+  REQUIRE(run(io, c.get_object(g_bucket, "clock/a")));
+  auto missing = run(io, c.get_object(g_bucket, "clock/missing")); // errors carry a Date too
+  CHECK_FALSE(missing);
+  CHECK(answers == 3);
+  // The RGW runs on this machine, on this clock: well within the tolerance, so nothing is corrected.
+  CHECK(std::abs(clock.estimate_ms()) < 1500);
+  CHECK(clock.correction_ms() == 0);
 }

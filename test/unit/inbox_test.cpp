@@ -569,3 +569,48 @@ TEST_CASE_METHOD(Fixture, "A GET cut at the size cap drops the object as oversiz
   CHECK(in.dropped(DropReason::oversized) == 2);
   CHECK(in.take_deletions() == std::vector<std::string>{k, polled});
 }
+
+TEST_CASE_METHOD(Fixture, "A thousand junk spellings of one ULID are refused in one listing, not one per LIST", "[inbox][replay][psk]") {
+  auto c = config();
+  c.psk = Psk{7};
+  Inbox in(c);
+  auto bare = key(kA, kNow - 1);
+  std::vector<ListedObject> listing{ListedObject(bare, 100)};
+  for (int i = 0; i < 1000; ++i) {
+    auto k = *parse_key("h", bare);
+    k.inline_body = Bytes("junk " + std::to_string(i));
+    listing.emplace_back(format_key("h", k));
+  }
+  CHECK(in.on_listed(listing, kNow) == 1);              // the bare one is tracked
+  CHECK(in.dropped(DropReason::unsealed) == 1000);      // the rest judged at once: no key, no seal
+  CHECK(in.take_deletions().size() == 1000);
+  CHECK(in.on_listed(listing, kNow) == 0);              // listed again: skipped quietly
+  CHECK(in.dropped(DropReason::unsealed) == 1000);
+}
+
+TEST_CASE_METHOD(Fixture, "A due retry does not wake the node while every GET slot is taken", "[inbox]") {
+  Inbox in(config()); // 2 GETs at a time
+  auto k1 = key(kA, kNow - 3), k2 = key(kB, kNow - 2), k3 = key(kB, kNow - 1);
+  in.on_listed({k1, k2, k3}, kNow);
+  REQUIRE(in.start_fetches(kNow).size() == 2); // k1, k2
+  in.on_fetch_failed(k1, FetchError::transient, kNow);
+  REQUIRE(in.start_fetches(kNow).size() == 1); // k3 takes the freed slot; k1 waits for its retry
+  CHECK(in.next_wakeup_ms() == std::nullopt);   // due or not, no slot: the next GET's end looks again
+  in.on_fetched(k2, body(kB, {"b"}), kNow);
+  CHECK(in.next_wakeup_ms().has_value());
+}
+
+TEST_CASE_METHOD(Fixture, "An announced key that answered with junk is not polled again", "[inbox][chain][psk]") {
+  auto c = config();
+  c.psk = Psk{7};
+  Inbox in(c);
+  auto k1 = key(kA, kNow - 2);
+  auto next = ulid_of(key(kA, kNow - 1, 5));
+  receive(in, k1, seal(*c.psk, k1, body(kA, {"one"}, std::nullopt, next), Nonce{1}), kNow);
+  auto polls = in.start_polls(kNow);
+  REQUIRE(polls.size() == 1);
+  in.on_polled(polls[0], "HSNE\x01 a squatter's object", kNow);
+  CHECK(in.dropped(DropReason::bad_seal) == 1);
+  CHECK(in.start_polls(kNow + 10).empty()); // not asked again on every beat
+  CHECK_FALSE(in.chained(kNow + 10));
+}
