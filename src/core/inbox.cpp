@@ -219,9 +219,10 @@ Inbox::Entry* Inbox::find(const std::string& key, Address* sender, Ulid* id) {
   auto w = where_.find(key);
   if (w == where_.end()) return nullptr;
   auto ulid = parse_key(config_.key_prefix, key)->id;
-  auto& queue = senders_[w->second];
-  auto it = queue.find(ulid);
-  if (it == queue.end()) return nullptr;
+  auto q = senders_.find(w->second); // never operator[]: an empty queue would break "begin() is the head"
+  if (q == senders_.end()) return nullptr;
+  auto it = q->second.find(ulid);
+  if (it == q->second.end()) return nullptr;
   if (sender) *sender = w->second;
   if (id) *id = ulid;
   return &it->second;
