@@ -201,10 +201,7 @@ std::vector<std::string> Inbox::start_fetches(std::uint64_t now_ms) {
     for (auto& [id, e] : queue) {
       if (fetching_ >= config_.max_concurrent_gets) return out;
       if (e.state != State::listed || e.retry_at_ms > now_ms) continue;
-      if (e.retry_at_ms != 0) {
-        e.retry_at_ms = 0;
-        --retrying_;
-      }
+      end_retry_wait(e);
       e.state = State::fetching;
       ++e.attempts;
       ++fetching_;
@@ -254,10 +251,7 @@ void Inbox::unpack(Entry& e, const Address& sender, const Ulid& id, std::string_
                    std::string_view body, std::uint64_t now_ms) {
   Bytes opened;
   std::optional<DropReason> refused = open_body(base_key, body, opened);
-  if (e.retry_at_ms != 0) { // a poll brought the body while it waited for a retry
-    e.retry_at_ms = 0;
-    --retrying_;
-  }
+  end_retry_wait(e); // a poll may bring the body while it waits for a retry
   e.state = State::ready;
   e.ready_ms = now_ms;
   if (refused) {

@@ -178,6 +178,11 @@ private:
   Entry* find(const std::string& key, Address* sender = nullptr, Ulid* id = nullptr);
   // Checks a key found by LIST or poll and starts tracking it; nullptr if it was dropped or no room.
   Entry* admit(const std::string& key, std::uint64_t size, std::uint64_t now_ms, ObjectKey& parsed);
+  void end_retry_wait(Entry& e) { // keeps retrying_ equal to the entries with a retry_at_ms
+    if (e.retry_at_ms == 0) return;
+    e.retry_at_ms = 0;
+    --retrying_;
+  }
   bool handled(const std::string& key, std::uint64_t size) const { return consumed_.contains(fingerprint(key, size)); }
   void announce(const Address& sender, const Ulid& of, const Ulid& next, std::uint64_t now_ms);
   void forget_expired_chains(std::uint64_t now_ms);

@@ -1,10 +1,11 @@
 #include "net/curl_multi.hpp"
 
+#include "util/wall_clock.hpp"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <stdexcept>
 #include <utility>
 
@@ -42,11 +43,6 @@ namespace {
 
 // With HttpRequest::max_body_bytes set, the least room an error answer's body gets.
 constexpr std::uint64_t kMinErrorBodyCap = 64 * 1024;
-
-std::uint64_t wall_ms() {
-  using namespace std::chrono;
-  return static_cast<std::uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
-}
 
 struct UploadSource {
   const std::string* body;

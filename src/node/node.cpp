@@ -5,6 +5,7 @@
 #include "core/seal.hpp"
 #include "util/crypto.hpp"
 #include "util/log.hpp"
+#include "util/wall_clock.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -18,12 +19,6 @@
 
 namespace hoshino::node {
 namespace {
-
-std::uint64_t system_ms() {
-  using namespace std::chrono;
-  return static_cast<std::uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
-}
-
 
 constexpr auto kErrorLogInterval = std::chrono::seconds(10);
 
@@ -48,7 +43,7 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       device_(device),
       store_(store),
       config_(std::move(config)),
-      wall_ms_(wall_ms ? std::move(wall_ms) : WallClock(system_ms)),
+      wall_ms_(wall_ms ? std::move(wall_ms) : WallClock(hoshino::wall_ms)),
       clock_(config_.clock),
       bundler_(config_.bundler),
       heartbeat_(config_.heartbeat, core::Clock::now()),

@@ -15,6 +15,19 @@ std::string_view to_string(OpKind op) {
   return "unknown";
 }
 
+namespace {
+
+// An answer as S3 gives it: an HTTP status and S3's error code.
+s3::Error http_error(long status, std::string_view code) {
+  s3::Error e;
+  e.kind = s3::Error::Kind::http;
+  e.http_status = status;
+  e.code = code;
+  return e;
+}
+
+} // namespace
+
 // (Every co_await here is a statement of its own: GCC 12 mishandles temporaries beside co_await.)
 MemoryStore::MemoryStore(asio::io_context& io, std::chrono::microseconds latency) : io_(io), latency_(latency) {}
 
@@ -34,20 +47,10 @@ Op<Unit> MemoryStore::put(std::string key, core::Bytes body, bool create_only) {
     asio::steady_timer t(io_, put_delay(key));
     co_await t.async_wait(asio::use_awaitable);
   }
-  if (key.size() > core::kMaxKeyBytes) { // as S3 does: a sender bug must show here, not only on AWS
-    s3::Error e;
-    e.kind = s3::Error::Kind::http;
-    e.http_status = 400;
-    e.code = "KeyTooLongError";
-    co_return e;
-  }
-  if (create_only && objects_.contains(key)) { // as S3 and RGW answer If-None-Match: *
-    s3::Error e;
-    e.kind = s3::Error::Kind::http;
-    e.http_status = 412;
-    e.code = store::kPreconditionFailed;
-    co_return e;
-  }
+  // As S3 does: a sender bug must show here, not only on AWS.
+  if (key.size() > core::kMaxKeyBytes) co_return http_error(400, "KeyTooLongError");
+  // As S3 and RGW answer If-None-Match: *.
+  if (create_only && objects_.contains(key)) co_return http_error(412, store::kPreconditionFailed);
   if (on_put) on_put(key, body);
   objects_[key] = std::move(body);
   co_return Unit{};
@@ -70,20 +73,9 @@ Op<core::Bytes> MemoryStore::get(std::string key, std::uint64_t max_bytes) {
   auto failure = co_await begin(OpKind::get, key);
   if (failure) co_return *failure;
   auto it = objects_.find(key);
-  if (it == objects_.end()) {
-    s3::Error e;
-    e.kind = s3::Error::Kind::http;
-    e.http_status = 404;
-    e.code = "NoSuchKey";
-    co_return e;
-  }
-  if (it->second.size() > max_bytes) {
-    s3::Error e;
-    e.kind = s3::Error::Kind::http; // as s3::Client: the answer was cut off
-    e.http_status = 200;
-    e.code = store::kObjectTooLarge;
-    co_return e;
-  }
+  if (it == objects_.end()) co_return http_error(404, "NoSuchKey");
+  // As s3::Client reports a body cut off at max_bytes (the answer itself was a 200).
+  if (it->second.size() > max_bytes) co_return http_error(200, store::kObjectTooLarge);
   co_return it->second;
 }
 

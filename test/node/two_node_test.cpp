@@ -8,6 +8,7 @@
 #include "node/node.hpp"
 #include "store/memory_store.hpp"
 #include "support/packets.hpp"
+#include "util/wall_clock.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <catch2/catch.hpp>
@@ -24,6 +25,7 @@ using namespace std::chrono_literals;
 using test::addr;
 using test::ipv6_packet;
 using test::payload_of;
+using hoshino::wall_ms;
 
 namespace {
 
@@ -43,11 +45,6 @@ node::NodeConfig config(const core::Address& self, std::chrono::milliseconds put
   c.heartbeat.error_floor = 20ms;
   c.flush_timeout = 500ms;
   return c;
-}
-
-std::uint64_t wall_now_ms() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
 // Runs the event loop until pred() holds or the (generous, hang-catching) deadline passes.
@@ -168,7 +165,7 @@ TEST_CASE("Packets the tunnel must not carry are ignored and counted", "[node]")
 
 TEST_CASE("A malformed object in the inbox is dropped and deleted; the node keeps forwarding", "[node]") {
   Pair p;
-  auto now = wall_now_ms();
+  auto now = wall_ms();
   core::UlidGenerator gen([] { return 7; });
   auto junk = core::format_key("hoshino", {kB, kA, gen.next(now)});
   p.bucket.objects()[junk] = "this is not a bundle";
@@ -296,7 +293,7 @@ TEST_CASE("AccessDenied is not retried: dropped and counted, the node keeps runn
 TEST_CASE("A restarted node does not deliver packets from before it started", "[node]") {
   asio::io_context io;
   store::MemoryStore bucket{io, 300us};
-  auto now = wall_now_ms();
+  auto now = wall_ms();
   core::UlidGenerator gen([] { return 1; });
   // Left in B's inbox 30 s ago, while B was down.
   auto old_key = core::format_key("hoshino", {kB, kA, gen.next(now - 30'000)});
@@ -413,7 +410,7 @@ TEST_CASE("A bucket writer without the key can neither move nor replay sealed ob
 TEST_CASE("Hostile objects are each dropped with a reason and deleted; forwarding goes on", "[node][hostile]") {
   Pair p;
   core::UlidGenerator gen([] { return 5; });
-  auto now = wall_now_ms();
+  auto now = wall_ms();
   auto key = [&] { return core::format_key("hoshino", {kB, kA, gen.next(now)}); };
   auto good = ipv6_packet(kA, kB, "fine");
   std::string random_bytes;
@@ -665,7 +662,7 @@ TEST_CASE("An inbox backlog of thousands of objects drains in bounded chunks, in
   asio::io_context io;
   store::MemoryStore bucket{io, 100us};
   core::UlidGenerator gen([] { return 3; });
-  auto now = wall_now_ms();
+  auto now = wall_ms();
   constexpr int kBacklog = 6000;
   for (int i = 0; i < kBacklog; ++i)
     bucket.objects()[core::format_key("hoshino", {kB, kA, gen.next(now)})] =
@@ -734,7 +731,7 @@ TEST_CASE("A node killed and restarted does not deliver again what it delivered 
   auto dir = temp_state_dir();
   std::vector<std::pair<std::string, core::Bytes>> sent; // every object A wrote into B's inbox
   std::vector<std::string> first_life;
-  const std::uint64_t life_start = wall_now_ms();
+  const std::uint64_t life_start = wall_ms();
   {
     asio::io_context io;
     store::MemoryStore bucket{io, 300us};
@@ -786,7 +783,7 @@ TEST_CASE("With deletes refused, consumed objects do not hide new ones: LIST pag
   store::MemoryStore bucket{io, 100us};
   bucket.undeletable = [](const std::string&) { return true; }; // a policy without s3:DeleteObject
   core::UlidGenerator gen([] { return 5; });
-  auto now = wall_now_ms();
+  auto now = wall_ms();
   constexpr int kOld = 1500; // more than a page
   for (int i = 0; i < kOld; ++i)
     bucket.objects()[core::format_key("hoshino", {kB, kA, gen.next(now)})] =
@@ -798,7 +795,7 @@ TEST_CASE("With deletes refused, consumed objects do not hide new ones: LIST pag
   REQUIRE(run_until(io, [&] { return b.metrics().delete_failures >= kOld; }));
   // A new sender's object sorts after all of them (fd5e::c > fd5e::a).
   const core::Address kC = addr("fd5e::c");
-  bucket.objects()[core::format_key("hoshino", {kB, kC, gen.next(wall_now_ms())})] =
+  bucket.objects()[core::format_key("hoshino", {kB, kC, gen.next(wall_ms())})] =
       core::encode_bundle({ipv6_packet(kC, kB, "behind the backlog")});
   REQUIRE(run_until(io, [&] { return dev.written().size() == kOld + 1; }));
   CHECK(payload_of(dev.written().back()) == "behind the backlog");
@@ -868,11 +865,11 @@ TEST_CASE("A sender whose clock is two minutes behind is corrected by S3's Date,
   asio::io_context io;
   store::MemoryStore bucket{io, 300us};
   device::MemoryDevice dev_a{io}, dev_b{io};
-  auto behind = [] { return wall_now_ms() - 120'000; };
+  auto behind = [] { return wall_ms() - 120'000; };
   // What the S3 shell would feed it from Date headers: the bucket keeps real time.
   core::ClockOffset clock_a;
   for (int i = 0; i < 20; ++i) {
-    std::uint64_t server = wall_now_ms() + static_cast<std::uint64_t>(i) * 77;
+    std::uint64_t server = wall_ms() + static_cast<std::uint64_t>(i) * 77;
     clock_a.on_sample(server - 120'000 - 2, server - 120'000 + 2, server / 1000 * 1000);
   }
   auto ca = config(kA);
@@ -922,7 +919,7 @@ TEST_CASE("An object held for a predecessor that never comes is released by the 
   asio::io_context io;
   store::MemoryStore bucket{io, 300us};
   core::UlidGenerator gen([] { return 9; });
-  auto now = wall_now_ms();
+  auto now = wall_ms();
   auto missing = gen.next(now - 20), id = gen.next(now - 10), next = gen.next(now);
   // It names a predecessor that never arrives. The node looks at its inbox every 5 s only, so a hold
   // released at a LIST would last 5 s instead of 500 ms.
