@@ -15,9 +15,6 @@ std::string_view to_string(OpKind op) {
   return "unknown";
 }
 
-namespace {
-
-// An answer as S3 gives it: an HTTP status and S3's error code.
 s3::Error http_error(long status, std::string_view code) {
   s3::Error e;
   e.kind = s3::Error::Kind::http;
@@ -25,8 +22,6 @@ s3::Error http_error(long status, std::string_view code) {
   e.code = code;
   return e;
 }
-
-} // namespace
 
 // (Every co_await here is a statement of its own: GCC 12 mishandles temporaries beside co_await.)
 MemoryStore::MemoryStore(asio::io_context& io, std::chrono::microseconds latency) : io_(io), latency_(latency) {}

@@ -12,6 +12,9 @@
 
 namespace hoshino::store {
 
+// An answer as S3 gives it: an HTTP status and S3's error code (for the fake's answers and fault hooks).
+s3::Error http_error(long status, std::string_view code);
+
 class MemoryStore final : public ObjectStore {
 public:
   explicit MemoryStore(asio::io_context& io, std::chrono::microseconds latency = {});

@@ -186,11 +186,7 @@ std::function<std::optional<s3::Error>(store::OpKind, const std::string&)> outag
                                                                                    std::string code) {
   return [&down, status, code](store::OpKind, const std::string&) -> std::optional<s3::Error> {
     if (!down) return std::nullopt;
-    s3::Error e;
-    e.kind = s3::Error::Kind::http;
-    e.http_status = status;
-    e.code = code;
-    return e;
+    return store::http_error(status, code);
   };
 }
 } // namespace
@@ -717,14 +713,6 @@ std::string temp_state_dir() {
   return tmpl;
 }
 
-std::optional<s3::Error> s3_error(long status, std::string code) {
-  s3::Error e;
-  e.kind = s3::Error::Kind::http;
-  e.http_status = status;
-  e.code = std::move(code);
-  return e;
-}
-
 } // namespace
 
 TEST_CASE("A node killed and restarted does not deliver again what it delivered before", "[node][replay]") {
@@ -827,7 +815,7 @@ TEST_CASE("A SlowDown burst on GETs delays an object, it does not lose it", "[no
   p.bucket.fault = [&](store::OpKind op, const std::string&) -> std::optional<s3::Error> {
     if (op == store::OpKind::get && refusals < 6) {
       ++refusals;
-      return s3_error(503, "SlowDown");
+      return store::http_error(503, "SlowDown");
     }
     return std::nullopt;
   };
@@ -897,7 +885,7 @@ TEST_CASE("Credentials S3 keeps calling expired stop the node with an error; a p
   p.bucket.fault = [&](store::OpKind, const std::string&) -> std::optional<s3::Error> {
     if (expired_answers == 0) return std::nullopt;
     if (expired_answers > 0) --expired_answers;
-    return s3_error(400, "ExpiredToken");
+    return store::http_error(400, "ExpiredToken");
   };
   p.start();
   if (persistent) {
