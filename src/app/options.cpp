@@ -55,7 +55,11 @@ inbox to deliver packets sent to it.
                          Poly1305, the object key as associated data) and accept only sealed ones;
                          generate with: openssl rand -hex 32 > PATH && chmod 600 PATH
   --poll-min D           fastest inbox LIST interval (default: 0ms, back to back while active)
-  --poll-max D           slowest inbox LIST interval, when idle (default: 5s)
+  --poll-max D           slowest inbox LIST interval (default: 5s; idle nodes watch their
+                         doorbell instead, unless --no-bell)
+  --bell-interval D      an idle node checks its doorbell (one GET) every D: a packet to it waits
+                         D/2 on average; it costs 86400 s/D GETs a day (default: 1750ms, $0.0198 a
+                         day at S3 Standard prices)
   --poll-busy D          LIST interval while objects arrive continuously (default: 0ms)
 
 Tuning (the defaults are what the benchmarks in README measure):
@@ -69,11 +73,12 @@ Tuning (the defaults are what the benchmarks in README measure):
                          LISTed (by default, awaited objects are polled with GET: 1/12 of the price)
   --chained-list D       while announced keys are polled, LIST only every D, for new senders and
                          broken chains (default: 1s)
+  --no-bell              no doorbell: idle nodes LIST every --poll-max, senders ring nothing
   --delete-interval D    at most one DeleteObjects of consumed objects per D (default: 250ms;
                          0ms: one as soon as an object is consumed)
   --original-design      the 2023 original's behaviour, for comparisons: --bundle-packets 1
                          --max-in-flight 256 --poll-min 500ms --poll-max 500ms --no-anticipation
-                         --no-inline --no-second-list --no-chain --delete-interval 0ms
+                         --no-inline --no-second-list --no-chain --delete-interval 0ms --no-bell
   -v, --verbose          more logging (repeat for debug)
   --version              print the version
   --help                 this text
@@ -96,6 +101,7 @@ std::chrono::nanoseconds* duration_flag(Options& o, std::string_view flag) {
   if (flag == "--poll-busy") return &o.poll_busy;
   if (flag == "--delete-interval") return &o.delete_interval;
   if (flag == "--chained-list") return &o.chained_list;
+  if (flag == "--bell-interval") return &o.bell_interval;
   return nullptr;
 }
 
@@ -157,6 +163,7 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     else if (a == "--no-anticipation") o.anticipate = false;
     else if (a == "--no-second-list") o.second_list = false;
     else if (a == "--no-chain") o.chain_keys = false;
+    else if (a == "--no-bell") o.bell = false;
     else if (a == "--original-design") {
       // The 2023 original, for side-by-side experiments: one packet per object, each PUT at once, a
       // fixed 500 ms poll, no reaction to outgoing traffic, every body fetched with a GET.
@@ -168,6 +175,7 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
       o.second_list = false;
       o.chain_keys = false;
       o.delete_interval = std::chrono::milliseconds(0);
+      o.bell = false;
     } else if (auto* d = duration_flag(o, a)) {
       std::string v;
       err = take(v);
@@ -185,6 +193,8 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
   if (o.bucket.empty()) return std::string("--bucket is required");
   if (o.ula.empty()) return std::string("--ula is required (e.g. --ula fd5e:59b8:f71d:9a3e::/64)");
   if (o.poll_max < o.poll_min) return std::string("--poll-max must not be below --poll-min");
+  if (o.bell_interval < std::chrono::milliseconds(100))
+    return std::string("--bell-interval must be at least 100ms (each check is a paid GET)");
   if (o.key_prefix.empty() || o.key_prefix.front() == '/' || o.key_prefix.back() == '/')
     return "--key-prefix '" + o.key_prefix + "' must be non-empty without leading or trailing '/'";
   return o;

@@ -24,6 +24,7 @@ struct Options {
   bool anticipate = true;            // poll fast after sending: a reply is likely
   bool second_list = true;           // a second staggered LIST during conversations
   bool chain_keys = true;            // announce successors' keys; poll announced keys with GET
+  bool bell = true;                  // idle nodes watch a doorbell object instead of LISTing
   std::string netns;     // empty: stay in the current namespace
   std::string machine_id = "/etc/machine-id";
   std::string metrics = "127.0.0.1:8081"; // or "off"
@@ -35,6 +36,7 @@ struct Options {
   std::chrono::nanoseconds poll_busy = std::chrono::milliseconds(0);
   std::chrono::nanoseconds delete_interval = std::chrono::milliseconds(250); // between DeleteObjects
   std::chrono::nanoseconds chained_list = std::chrono::seconds(1); // LIST interval while keys are polled
+  std::chrono::nanoseconds bell_interval = std::chrono::milliseconds(1750); // idle: between doorbell checks
   int verbosity = 0;
   bool help = false;
   bool version = false;

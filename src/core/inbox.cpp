@@ -1,5 +1,7 @@
 #include "core/inbox.hpp"
 
+#include <algorithm>
+
 #include "core/bundle.hpp"
 
 namespace hoshino::core {
@@ -128,20 +130,44 @@ void Inbox::forget_expired_chains(std::uint64_t now_ms) {
 
 bool Inbox::chained(std::uint64_t now_ms) {
   forget_expired_chains(now_ms);
-  return !chains_.empty();
+  return std::any_of(chains_.begin(), chains_.end(), [](const auto& c) { return !c.second.answered; });
+}
+
+std::optional<std::string> Inbox::pollable(const Address& sender, const Announced& a) const {
+  std::string key = format_key(config_.key_prefix, {config_.self, sender, a.next});
+  // Answered already (its body announces the next; junk is not asked again until the chain's time is
+  // up), found by a LIST, consumed (its successor is not announced yet), or being asked.
+  if (a.answered || where_.contains(key) || replay_.seen(sender, a.next) || polling_.contains(key)) return std::nullopt;
+  return key;
 }
 
 std::vector<std::string> Inbox::start_polls(std::uint64_t now_ms) {
   forget_expired_chains(now_ms);
   std::vector<std::string> out;
   for (const auto& [sender, announced] : chains_) {
-    std::string key = format_key(config_.key_prefix, {config_.self, sender, announced.next});
-    // Already found by a LIST, already consumed (its successor is not announced yet), or asked already.
-    if (where_.contains(key) || replay_.seen(sender, announced.next) || polling_.contains(key)) continue;
-    polling_.insert(key);
-    out.push_back(std::move(key));
+    if (announced.poll_at_ms > now_ms) continue;
+    auto key = pollable(sender, announced);
+    if (!key) continue;
+    polling_.insert(*key);
+    out.push_back(std::move(*key));
   }
   return out;
+}
+
+bool Inbox::polls_due(std::uint64_t now_ms) {
+  forget_expired_chains(now_ms);
+  for (const auto& [sender, announced] : chains_)
+    if (announced.poll_at_ms <= now_ms && pollable(sender, announced)) return true;
+  return false;
+}
+
+std::optional<std::uint64_t> Inbox::next_poll_ms(std::uint64_t now_ms) {
+  forget_expired_chains(now_ms);
+  std::optional<std::uint64_t> next;
+  for (const auto& [sender, announced] : chains_)
+    if (announced.poll_at_ms > now_ms && (!next || announced.poll_at_ms < *next) && pollable(sender, announced))
+      next = announced.poll_at_ms;
+  return next;
 }
 
 void Inbox::on_polled(const std::string& key, std::string_view body, std::uint64_t now_ms) {
@@ -150,7 +176,7 @@ void Inbox::on_polled(const std::string& key, std::string_view body, std::uint64
   // The announced key has answered: it is not asked again (an authentic body announces the next one;
   // anything else would otherwise be fetched on every beat until the chain's time is up).
   if (auto k = parse_key(config_.key_prefix, key)) {
-    if (auto c = chains_.find(k->src); c != chains_.end() && c->second.next == k->id) chains_.erase(c);
+    if (auto c = chains_.find(k->src); c != chains_.end() && c->second.next == k->id) c->second.answered = true;
   }
   if (handled(key, body.size())) return;
   Address sender;
@@ -169,9 +195,14 @@ void Inbox::on_polled(const std::string& key, std::string_view body, std::uint64
   advance(parsed.src, now_ms);
 }
 
-void Inbox::on_poll_missed(const std::string& key, bool failed) {
+void Inbox::on_poll_missed(const std::string& key, bool failed, std::uint64_t now_ms) {
   polling_.erase(key);
   ++(failed ? poll_errors_ : poll_misses_);
+  // A stream's object is late: ask again after an eighth of its cadence, not at once.
+  if (auto k = parse_key(config_.key_prefix, key)) {
+    if (auto c = chains_.find(k->src); c != chains_.end() && c->second.next == k->id && streaming(c->second))
+      c->second.poll_at_ms = now_ms + std::max<std::uint64_t>(1, c->second.gap_ms / 8);
+  }
 }
 
 void Inbox::on_poll_too_large(const std::string& key, std::uint64_t now_ms) {
@@ -186,7 +217,15 @@ void Inbox::announce(const Address& sender, const Ulid& of, const Ulid& next, st
   if (!(of < next)) return; // a successor sorts after its object: anything else would poll in circles
   auto it = chains_.find(sender);
   if (it != chains_.end()) {
-    if (it->second.next < next) it->second = {next, now_ms}; // an older object's news is no news
+    auto& a = it->second;
+    if (!(a.next < next)) return; // an older object's news is no news
+    // The sender's cadence: a stream's next object is due about one gap after this one.
+    std::uint64_t gap = now_ms - std::min(now_ms, a.since_ms);
+    a.gap_ms = a.gap_ms == 0 ? std::max<std::uint64_t>(gap, 1) : std::max<std::uint64_t>((a.gap_ms * 3 + gap) / 4, 1);
+    a.next = next;
+    a.since_ms = now_ms;
+    a.answered = false;
+    a.poll_at_ms = streaming(a) ? now_ms + a.gap_ms / 2 : 0;
     return;
   }
   if (chains_.size() >= config_.max_chains) forget_expired_chains(now_ms);

@@ -56,6 +56,10 @@ struct InboxConfig {
   std::uint64_t reorder_hold_ms = 500;
   std::size_t max_chains = 1024;       // senders whose announced next key is remembered for polling
   std::uint64_t chain_ttl_ms = kChainTtlMs; // how long an announced key is polled
+  // A sender whose objects come closer together than this is streaming: its next key is first polled
+  // half its cadence after the latest object, then every eighth of it, instead of back to back (most
+  // of those polls would miss: a stream's misses were a quarter of its bill). 0: always back to back.
+  std::uint64_t stream_gap_ms = 100;
   ReplayConfig replay;                 // which (sender, ULID) were consumed
   // A failed GET is tried again after retry_base_ms, doubling up to retry_max_ms, until the object is
   // older than max_age_ms (a SlowDown burst delays packets; it does not lose them).
@@ -116,12 +120,15 @@ public:
   void on_tick(std::uint64_t now_ms) { advance_ready(now_ms); }
   // Announced keys to poll with GET now, at most one per sender (marked in progress).
   std::vector<std::string> start_polls(std::uint64_t now_ms);
+  // Whether start_polls would return keys now; when the earliest paced poll becomes due (if none is now).
+  bool polls_due(std::uint64_t now_ms);
+  std::optional<std::uint64_t> next_poll_ms(std::uint64_t now_ms);
   // Whether any sender's announced key is being waited for (polls would have something to ask).
   bool chained(std::uint64_t now_ms);
   // A poll found the object: it is taken like a listed and fetched one (unless a LIST got it first).
   void on_polled(const std::string& key, std::string_view body, std::uint64_t now_ms);
   // A poll found nothing yet (failed: it could not ask): the key stays announced until its time is up.
-  void on_poll_missed(const std::string& key, bool failed);
+  void on_poll_missed(const std::string& key, bool failed, std::uint64_t now_ms);
   // A poll's body passed max_object_bytes: the object is refused (oversized) and deleted.
   void on_poll_too_large(const std::string& key, std::uint64_t now_ms);
   // Packets ready for the kernel, in order per sender. Persist take_replay_changes() first.
@@ -172,8 +179,14 @@ private:
 
   struct Announced {
     Ulid next;
-    std::uint64_t since_ms; // local time it was learnt
+    std::uint64_t since_ms;     // local time it was learnt
+    std::uint64_t gap_ms = 0;   // smoothed time between the sender's announcements (0: unknown)
+    std::uint64_t poll_at_ms = 0; // a streaming sender's next key is not polled before this
+    bool answered = false;      // a poll found it (the cadence is kept for the next announcement)
   };
+  bool streaming(const Announced& a) const { return a.gap_ms > 0 && a.gap_ms < config_.stream_gap_ms; }
+  // The announced key, if it is still worth asking for (not listed, consumed or asked already).
+  std::optional<std::string> pollable(const Address& sender, const Announced& a) const;
 
   Entry* find(const std::string& key, Address* sender = nullptr, Ulid* id = nullptr);
   // Checks a key found by LIST or poll and starts tracking it; nullptr if it was dropped or no room.

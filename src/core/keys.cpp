@@ -31,6 +31,10 @@ std::string inbox_prefix(std::string_view key_prefix, const Address& self) {
   return std::string(key_prefix) + "/" + self.hex() + "/";
 }
 
+std::string bell_key(std::string_view key_prefix, const Address& node) {
+  return std::string(key_prefix) + "/bell/" + node.hex();
+}
+
 std::size_t inline_capacity(std::string_view key_prefix) {
   std::size_t used = base_size(key_prefix) + 1;
   return used >= kMaxKeyBytes ? 0 : base64url_capacity(kMaxKeyBytes - used);

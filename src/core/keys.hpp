@@ -28,6 +28,8 @@ std::string base_key(std::string_view key_prefix, const ObjectKey& key);
 // The same, cut from a key that parse_key accepted (no copy).
 std::string_view base_of(std::string_view key_prefix, std::string_view key);
 std::string inbox_prefix(std::string_view key_prefix, const Address& self);
+// A node's doorbell: <key_prefix>/bell/<address as 32 hex digits>, outside every inbox (core/ingress_schedule.hpp).
+std::string bell_key(std::string_view key_prefix, const Address& node);
 // nullopt unless `key` is exactly <key_prefix>/<dst>/<src>/<ulid>[.<base64url>] in canonical form.
 std::optional<ObjectKey> parse_key(std::string_view key_prefix, std::string_view key);
 // How many body bytes fit inline in a key with this prefix (0 if none).

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
+#include <string_view>
 #include <stdexcept>
 #include <utility>
 
@@ -48,6 +50,17 @@ struct UploadSource {
   const std::string* body;
   std::size_t* offset;
 };
+
+// The value of a header line (trimmed) if the header's name, lowercase and with its colon, is `name`.
+std::optional<std::string_view> header_value(std::string_view line, std::string_view name) {
+  if (line.size() <= name.size() || line.size() >= 256 ||
+      !std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) { return a == (b | 0x20); }))
+    return std::nullopt;
+  line.remove_prefix(name.size());
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n' || line.back() == ' ')) line.remove_suffix(1);
+  return line;
+}
 
 // Stop watching a socket without closing it (curl owns the fd).
 void forget(CurlMultiSocket& sock) {
@@ -139,17 +152,13 @@ void CurlMulti::start(HttpRequest request, std::unique_ptr<Completion> done) {
     return bytes;
   });
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
-  // Only the Date header is kept: the node measures its clock against the server's (core/clock_offset).
+  // Only the Date header (the node measures its clock against the server's: core/clock_offset) and the
+  // ETag (conditional GETs) are kept.
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, +[](char* data, std::size_t size, std::size_t n, void* user) -> std::size_t {
-    std::string_view line(data, size * n);
-    constexpr std::string_view kDate = "date:";
-    if (line.size() > kDate.size() && line.size() < 128 &&
-        std::equal(kDate.begin(), kDate.end(), line.begin(), [](char a, char b) { return a == (b | 0x20); })) {
-      line.remove_prefix(kDate.size());
-      while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-      while (!line.empty() && (line.back() == '\r' || line.back() == '\n' || line.back() == ' ')) line.remove_suffix(1);
-      static_cast<Transfer*>(user)->response.date.assign(line);
-    }
+    const std::string_view line(data, size * n);
+    HttpResponse& response = static_cast<Transfer*>(user)->response;
+    if (auto date = header_value(line, "date:")) response.date.assign(*date);
+    else if (auto etag = header_value(line, "etag:")) response.etag.assign(*etag);
     return size * n;
   });
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());

@@ -38,6 +38,7 @@ struct HttpResponse {
   std::string curl_error;
   double seconds = 0; // total time as curl measured it
   std::string date;   // the Date header, as sent (empty if none)
+  std::string etag;   // the ETag header, as sent, quotes and all (empty if none)
   std::uint64_t sent_ms = 0, received_ms = 0; // wall clock when the request started and the answer ended
   bool too_large = false; // the body passed max_body_bytes: the transfer was abandoned (CURLE_WRITE_ERROR)
   bool ok() const noexcept { return curl_code == CURLE_OK && status >= 200 && status < 300; }

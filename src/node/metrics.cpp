@@ -80,6 +80,16 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
   single("hoshino_squatted_keys_total", "counter",
          "PUTs that found their key already written by someone else (412): sent again under a fresh key.",
          m.squatted_keys);
+  family("hoshino_bells_total", "counter",
+         "Rings of this node's doorbell while idle, by what their LIST found (objects, or nothing: junk or a lost race).");
+  for (auto [outcome, n] : {std::pair{"found", m.bells_found}, {"empty", m.bells_empty}})
+    fmt::format_to(std::back_inserter(out), "hoshino_bells_total{{outcome=\"{}\"}} {}\n", outcome, n);
+  single("hoshino_bells_rate_limited_total", "counter",
+         "Rings whose LIST waited for the rate limit (too many rings that found nothing: someone rings for nothing).",
+         m.bells_limited);
+  family("hoshino_rings_total", "counter", "Rings of other nodes' doorbells (a first object after a quiet spell), by result.");
+  for (auto [result, n] : {std::pair{"sent", m.rings_sent}, {"failed", m.ring_failures}})
+    fmt::format_to(std::back_inserter(out), "hoshino_rings_total{{result=\"{}\"}} {}\n", result, n);
   single("hoshino_delete_failures_total", "counter",
          "Consumed objects DeleteObjects refused (policy, Object Lock): they are skipped, and deleted again.",
          m.delete_failures);
@@ -95,7 +105,7 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
   single("hoshino_clock_offset_seconds", "gauge",
          "S3's clock minus this node's, from Date headers; beyond 1 s the node uses S3's time for its objects.",
          fmt::format("{:.3f}", m.clock_offset_seconds));
-  single("hoshino_poll_interval_seconds", "gauge", "Current delay between looks at the inbox (LIST or polls).",
+  single("hoshino_poll_interval_seconds", "gauge", "Current delay between looks at the inbox (LIST or polls; idle: between bell checks).",
          m.poll_interval_seconds);
   family("hoshino_build_info", "gauge", "Build information.");
   fmt::format_to(std::back_inserter(out), "hoshino_build_info{{version=\"{}\"}} 1\n", version);

@@ -31,6 +31,10 @@ struct Metrics {
   std::uint64_t delete_failures = 0;  // keys DeleteObjects refused one by one (policy, Object Lock)
   std::uint64_t inbox_listed = 0;     // keys in the inbox at the latest LIST (all pages read)
   std::uint64_t state_write_failures = 0; // replay records that could not be written to --state-dir
+  // The doorbell (core/ingress_schedule.hpp): rings of this node's bell whose LIST found objects or
+  // nothing, rings that waited for the rate limit; rings of other nodes' bells sent, and failed.
+  std::uint64_t bells_found = 0, bells_empty = 0, bells_limited = 0;
+  std::uint64_t rings_sent = 0, ring_failures = 0;
 
   void request(store::OpKind op) { ++s3_requests[static_cast<std::size_t>(op)]; }
   void error(store::OpKind op, const std::string& code) { ++s3_errors[{std::string(store::to_string(op)), code}]; }

@@ -5,6 +5,7 @@
 #include "core/seal.hpp"
 #include "util/crypto.hpp"
 #include "util/log.hpp"
+#include "util/timer.hpp"
 #include "util/wall_clock.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -32,6 +33,10 @@ core::InboxConfig inbox_config(const NodeConfig& c, std::uint64_t start_ms) {
   i.psk = c.psk;
   i.fingerprint_seed = crypto::random64();
   i.replay.forget_after_ms = i.max_age_ms + i.max_future_ms;
+  // A sender whose objects come closer than the pace's stream window is a stream: poll its next key
+  // when its cadence says the object is due, not back to back.
+  i.stream_gap_ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(c.ingress.pace.stream_window).count());
   return i;
 }
 
@@ -46,16 +51,13 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       wall_ms_(wall_ms ? std::move(wall_ms) : WallClock(hoshino::wall_ms)),
       clock_(config_.clock),
       bundler_(config_.bundler),
-      heartbeat_(config_.heartbeat, core::Clock::now()),
+      schedule_(config_.ingress, Clock::now()),
       inbox_(inbox_config(config_, now_ms())),
       chain_(config_.chain_keys, crypto::random64),
+      rings_(config_.ingress.pace.hold / 2),
       inbox_prefix_(core::inbox_prefix(config_.key_prefix, config_.self)),
-      poll_timer_(io),
-      lane_signal_(io),
-      lane_timer_(io),
-      delete_timer_(io),
-      progress_(io),
-      wakeup_timer_(io, std::chrono::steady_clock::time_point::max()),
+      bell_key_(core::bell_key(config_.key_prefix, config_.self)),
+      heartbeat_(io, schedule_, [this] { return inbox_view(); }),
       random_(crypto::random64) {
   metrics_.dropped["queue_full"] = 0; // exported from the start, updated only when drops happen
   if (config_.state_dir) {
@@ -64,8 +66,8 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
   }
 }
 
-bool Node::log_due(std::chrono::steady_clock::time_point& last) {
-  auto now = std::chrono::steady_clock::now();
+bool Node::log_due(Clock::time_point& last) {
+  auto now = Clock::now();
   if (last.time_since_epoch().count() != 0 && now - last < kErrorLogInterval) return false;
   last = now;
   return true;
@@ -85,8 +87,8 @@ void Node::spawn(asio::awaitable<void> task) {
 void Node::s3_failed(store::OpKind op, const s3::Error& e) {
   metrics_.error(op, e.code);
   if (e.code == "ExpiredToken") {
-    auto now = std::chrono::steady_clock::now();
-    if (expired_since_ == std::chrono::steady_clock::time_point{}) expired_since_ = now;
+    auto now = Clock::now();
+    if (expired_since_ == Clock::time_point{}) expired_since_ = now;
     else if (now - expired_since_ >= config_.expired_credentials_limit && fatal_.empty()) {
       fatal_ = fmt::format("S3 has called the credentials expired for {} s: restart with fresh ones (temporary "
                            "credentials from the environment are not renewed)",
@@ -111,14 +113,15 @@ void Node::s3_failed(store::OpKind op, const s3::Error& e) {
 asio::awaitable<void> Node::run() {
   using namespace asio::experimental::awaitable_operators;
   log::info("node {} polling {} ", config_.self.str(), inbox_prefix());
-  co_await (egress_loop() && ingress_loop() && second_lane() && wakeup_loop());
+  co_await (egress_loop() && ingress_loop());
 
   // Flush: whatever is still queued goes out, then pending PUTs and deletes get a bounded time.
   for (auto& batch : bundler_.drain()) spawn(put_batch(std::move(batch)));
   pump();
-  asio::steady_timer wait(io_);
-  auto deadline = std::chrono::steady_clock::now() + config_.flush_timeout;
-  while (tasks_ > 0 && std::chrono::steady_clock::now() < deadline) {
+  if (inbox_.pending_deletions() > 0) spawn(delete_consumed()); // at once, not at the schedule's pace
+  Timer wait(io_);
+  auto deadline = Clock::now() + config_.flush_timeout;
+  while (tasks_ > 0 && Clock::now() < deadline) {
     wait.expires_after(std::chrono::milliseconds(5));
     co_await wait.async_wait(asio::use_awaitable);
   }
@@ -129,23 +132,7 @@ void Node::stop() {
   if (stopping_) return;
   stopping_ = true;
   device_.close();
-  poll_timer_.cancel();
-  lane_signal_.cancel();
-  lane_timer_.cancel();
-  delete_timer_.cancel();
-  progress_.cancel();
-  wakeup_timer_.cancel();
-}
-
-asio::awaitable<void> Node::wakeup_loop() {
-  while (!stopping_) {
-    co_await wakeup_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // re-armed = cancelled
-    if (stopping_) break;
-    if (wakeup_timer_.expiry() > std::chrono::steady_clock::now()) continue; // an earlier wake-up was set
-    wakeup_timer_.expires_at(std::chrono::steady_clock::time_point::max());
-    inbox_.on_tick(now_ms());
-    pump();
-  }
+  heartbeat_.stop();
 }
 
 asio::awaitable<void> Node::egress_loop() {
@@ -163,8 +150,8 @@ asio::awaitable<void> Node::egress_loop() {
     }
     if (!sent) continue;
     for (auto& batch : bundler_.flush()) spawn(put_batch(std::move(batch)));
-    heartbeat_.on_sent(core::Clock::now());
-    wake_poller();
+    schedule_.on_sent(Clock::now());
+    heartbeat_.poke();
     if (bundler_.dropped_packets() != queue_drops_) { // no map write per packet on the hot path
       queue_drops_ = bundler_.dropped_packets();
       metrics_.dropped["queue_full"] = queue_drops_;
@@ -198,8 +185,8 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
   auto object =
       core::encode_object(config_.key_prefix, id, batch.packets, config_.psk, allow_inline, nonce, after, pick.next);
   batch.packets.clear();
-  auto first_attempt = std::chrono::steady_clock::now();
-  asio::steady_timer retry(io_);
+  auto first_attempt = Clock::now();
+  Timer retry(io_);
   Result<Unit, s3::Error> r = Unit{};
   bool squatted = false;
   for (int attempt = 1;; ++attempt) {
@@ -241,7 +228,7 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
     s3_failed(store::OpKind::put, r.error());
     auto delay = core::backoff_delay(config_.put_backoff, attempt, random01());
     if (!r.error().retryable() || stopping_ ||
-        std::chrono::steady_clock::now() + delay - first_attempt > config_.put_deadline)
+        Clock::now() + delay - first_attempt > config_.put_deadline)
       break;
     // The destination's in-flight slot stays taken meanwhile: new packets accumulate (bounded) behind it.
     retry.expires_after(delay);
@@ -252,6 +239,8 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
     metrics_.egress.bytes += batch.bytes;
     ++metrics_.egress.objects;
     if (object.inlined) ++metrics_.egress.inlined_objects;
+    // The object is in the bucket: if the destination may be idle, its bell now (its LIST will find it).
+    if (config_.ingress.bell && rings_.on_put(batch.dst, Clock::now())) spawn(ring(batch.dst));
   } else {
     metrics_.dropped["s3_put_failed"] += count;
   }
@@ -262,85 +251,118 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
   if (auto next = bundler_.on_put_done(batch.dst)) spawn(put_batch(std::move(*next)));
 }
 
-void Node::release_memory_when_idle() {
-  // After a burst of traffic the allocator keeps the freed bundles (megabytes) mapped. Once the
-  // heartbeat has slowed to 1 s or more the node is idle: hand that memory back, once per idle spell.
-  bool idle = heartbeat_.interval() >= std::chrono::seconds(1);
-  if (idle && !memory_released_) {
-#ifdef __GLIBC__
-    ::malloc_trim(0);
-#endif
+asio::awaitable<void> Node::ring(core::Address dst) {
+  // A body of its own each time: S3's ETag is the MD5 of the body, and the receiver watches the ETag.
+  auto body_text = fmt::format("{} {}", config_.self.str(), chain_.fresh(now_ms()).str());
+  core::Bytes body(body_text.begin(), body_text.end());
+  auto key = core::bell_key(config_.key_prefix, dst);
+  Timer retry(io_);
+  for (int attempt = 1;; ++attempt) {
+    metrics_.request(store::OpKind::put);
+    auto r = co_await store_.put(key, body, false);
+    if (r) {
+      ++metrics_.rings_sent;
+      co_return;
+    }
+    s3_failed(store::OpKind::put, r.error());
+    // Not for long: the next object after a quiet spell rings again, and the receiver LISTs anyway
+    // every idle_list_interval.
+    if (!r.error().retryable() || stopping_ || attempt >= 3) break;
+    auto delay = core::backoff_delay(config_.put_backoff, attempt, random01());
+    retry.expires_after(delay);
+    co_await retry.async_wait(asio::use_awaitable);
   }
-  memory_released_ = idle;
+  ++metrics_.ring_failures;
 }
 
-void Node::wake_poller() {
-  // The heartbeat just got faster: cut a long sleep short so the new interval applies now.
-  if (sleeping_ && poll_timer_.expiry() > std::chrono::steady_clock::now() + heartbeat_.interval()) poll_timer_.cancel();
+core::InboxView Node::inbox_view() {
+  std::uint64_t now = now_ms();
+  auto mono = Clock::now();
+  auto at = [&](std::uint64_t ms) { return mono + std::chrono::milliseconds(ms > now ? ms - now : 0); };
+  core::InboxView v;
+  v.chained = inbox_.chained(now);
+  v.polls_due = inbox_.polls_due(now);
+  if (auto p = inbox_.next_poll_ms(now)) v.next_poll = at(*p);
+  v.holding = inbox_.holding();
+  v.fetching = inbox_.fetching();
+  if (auto w = inbox_.next_wakeup_ms()) v.wakeup = at(*w);
+  v.pending_deletions = inbox_.pending_deletions();
+  return v;
+}
+
+void Node::after_beat() {
+  metrics_.poll_interval_seconds = std::chrono::duration<double>(
+      schedule_.idle() ? schedule_.config().bell_interval : schedule_.pace().interval()).count();
+  if (clock_) metrics_.clock_offset_seconds = static_cast<double>(clock_->estimate_ms()) / 1000;
+  metrics_.bells_found = schedule_.rings_found();
+  metrics_.bells_empty = schedule_.rings_empty();
+  metrics_.bells_limited = schedule_.rings_limited();
 }
 
 asio::awaitable<void> Node::ingress_loop() {
+  using core::IngressAction;
   while (!stopping_) {
-    lane_signal_.cancel(); // the second lane staggers its look after this one
-    co_await beat();
+    auto step = co_await heartbeat_.next();
     if (stopping_) break;
-    metrics_.poll_interval_seconds = std::chrono::duration<double>(heartbeat_.interval()).count();
-    if (clock_) metrics_.clock_offset_seconds = static_cast<double>(clock_->estimate_ms()) / 1000;
-    release_memory_when_idle();
-    if (heartbeat_.interval() > core::Duration::zero()) {
-      poll_timer_.expires_after(heartbeat_.interval());
-      sleeping_ = true;
-      co_await poll_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // cancel = wake
-      sleeping_ = false;
+    switch (step.action) {
+      case IngressAction::list: spawn(list_once(step.second_lane)); break;
+      case IngressAction::poll: {
+        auto keys = inbox_.start_polls(now_ms());
+        spawn(poll_round(std::move(keys)));
+        break;
+      }
+      case IngressAction::check_bell: spawn(check_bell()); break;
+      case IngressAction::delete_consumed: spawn(delete_consumed()); break;
+      case IngressAction::tick_inbox:
+        inbox_.on_tick(now_ms());
+        pump();
+        break;
+      case IngressAction::trim_memory:
+        // After a burst of traffic the allocator keeps the freed bundles (megabytes) mapped.
+#ifdef __GLIBC__
+        ::malloc_trim(0);
+#endif
+        break;
+      case IngressAction::wait: break;
     }
   }
 }
 
-asio::awaitable<void> Node::second_lane() {
-  // During a conversation, a second LIST starts half a LIST after each of the main loop's: the wait
-  // for the next LIST to begin halves. Streams and idle polling keep one lane (LISTs are the bill).
-  while (!stopping_) {
-    lane_signal_.expires_at(std::chrono::steady_clock::time_point::max());
-    co_await lane_signal_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // main LIST started
-    if (stopping_) break;
-    // Polls of announced keys take a GET's time (a third of a LIST's here) and come back to back: a
-    // second lane would only ask for the same keys.
-    auto wanted = [this] { return heartbeat_.conversation() && !inbox_.chained(now_ms()); };
-    if (!wanted()) continue;
-    lane_timer_.expires_after(list_latency_ / 2);
-    co_await lane_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-    if (stopping_ || !wanted()) continue;
-    co_await list_once();
-  }
-}
-
-asio::awaitable<void> Node::beat() {
-  // LIST finds what no announcement names: new senders, first objects, what a broken chain left. While
-  // announced keys are awaited, that is needed only now and then; the beats in between GET those keys.
-  // An object held for its predecessor wants LISTs too: nothing may have announced that one's key.
-  bool list_due = !inbox_.chained(now_ms()) || inbox_.holding() ||
-                  std::chrono::steady_clock::now() - last_list_ >= config_.chained_list_interval;
-  if (!list_due) {
-    auto keys = inbox_.start_polls(now_ms());
-    if (!keys.empty()) {
-      co_await poll_round(std::move(keys));
-      co_return;
+asio::awaitable<void> Node::check_bell() {
+  metrics_.request(store::OpKind::get);
+  auto known = bell_conditional_ ? bell_etag_ : std::string();
+  auto r = co_await store_.watch(bell_key_, known, 1024);
+  if (stopping_) co_return;
+  auto result = core::BellCheck::quiet;
+  if (r) {
+    s3_succeeded();
+    // A server that ignores If-None-Match answers 200 with the same ETag: compare ETags here (said once).
+    if (r->changed && !bell_etag_.empty() && r->etag == bell_etag_) {
+      if (bell_conditional_) log::warn("the S3 server ignores If-None-Match on GET: the doorbell compares ETags itself");
+      bell_conditional_ = false;
+    } else if (r->changed) {
+      result = core::BellCheck::rang;
     }
-    if (inbox_.fetching() > 0) {
-      // A LIST found the announced object first and its GET is under way; its body names the next
-      // key. Another LIST now would only find the same object (and then the next, one LIST each).
-      progress_.expires_after(config_.chained_list_interval);
-      co_await progress_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // cancel = progress
-      co_return;
-    }
+    bell_etag_ = r->etag;
+  } else if (core::missing_object(r.error().http_status, r.error().code) ||
+             r.error().code == store::kObjectTooLarge) {
+    // No bell yet (nobody rang since the bucket was made), or junk too large to read: that it is
+    // there and unread changes nothing; a real ring replaces it.
+    if (r.error().code == store::kObjectTooLarge && !bell_etag_.empty()) result = core::BellCheck::rang;
+    bell_etag_.clear();
+  } else {
+    s3_failed(store::OpKind::get, r.error());
+    result = core::BellCheck::failed;
   }
-  co_await list_once();
+  schedule_.on_bell(result, Clock::now());
+  after_beat();
+  heartbeat_.poke();
 }
 
 // The polls of one beat, in parallel; the beat ends when all have answered.
 struct Node::PollRound {
-  explicit PollRound(asio::io_context& io) : done(io, std::chrono::steady_clock::time_point::max()) {}
-  asio::steady_timer done; // cancelled when the last poll answers
+  explicit PollRound(asio::io_context& io) : done(io, Clock::time_point::max()) {}
+  Timer done; // cancelled when the last poll answers
   std::size_t pending = 0;
   std::size_t hits = 0;
   bool failed = false;
@@ -352,8 +374,9 @@ asio::awaitable<void> Node::poll_round(std::vector<std::string> keys) {
   for (auto& key : keys) spawn(poll_key(std::move(key), round));
   if (round->pending > 0) co_await round->done.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   if (stopping_) co_return;
-  if (round->failed && round->hits == 0) heartbeat_.on_error(core::Clock::now());
-  else heartbeat_.on_list(round->hits, core::Clock::now());
+  schedule_.on_polled(round->hits, round->failed, Clock::now());
+  after_beat();
+  heartbeat_.poke();
 }
 
 asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound> round) {
@@ -362,33 +385,30 @@ asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound>
   if (stopping_) {
     // The device is closed: nothing read now could be delivered, so nothing is taken (the object
     // stays in the bucket for the next start).
-    inbox_.on_poll_missed(key, true);
+    inbox_.on_poll_missed(key, true, now_ms());
   } else if (body) {
     ++round->hits;
     ++metrics_.ingress.objects;
     inbox_.on_polled(key, *body, now_ms());
     report_seal_mismatch(key);
   } else {
-    // Not there yet. Without s3:ListBucket on the whole bucket (the least-privilege policy in
-    // scripts/deploy), S3 answers a GET for a missing key with 403 AccessDenied rather than 404. A real
+    // Not there yet (core::missing_object: also S3's 403 to callers without s3:ListBucket). A real
     // refusal of GetObject still shows: the GETs after LISTs report it. Bad credentials are not a miss.
     const auto& e = body.error();
-    bool absent = e.http_status == 404 || (e.http_status == 403 && e.code == "AccessDenied");
+    bool absent = core::missing_object(e.http_status, e.code);
     if (!absent) {
       round->failed = true;
       s3_failed(store::OpKind::get, e);
     }
     if (e.code == store::kObjectTooLarge) inbox_.on_poll_too_large(key, now_ms());
-    else inbox_.on_poll_missed(key, !absent);
+    else inbox_.on_poll_missed(key, !absent, now_ms());
   }
   pump();
   if (--round->pending == 0) round->done.cancel();
 }
 
-asio::awaitable<void> Node::list_once() {
+asio::awaitable<void> Node::list_once(bool second_lane) {
   constexpr std::size_t kPage = 1000;
-  auto started = std::chrono::steady_clock::now();
-  last_list_ = started;
   std::size_t fresh = 0;
   std::uint64_t listed = 0;
   std::string after;
@@ -398,12 +418,12 @@ asio::awaitable<void> Node::list_once() {
     if (stopping_) co_return;
     if (!keys) {
       s3_failed(store::OpKind::list, keys.error());
-      heartbeat_.on_error(core::Clock::now());
+      schedule_.on_list_failed(second_lane, Clock::now());
+      after_beat();
+      heartbeat_.poke();
       co_return;
     }
     s3_succeeded();
-    if (page == 0) // a smoothed LIST latency paces the second lane
-      list_latency_ = (list_latency_ * 7 + (std::chrono::steady_clock::now() - started)) / 8;
     std::size_t found = inbox_.on_listed(*keys, now_ms());
     fresh += found;
     listed += keys->size();
@@ -416,25 +436,17 @@ asio::awaitable<void> Node::list_once() {
   std::uint64_t inlined = inbox_.inlined_objects(); // read from the listing itself
   metrics_.ingress.objects += inlined - metrics_.ingress.inlined_objects;
   metrics_.ingress.inlined_objects = inlined;
-  heartbeat_.on_list(fresh, core::Clock::now());
+  schedule_.on_listed(fresh, second_lane, Clock::now());
+  after_beat();
   pump();
 }
 
 void Node::pump() {
-  progress_.cancel();
   if (!stopping_) { // once the device is closed, nothing new is fetched or delivered (or consumed)
-    std::uint64_t now = now_ms();
-    for (auto& key : inbox_.start_fetches(now)) spawn(get_object(std::move(key)));
-    if (auto due = inbox_.next_wakeup_ms()) {
-      auto at = std::chrono::steady_clock::now() + std::chrono::milliseconds(*due > now ? *due - now : 0);
-      if (at < wakeup_timer_.expiry()) wakeup_timer_.expires_at(at);
-    }
+    for (auto& key : inbox_.start_fetches(now_ms())) spawn(get_object(std::move(key)));
     deliver();
   }
-  if (!deleting_ && inbox_.pending_deletions() > 0) {
-    deleting_ = true;
-    spawn(delete_consumed());
-  }
+  heartbeat_.poke(); // the inbox moved on: deletes, polls, wake-ups may be due
 }
 
 asio::awaitable<void> Node::get_object(std::string key) {
@@ -486,6 +498,7 @@ void Node::deliver() {
   // Write-ahead: the replay window's news reaches the state directory before the packets reach the
   // kernel, so a node killed in between cannot deliver them again after a restart.
   auto changes = inbox_.take_replay_changes();
+  for (const auto& c : changes) rings_.on_heard(c.sender, Clock::now()); // it is awake: no need to ring it
   if (config_.state_dir && !changes.empty() && !config_.state_dir->save(changes)) {
     metrics_.state_write_failures += changes.size();
     if (log_due(last_state_log_))
@@ -503,13 +516,7 @@ void Node::deliver() {
 }
 
 asio::awaitable<void> Node::delete_consumed() {
-  // The first DeleteObjects goes at once (steady_clock's epoch is the boot: epoch + interval may still
-  // be ahead on a machine up for less than the interval); on the way out, what is pending goes at once.
-  if (!stopping_ && last_delete_ != std::chrono::steady_clock::time_point{}) {
-    delete_timer_.expires_at(last_delete_ + config_.delete_interval);
-    co_await delete_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // cancel = stop
-  }
-  last_delete_ = std::chrono::steady_clock::now();
+  // When: the schedule's delete_interval (on the way out, at once).
   while (inbox_.pending_deletions() > 0) {
     auto keys = inbox_.take_deletions(1000);
     metrics_.request(store::OpKind::remove);
@@ -526,7 +533,8 @@ asio::awaitable<void> Node::delete_consumed() {
     inbox_.on_deleted(keys);
     if (!r) break; // the next LIST offers them again
   }
-  deleting_ = false;
+  schedule_.on_deleted(Clock::now());
+  heartbeat_.poke();
 }
 
 } // namespace hoshino::node

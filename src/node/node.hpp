@@ -1,26 +1,28 @@
 #pragma once
 // A hoshino node: moves packets between a PacketDevice and an ObjectStore. All decisions are made by the
-// core (Bundler, Heartbeat, Inbox); this class only runs the coroutines that carry bytes between them.
+// core (Bundler, IngressSchedule, Inbox, KeyChain); this class only runs the coroutines that carry bytes
+// between them.
 //
-//   device.read() -> classify -> Bundler -> PUT <prefix>/<dst>/<self>/<ulid>
-//   LIST <prefix>/<self>/ on the Heartbeat -> Inbox -> GET -> Inbox (order, checks) -> device.write()
-//                                                   \-> DeleteObjects of what was consumed
-//   while senders' next keys are announced (core/chain.hpp), most beats GET those keys instead of LIST
+//   device.read() -> classify -> Bundler -> PUT <prefix>/<dst>/<self>/<ulid> [-> PUT <prefix>/bell/<dst>]
+//   Heartbeat (IngressSchedule) -> LIST <prefix>/<self>/ | GET announced keys | GET bell if changed
+//       -> Inbox -> GET -> Inbox (order, checks) -> device.write()
+//                       \-> DeleteObjects of what was consumed
 #include "core/backoff.hpp"
 #include "core/bundler.hpp"
 #include "core/chain.hpp"
 #include "core/clock_offset.hpp"
-#include "core/heartbeat.hpp"
 #include "core/inbox.hpp"
+#include "core/ingress_schedule.hpp"
 #include "core/ulid.hpp"
 #include "device/packet_device.hpp"
+#include "node/heartbeat.hpp"
 #include "node/metrics.hpp"
 #include "node/state_dir.hpp"
 #include "store/object_store.hpp"
+#include "util/clock.hpp"
 
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 
 #include <chrono>
 #include <functional>
@@ -36,7 +38,7 @@ struct NodeConfig {
   core::Address self;
   std::string key_prefix = "hoshino";
   core::BundlerConfig bundler;
-  core::HeartbeatConfig heartbeat;
+  core::IngressConfig ingress; // when to LIST, poll, check the bell, delete (core/ingress_schedule.hpp)
   std::size_t max_concurrent_gets = 8;
   std::uint64_t max_age_ms = 60'000;
   std::chrono::milliseconds flush_timeout{2000}; // on stop: how long pending PUTs may take
@@ -44,16 +46,11 @@ struct NodeConfig {
   // backoff until it succeeds or this much time has passed since its first attempt; then its packets are
   // dropped and counted. Older packets are of little use to TCP anyway.
   std::chrono::milliseconds put_deadline{10000};
-  // At most one DeleteObjects per interval: under load, one request per object consumed would be ~1 in
-  // 5 of all requests. Consumed keys are skipped meanwhile (the LISTs still return them, so not longer).
-  std::chrono::milliseconds delete_interval{250};
   core::BackoffConfig put_backoff;
   std::optional<core::Psk> psk; // seal every body, and require sealed bodies (--psk-file)
   bool inline_small = true;     // bodies that fit in the key travel there (no GET for the receiver)
   // Objects announce their successor's key, and beats poll announced keys with GET (core/chain.hpp).
   bool chain_keys = true;
-  // While polling announced keys, LIST only this often: to find new senders and broken chains.
-  std::chrono::milliseconds chained_list_interval{1000};
   // Where the replay window's highest ULIDs persist (--state-dir); null: nothing outlives the process.
   StateDir* state_dir = nullptr;
   // A LIST whose page is full of keys already handled (deletes refused or lagging) reads on, this many
@@ -83,17 +80,17 @@ public:
 
   const Metrics& metrics() const noexcept { return metrics_; }
   const core::Inbox& inbox() const noexcept { return inbox_; }
-  const core::Heartbeat& heartbeat() const noexcept { return heartbeat_; }
+  const core::IngressSchedule& schedule() const noexcept { return schedule_; }
   const std::string& inbox_prefix() const noexcept { return inbox_prefix_; }
 
 private:
   asio::awaitable<void> egress_loop();
-  asio::awaitable<void> ingress_loop();
-  asio::awaitable<void> second_lane();
-  asio::awaitable<void> wakeup_loop(); // when the inbox says: failed GETs again, held objects released
-  asio::awaitable<void> beat();       // one look at the inbox: GET announced keys, or LIST
-  asio::awaitable<void> list_once();
+  asio::awaitable<void> ingress_loop(); // carries out what the heartbeat says, one step at a time
+  core::InboxView inbox_view();         // what the schedule needs to know of the inbox, now
+  asio::awaitable<void> list_once(bool second_lane);
   asio::awaitable<void> poll_round(std::vector<std::string> keys);
+  asio::awaitable<void> check_bell();
+  asio::awaitable<void> ring(core::Address dst);
   struct PollRound;
   asio::awaitable<void> poll_key(std::string key, std::shared_ptr<PollRound> round);
   asio::awaitable<void> put_batch(core::Batch batch);
@@ -101,15 +98,14 @@ private:
   asio::awaitable<void> get_object(std::string key);
   asio::awaitable<void> delete_consumed();
   void spawn(asio::awaitable<void> task);
-  void pump();    // start GETs and deletes the inbox asks for, deliver what is ready
+  void pump();    // start GETs the inbox asks for, deliver what is ready; the heartbeat re-plans
   void deliver();
-  void wake_poller();
-  void release_memory_when_idle();
+  void after_beat(); // the schedule's state into the metrics
   void s3_failed(store::OpKind op, const s3::Error& e);
   double random01();
   void report_seal_mismatch(const std::string& key);
   // True at most once per kErrorLogInterval for the same `last` (which it updates).
-  static bool log_due(std::chrono::steady_clock::time_point& last);
+  static bool log_due(Clock::time_point& last);
 
   asio::io_context& io_;
   device::PacketDevice& device_;
@@ -122,39 +118,32 @@ private:
     return wall_ms_() + static_cast<std::uint64_t>(clock_ ? clock_->correction_ms() : 0);
   }
   core::Bundler bundler_;
-  core::Heartbeat heartbeat_;
+  core::IngressSchedule schedule_;
   core::Inbox inbox_;
   core::KeyChain chain_;
+  core::RingPolicy rings_;
   const std::string inbox_prefix_; // what every LIST asks for: built once, not per LIST
+  const std::string bell_key_;     // this node's doorbell
+  std::string bell_etag_;          // its ETag at the latest check (empty: unknown, or no bell yet)
+  bool bell_conditional_ = true;   // until the server shows it ignores If-None-Match
   Metrics metrics_;
-  asio::steady_timer poll_timer_;
-  asio::steady_timer lane_signal_; // cancelled when the main loop starts a LIST
-  asio::steady_timer lane_timer_;  // the second lane's half-LIST offset
-  asio::steady_timer delete_timer_; // paces DeleteObjects (delete_interval)
-  asio::steady_timer progress_;     // cancelled whenever the inbox may have moved on (pump)
-  asio::steady_timer wakeup_timer_; // the inbox's next_wakeup_ms: a GET's retry, a hold's end
-  std::chrono::steady_clock::time_point last_delete_{};
-  std::chrono::steady_clock::time_point last_list_{}; // start of the latest LIST
-  std::chrono::steady_clock::duration list_latency_ = std::chrono::milliseconds(5);
+  Heartbeat heartbeat_;
   // ULIDs of the PUTs in flight per destination: a pipelined object names the latest as its predecessor.
   std::unordered_map<core::Address, std::set<core::Ulid>, core::AddressHash> puts_in_flight_;
   std::function<std::uint64_t()> random_;
   bool conditional_puts_ = true; // until the server says it cannot do them
-  bool sleeping_ = false;
   bool stopping_ = false;
-  bool deleting_ = false;
-  bool memory_released_ = false; // since the heartbeat last went idle
   std::size_t tasks_ = 0;
   // Last time each (op, code) was logged: S3 trouble is reported once per interval, not per packet.
-  std::map<std::pair<int, std::string>, std::chrono::steady_clock::time_point> last_logged_;
+  std::map<std::pair<int, std::string>, Clock::time_point> last_logged_;
   std::string fatal_;
-  std::chrono::steady_clock::time_point expired_since_{}; // first ExpiredToken since the last success
+  Clock::time_point expired_since_{}; // first ExpiredToken since the last success
   void s3_succeeded() { expired_since_ = {}; }
   std::uint64_t seal_refusals_ = 0;
   std::uint64_t queue_drops_ = 0; // the bundler's drop count last copied into metrics_
-  std::chrono::steady_clock::time_point last_seal_log_{};
-  std::chrono::steady_clock::time_point last_state_log_{};
-  std::chrono::steady_clock::time_point last_delete_log_{};
+  Clock::time_point last_seal_log_{};
+  Clock::time_point last_state_log_{};
+  Clock::time_point last_delete_log_{};
 };
 
 } // namespace hoshino::node

@@ -151,12 +151,24 @@ Client::Op<Unit> Client::put_object(std::string_view bucket, std::string_view ke
 }
 
 Client::Op<std::string> Client::get_object(std::string_view bucket, std::string_view key, std::uint64_t max_bytes) {
-  auto req = build("GET", bucket, key, {}, {});
+  std::string b(bucket), k(key), no_etag;
+  auto r = co_await get_object_if_none_match(std::move(b), std::move(k), std::move(no_etag), max_bytes);
+  if (!r) co_return std::move(r).error();
+  co_return std::move(r->body);
+}
+
+Client::Op<Conditional> Client::get_object_if_none_match(std::string bucket, std::string key, std::string etag,
+                                                         std::uint64_t max_bytes) {
+  Headers extra;
+  if (!etag.empty()) extra.emplace_back("if-none-match", etag);
+  auto req = build("GET", bucket, key, {}, {}, extra);
   req.max_body_bytes = max_bytes;
   auto r = co_await send(std::move(req));
+  // The ETag sent is the current one: RGW 16's 304 carries no ETag header (AWS's does).
+  if (r.curl_code == CURLE_OK && r.status == 304 && !etag.empty()) co_return Conditional{false, std::move(etag), {}};
   if (r.too_large) co_return too_large_error(r, max_bytes);
   if (!r.ok()) co_return error_from(r);
-  co_return std::move(r.body);
+  co_return Conditional{true, std::move(r.etag), std::move(r.body)};
 }
 
 Client::Op<ListPage> Client::list_objects(std::string_view bucket, ListOptions o) {

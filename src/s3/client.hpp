@@ -41,6 +41,13 @@ struct PutOptions {
   bool if_none_match = false;
 };
 
+// The answer to a conditional GET (Client::get_object_if_none_match).
+struct Conditional {
+  bool modified = true; // false: 304 Not Modified, the ETag sent is still the object's
+  std::string etag;     // the object's ETag, quotes kept as the server sent them (on a 304: the one sent)
+  std::string body;     // empty on a 304
+};
+
 struct ListOptions {
   std::string prefix;
   std::string start_after;
@@ -58,6 +65,13 @@ public:
   Op<Unit> put_object(std::string_view bucket, std::string_view key, std::string body, PutOptions options = {});
   // With max_bytes (0: no cap), a larger object is not downloaded: Error "ObjectTooLarge" (not retryable).
   Op<std::string> get_object(std::string_view bucket, std::string_view key, std::uint64_t max_bytes = 0);
+  // GET with "If-None-Match: <etag>" (empty etag: a plain GET): for the price of a GET, whether the object
+  // changed. 304 → modified false; 2xx → modified true with the answer's ETag header and the body, capped by
+  // max_bytes as get_object's; any other status is an Error (404 NoSuchKey, or 403 AccessDenied where the
+  // policy has no ListBucket, for a missing key). S3's ETag of a single-part PUT is the body's MD5, so only
+  // different content gets a different ETag. Parameters by value: coroutine parameters.
+  Op<Conditional> get_object_if_none_match(std::string bucket, std::string key, std::string etag,
+                                           std::uint64_t max_bytes = 0);
   // One page of ListObjectsV2.
   Op<ListPage> list_objects(std::string_view bucket, ListOptions options); // by value: coroutine parameter
   // Follows continuation tokens until the listing ends or `limit` keys were gathered.

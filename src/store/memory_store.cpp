@@ -1,6 +1,9 @@
 #include "store/memory_store.hpp"
 
-#include <asio/steady_timer.hpp>
+#include "util/crypto.hpp"
+
+#include "util/timer.hpp"
+
 #include <asio/use_awaitable.hpp>
 
 namespace hoshino::store {
@@ -29,7 +32,7 @@ MemoryStore::MemoryStore(asio::io_context& io, std::chrono::microseconds latency
 asio::awaitable<std::optional<s3::Error>> MemoryStore::begin(OpKind op, const std::string& key) {
   ++requests_[static_cast<std::size_t>(op)];
   // Always suspend, like a real request: callers must not rely on completion before co_await returns.
-  asio::steady_timer t(io_, latency_);
+  Timer t(io_, latency_);
   co_await t.async_wait(asio::use_awaitable);
   if (fault) co_return fault(op, key);
   co_return std::nullopt;
@@ -39,7 +42,7 @@ Op<Unit> MemoryStore::put(std::string key, core::Bytes body, bool create_only) {
   auto failure = co_await begin(OpKind::put, key);
   if (failure) co_return *failure;
   if (put_delay) {
-    asio::steady_timer t(io_, put_delay(key));
+    Timer t(io_, put_delay(key));
     co_await t.async_wait(asio::use_awaitable);
   }
   // As S3 does: a sender bug must show here, not only on AWS.
@@ -64,14 +67,31 @@ Op<std::vector<core::ListedObject>> MemoryStore::list(std::string prefix, std::s
   co_return keys;
 }
 
+Result<const core::Bytes*, s3::Error> MemoryStore::find(const std::string& key, std::uint64_t max_bytes) const {
+  auto it = objects_.find(key);
+  if (it == objects_.end()) return http_error(404, "NoSuchKey");
+  // As s3::Client reports a body cut off at max_bytes (the answer itself was a 200).
+  if (it->second.size() > max_bytes) return http_error(200, store::kObjectTooLarge);
+  return &it->second;
+}
+
 Op<core::Bytes> MemoryStore::get(std::string key, std::uint64_t max_bytes) {
   auto failure = co_await begin(OpKind::get, key);
   if (failure) co_return *failure;
-  auto it = objects_.find(key);
-  if (it == objects_.end()) co_return http_error(404, "NoSuchKey");
-  // As s3::Client reports a body cut off at max_bytes (the answer itself was a 200).
-  if (it->second.size() > max_bytes) co_return http_error(200, store::kObjectTooLarge);
-  co_return it->second;
+  auto found = find(key, max_bytes);
+  if (!found) co_return std::move(found).error();
+  co_return **found;
+}
+
+Op<Watch> MemoryStore::watch(std::string key, std::string etag, std::uint64_t max_bytes) {
+  auto failure = co_await begin(OpKind::get, key);
+  if (failure) co_return *failure;
+  auto found = find(key, max_bytes);
+  if (!found) co_return std::move(found).error();
+  std::string current = "\"" + crypto::hex(crypto::md5(crypto::bytes_of(**found))) + "\"";
+  // S3's 304 for If-None-Match naming the current ETag; a server that ignores the header sends it all.
+  const bool not_modified = conditional_gets && !etag.empty() && etag == current;
+  co_return Watch{!not_modified, std::move(current)};
 }
 
 Op<std::vector<std::string>> MemoryStore::remove(std::vector<std::string> keys) {

@@ -22,6 +22,8 @@ public:
   Op<Unit> put(std::string key, core::Bytes body, bool create_only) override;
   Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys, std::string start_after) override;
   Op<core::Bytes> get(std::string key, std::uint64_t max_bytes) override;
+  // ETags as S3's for a single-part PUT: the quoted hex MD5 of the body. Counted and faulted as a get.
+  Op<Watch> watch(std::string key, std::string etag, std::uint64_t max_bytes) override;
   Op<std::vector<std::string>> remove(std::vector<std::string> keys) override;
   Op<Unit> check(std::string prefix) override;
 
@@ -34,11 +36,17 @@ public:
   // Sees every PUT that lands (a test's copy of what was sent, to replay it later).
   std::function<void(const std::string& key, const core::Bytes& body)> on_put;
 
+  // False: answers as a server that ignores If-None-Match, the whole object every time (watch: changed
+  // true with the current etag, even the one sent), for testing a caller's fallback.
+  bool conditional_gets = true;
+
   std::map<std::string, core::Bytes>& objects() noexcept { return objects_; }
   std::uint64_t requests(OpKind op) const { return requests_[static_cast<std::size_t>(op)]; }
 
 private:
   asio::awaitable<std::optional<s3::Error>> begin(OpKind op, const std::string& key);
+  // The object a GET of key answers (404 NoSuchKey, or kObjectTooLarge past max_bytes).
+  Result<const core::Bytes*, s3::Error> find(const std::string& key, std::uint64_t max_bytes) const;
 
   asio::io_context& io_;
   std::chrono::microseconds latency_;

@@ -21,8 +21,17 @@ inline constexpr std::string_view kObjectTooLarge = "ObjectTooLarge";
 // The error code of a create-only PUT on a key that exists.
 inline constexpr std::string_view kPreconditionFailed = "PreconditionFailed";
 
-// The operations, as used for metric labels.
+// The operations, as used for metric labels. A watch is a GET (billed and counted as one).
 enum class OpKind { put, list, get, remove };
+
+// What ObjectStore::watch learnt about one object.
+struct Watch {
+  // The server's word: false only when it answered 304 Not Modified. A server (or proxy) that ignores
+  // If-None-Match answers the whole object every time, so a caller that must not be fooled by that
+  // compares `etag` with the one it sent as well.
+  bool changed = true;
+  std::string etag; // the object's current ETag, always (quoted, as S3 sends it)
+};
 std::string_view to_string(OpKind op);
 
 class ObjectStore {
@@ -35,6 +44,11 @@ public:
                                                    std::string start_after) = 0;
   // The body; a larger one is not read past max_bytes: the error's code is then kObjectTooLarge.
   virtual Op<core::Bytes> get(std::string key, std::uint64_t max_bytes) = 0;
+  // The doorbell: a conditional GET ("If-None-Match: etag") of a small object, whether it changed since
+  // `etag` for the price of a GET. An empty etag is unknown: an existing object counts as changed. The body
+  // is capped as get's (kObjectTooLarge) and not returned. Errors as for get: 404 NoSuchKey, or 403
+  // AccessDenied under a policy without ListBucket, mean the object does not exist (yet).
+  virtual Op<Watch> watch(std::string key, std::string etag, std::uint64_t max_bytes) = 0;
   // Deletes up to 1000 keys; returns the keys that could not be deleted.
   virtual Op<std::vector<std::string>> remove(std::vector<std::string> keys) = 0;
   // Proves the bucket exists and the credentials work: a LIST of zero keys under `prefix` (the node's

@@ -25,6 +25,13 @@ Op<core::Bytes> S3Store::get(std::string key, std::uint64_t max_bytes) {
   co_return co_await client_.get_object(bucket_, key, max_bytes);
 }
 
+Op<Watch> S3Store::watch(std::string key, std::string etag, std::uint64_t max_bytes) {
+  std::string bucket = bucket_;
+  auto r = co_await client_.get_object_if_none_match(std::move(bucket), std::move(key), std::move(etag), max_bytes);
+  if (!r) co_return std::move(r).error();
+  co_return Watch{r->modified, std::move(r->etag)};
+}
+
 Op<std::vector<std::string>> S3Store::remove(std::vector<std::string> keys) {
   auto r = co_await client_.delete_objects(bucket_, std::move(keys));
   if (!r) co_return std::move(r).error();

@@ -12,6 +12,7 @@ public:
   Op<Unit> put(std::string key, core::Bytes body, bool create_only) override;
   Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys, std::string start_after) override;
   Op<core::Bytes> get(std::string key, std::uint64_t max_bytes) override;
+  Op<Watch> watch(std::string key, std::string etag, std::uint64_t max_bytes) override;
   Op<std::vector<std::string>> remove(std::vector<std::string> keys) override;
   Op<Unit> check(std::string prefix) override;
 

@@ -28,6 +28,8 @@ commands:
   check BUCKET               check that the bucket exists and the credentials work
   put BUCKET KEY [FILE]      upload FILE (default: standard input)
   get BUCKET KEY             download to standard output
+  watch BUCKET KEY [ETAG]    conditional GET (If-None-Match: ETAG): prints "modified ETAG" or
+                             "not-modified ETAG" (the ETag quoted, as the server sends it)
   ls BUCKET [PREFIX]         list keys (all pages)
   rm BUCKET KEY...           delete keys (DeleteObjects)
   bench BUCKET [N] [SIZE] [C] N sequential PUT/LIST/GET of SIZE-byte objects (default 200, 100), then
@@ -151,6 +153,12 @@ asio::awaitable<int> run(s3::Client& c, std::vector<std::string> args) {
     auto r = co_await c.get_object(bucket, args[2]);
     auto body = value_or_fail(std::move(r), "GET " + args[2]);
     std::fwrite(body.data(), 1, body.size(), stdout);
+  } else if (cmd == "watch") {
+    need(3);
+    std::string b = bucket, key = args[2], etag = args.size() > 3 ? args[3] : std::string();
+    auto r = co_await c.get_object_if_none_match(std::move(b), std::move(key), std::move(etag));
+    auto answer = value_or_fail(std::move(r), "GET " + args[2]);
+    fmt::print("{} {}\n", answer.modified ? "modified" : "not-modified", answer.etag);
   } else if (cmd == "ls") {
     std::string prefix = args.size() > 2 ? args[2] : std::string();
     auto r = co_await c.list_all(bucket, prefix);

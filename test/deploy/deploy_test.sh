@@ -26,10 +26,12 @@ checks = {
       and rule["filter"][0]["prefix"] == "${var.key_prefix}/")(r["aws_s3_bucket_lifecycle_configuration"]["this"][0]["rule"][0]),
   "a role, policy and instance profile per node": all(r[t][n][0]["count"] == "${var.node_count}" for t, n in
       (("aws_iam_role", "node"), ("aws_iam_role_policy", "node"), ("aws_iam_instance_profile", "node"), ("aws_instance", "node"))),
-  "least privilege: put as self, list/get/delete own inbox": (lambda st: {s["sid"]: (s["actions"], s["resources"]) for s in st} == {
+  "least privilege: put as self, list/get/delete own inbox, ring any bell, watch own": (lambda st: {s["sid"]: (s["actions"], s["resources"]) for s in st} == {
       "SendAsSelf": (["s3:PutObject"], ["${local.arn}/${var.key_prefix}/*/${local.node_hex[count.index]}/*"]),
       "ListOwnInbox": (["s3:ListBucket"], ["${local.arn}"]),
-      "ReceiveFromOwnInbox": (["s3:GetObject", "s3:DeleteObject"], ["${local.arn}/${var.key_prefix}/${local.node_hex[count.index]}/*"])})(
+      "ReceiveFromOwnInbox": (["s3:GetObject", "s3:DeleteObject"], ["${local.arn}/${var.key_prefix}/${local.node_hex[count.index]}/*"]),
+      "RingOthers": (["s3:PutObject"], ["${local.arn}/${var.key_prefix}/bell/*"]),
+      "WatchOwnBell": (["s3:GetObject"], ["${local.arn}/${var.key_prefix}/bell/${local.node_hex[count.index]}"])})(
       d["data"]["aws_iam_policy_document"]["node"][0]["statement"]),
   "list limited to the own inbox prefix": any(s.get("condition", [{}])[0].get("values") == ["${var.key_prefix}/${local.node_hex[count.index]}/*"]
       for s in d["data"]["aws_iam_policy_document"]["node"][0]["statement"]),
@@ -39,7 +41,7 @@ sys.exit(0 if checks[sys.argv[2]] else 1)
 PY
 }
 for what in "public access blocked" "objects expire after 1 day, incomplete uploads aborted" \
-            "a role, policy and instance profile per node" "least privilege: put as self, list/get/delete own inbox" \
+            "a role, policy and instance profile per node" "least privilege: put as self, list/get/delete own inbox, ring any bell, watch own" \
             "list limited to the own inbox prefix" "instances require IMDSv2"; do
   check "Terraform: $what" tf_has "$what"
 done

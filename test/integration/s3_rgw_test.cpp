@@ -3,6 +3,8 @@
 #define CATCH_CONFIG_RUNNER
 #include "core/clock_offset.hpp"
 #include "s3/client.hpp"
+#include "store/s3_store.hpp"
+#include "util/crypto.hpp"
 #include "support/run.hpp"
 
 #include <asio/ip/tcp.hpp>
@@ -244,6 +246,74 @@ TEST_CASE("PUT with If-None-Match: * creates a key; on an existing one it is Pre
   auto overwritten = run(io, c.get_object(g_bucket, "cond/key"));
   REQUIRE(overwritten);
   CHECK(*overwritten == "third");
+}
+
+TEST_CASE("GET with If-None-Match: 304 for the current ETag, 200 and the new one once the content changed", "[rgw][watch]") {
+  asio::io_context io;
+  s3::Client c(io, config());
+  REQUIRE(run(io, c.put_object(g_bucket, "bell/a", "ring 1")));
+
+  auto plain = run(io, c.get_object_if_none_match(g_bucket, "bell/a", "", 1024)); // no ETag known: a plain GET
+  REQUIRE(plain);
+  CHECK(plain->modified);
+  CHECK(plain->body == "ring 1");
+  // S3's ETag of a single-part PUT is the body's MD5 in hex, quoted (the quotes are part of the ETag).
+  INFO("ETag " << plain->etag);
+  CHECK(plain->etag == "\"" + crypto::hex(crypto::md5(crypto::bytes_of("ring 1"))) + "\"");
+
+  auto same = run(io, c.get_object_if_none_match(g_bucket, "bell/a", plain->etag, 1024));
+  REQUIRE(same);
+  CHECK_FALSE(same->modified); // 304 Not Modified
+  CHECK(same->etag == plain->etag);
+  CHECK(same->body.empty());
+
+  // The same content PUT again keeps the ETag (its MD5): a ringer must write different content each time.
+  REQUIRE(run(io, c.put_object(g_bucket, "bell/a", "ring 1")));
+  auto rewritten = run(io, c.get_object_if_none_match(g_bucket, "bell/a", plain->etag, 1024));
+  REQUIRE(rewritten);
+  CHECK_FALSE(rewritten->modified);
+
+  REQUIRE(run(io, c.put_object(g_bucket, "bell/a", "ring 2")));
+  auto rung = run(io, c.get_object_if_none_match(g_bucket, "bell/a", plain->etag, 1024)); // a stale ETag
+  REQUIRE(rung);
+  CHECK(rung->modified);
+  CHECK(rung->body == "ring 2");
+  CHECK(rung->etag != plain->etag);
+  CHECK(rung->etag == "\"" + crypto::hex(crypto::md5(crypto::bytes_of("ring 2"))) + "\"");
+  auto quiet = run(io, c.get_object_if_none_match(g_bucket, "bell/a", rung->etag, 1024));
+  REQUIRE(quiet);
+  CHECK_FALSE(quiet->modified);
+
+  auto too_large = run(io, c.get_object_if_none_match(g_bucket, "bell/a", "\"stale\"", 3));
+  REQUIRE_FALSE(too_large);
+  CHECK(too_large.error().code == "ObjectTooLarge");
+
+  auto missing = run(io, c.get_object_if_none_match(g_bucket, "bell/missing", plain->etag, 1024));
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().http_status == 404);
+  CHECK(missing.error().code == "NoSuchKey");
+}
+
+TEST_CASE("S3Store::watch over the RGW: changed only when the bell's content changed", "[rgw][watch]") {
+  asio::io_context io;
+  s3::Client c(io, config());
+  store::S3Store bucket(c, g_bucket);
+  REQUIRE(run(io, bucket.put("bell/b", "ring 1", false)));
+  auto first = run(io, bucket.watch("bell/b", "", 1024));
+  REQUIRE(first);
+  CHECK(first->changed);
+  auto same = run(io, bucket.watch("bell/b", first->etag, 1024));
+  REQUIRE(same);
+  CHECK_FALSE(same->changed);
+  CHECK(same->etag == first->etag);
+  REQUIRE(run(io, bucket.put("bell/b", "ring 2", false)));
+  auto rung = run(io, bucket.watch("bell/b", first->etag, 1024));
+  REQUIRE(rung);
+  CHECK(rung->changed);
+  CHECK(rung->etag != first->etag);
+  auto missing = run(io, bucket.watch("bell/none", "", 1024));
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().code == "NoSuchKey");
 }
 
 TEST_CASE("A server that is not running fails promptly with a connection error", "[errors]") {

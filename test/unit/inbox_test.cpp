@@ -25,6 +25,7 @@ struct Fixture {
     c.max_age_ms = 60'000;
     c.start_ms = kNow - 10'000;
     c.startup_grace_ms = 5'000;
+    c.stream_gap_ms = 0; // polls back to back (paced polls have a test of their own)
     return c;
   }
   std::string key(const Address& src, std::uint64_t t, std::uint64_t seq = 0) {
@@ -348,7 +349,7 @@ TEST_CASE_METHOD(Fixture, "An announced successor is polled; a hit is delivered 
   CHECK(in.chained(kNow));
   CHECK(in.start_polls(kNow) == std::vector<std::string>{k2});
   CHECK(in.start_polls(kNow).empty()); // one poll per key at a time
-  in.on_poll_missed(k2, false);        // not there yet
+  in.on_poll_missed(k2, false, kNow); // not there yet
   CHECK(in.start_polls(kNow + 1) == std::vector<std::string>{k2});
   in.on_polled(k2, body(kA, {"two"}, std::nullopt, ulid_of(k3)), kNow + 2);
   CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"two"});
@@ -369,11 +370,47 @@ TEST_CASE_METHOD(Fixture, "An announced key is polled only for the chain TTL", "
   auto k1 = key(kA, kNow - 3), k2 = key(kA, kNow - 2);
   receive(in, k1, body(kA, {"one"}, std::nullopt, ulid_of(k2)), kNow);
   in.start_polls(kNow + 999);
-  in.on_poll_missed(k2, true); // an error keeps the key announced, like a miss
+  in.on_poll_missed(k2, true, kNow + 999); // an error keeps the key announced, like a miss
   CHECK(in.poll_errors() == 1);
   CHECK(in.chained(kNow + 999));
   CHECK_FALSE(in.chained(kNow + 1000)); // the sender will not use it any more: LIST finds what comes
   CHECK(in.start_polls(kNow + 1000).empty());
+}
+
+TEST_CASE_METHOD(Fixture, "A streaming sender's next key is polled when its cadence says it is due", "[inbox][chain]") {
+  auto c = config();
+  c.stream_gap_ms = 100;
+  Inbox in(c);
+  // Objects every 40 ms: after a few, the inbox knows the cadence.
+  std::uint64_t t = kNow;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 8; ++i) keys.push_back(key(kA, kNow - 1000 + static_cast<std::uint64_t>(i), 1));
+  receive(in, keys[0], body(kA, {"0"}, std::nullopt, ulid_of(keys[1])), t);
+  CHECK(in.polls_due(t)); // the cadence is unknown: poll at once, as in a conversation
+  for (std::size_t i = 1; i + 1 < keys.size(); ++i) {
+    t += 40;
+    REQUIRE(in.start_polls(t) == std::vector<std::string>{keys[i]});
+    in.on_polled(keys[i], body(kA, {"x"}, std::nullopt, ulid_of(keys[i + 1])), t);
+  }
+  in.take_deliveries();
+  // The next is due about 40 ms after the latest: not polled for half of that.
+  CHECK_FALSE(in.polls_due(t));
+  CHECK(in.start_polls(t + 10).empty());
+  REQUIRE(in.next_poll_ms(t).has_value());
+  CHECK(*in.next_poll_ms(t) == t + 20);
+  auto due = *in.next_poll_ms(t);
+  REQUIRE(in.start_polls(due) == std::vector<std::string>{keys.back()});
+  // A miss: asked again after an eighth of the cadence, not back to back.
+  in.on_poll_missed(keys.back(), false, due);
+  CHECK_FALSE(in.polls_due(due + 1));
+  CHECK(*in.next_poll_ms(due) == due + 5);
+  CHECK(in.start_polls(due + 5) == std::vector<std::string>{keys.back()});
+  // A conversation (a ping a second) is never paced: its reply is polled at once.
+  Inbox slow(c);
+  receive(slow, keys[0], body(kA, {"0"}, std::nullopt, ulid_of(keys[1])), kNow);
+  slow.start_polls(kNow + 1000);
+  slow.on_polled(keys[1], body(kA, {"1"}, std::nullopt, ulid_of(keys[2])), kNow + 1000);
+  CHECK(slow.polls_due(kNow + 1000));
 }
 
 TEST_CASE_METHOD(Fixture, "Polls and LISTs that find the same object deliver it once", "[inbox][chain]") {

@@ -78,7 +78,8 @@ resource "aws_iam_role" "node" {
   assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
 }
 
-# Write only as itself into others' inboxes; list, read and delete only its own inbox.
+# Write only as itself into others' inboxes; list, read and delete only its own inbox; ring any node's
+# doorbell, watch only its own.
 data "aws_iam_policy_document" "node" {
   count = var.node_count
   statement {
@@ -100,6 +101,18 @@ data "aws_iam_policy_document" "node" {
     sid       = "ReceiveFromOwnInbox"
     actions   = ["s3:GetObject", "s3:DeleteObject"]
     resources = ["${local.arn}/${var.key_prefix}/${local.node_hex[count.index]}/*"]
+  }
+  # Doorbells (<prefix>/bell/<address>): PUT to ring, a conditional GET to watch. Without ListBucket there,
+  # a node's GET of its own bell before anyone rang it answers 403 AccessDenied, not 404.
+  statement {
+    sid       = "RingOthers"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.arn}/${var.key_prefix}/bell/*"]
+  }
+  statement {
+    sid       = "WatchOwnBell"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.arn}/${var.key_prefix}/bell/${local.node_hex[count.index]}"]
   }
 }
 

@@ -1,4 +1,4 @@
-#include "core/heartbeat.hpp"
+#include "core/pace.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -6,8 +6,8 @@ using namespace hoshino::core;
 using namespace std::chrono_literals;
 
 namespace {
-HeartbeatConfig config() {
-  HeartbeatConfig c;
+PaceConfig config() {
+  PaceConfig c;
   c.min = 0ms;
   c.max = 5s;
   c.hold = 2s;
@@ -19,7 +19,7 @@ HeartbeatConfig config() {
 
 TEST_CASE("Empty LISTs after the hold time double the interval up to the maximum", "[heartbeat]") {
   Clock::time_point t{};
-  Heartbeat h(config(), t);
+  Pace h(config(), t);
   CHECK(h.interval() == 0ms);
   t += 1s;
   h.on_list(0, t); // within hold: stay fast
@@ -35,7 +35,7 @@ TEST_CASE("Empty LISTs after the hold time double the interval up to the maximum
 
 TEST_CASE("Idle: at most one LIST per 5 s in the steady state", "[heartbeat]") {
   Clock::time_point t{};
-  Heartbeat h(config(), t);
+  Pace h(config(), t);
   int lists = 0;
   auto end = t + 10min;
   while (t < end) {
@@ -58,7 +58,7 @@ TEST_CASE("Idle: at most one LIST per 5 s in the steady state", "[heartbeat]") {
 
 TEST_CASE("Objects found or packets sent make polling fast again", "[heartbeat]") {
   Clock::time_point t{};
-  Heartbeat h(config(), t);
+  Pace h(config(), t);
   t += 10s;
   for (int i = 0; i < 20; ++i) h.on_list(0, t);
   REQUIRE(h.interval() == 5s);
@@ -75,7 +75,7 @@ TEST_CASE("Objects found or packets sent make polling fast again", "[heartbeat]"
 
 TEST_CASE("Errors back off, bounded by the maximum", "[heartbeat]") {
   Clock::time_point t{};
-  Heartbeat h(config(), t);
+  Pace h(config(), t);
   h.on_error(t);
   CHECK(h.interval() == 200ms);
   h.on_error(t);
@@ -89,7 +89,7 @@ TEST_CASE("Minimum above zero is respected", "[heartbeat]") {
   c.min = 50ms;
   c.max = 1s;
   Clock::time_point t{};
-  Heartbeat h(c, t);
+  Pace h(c, t);
   CHECK(h.interval() == 50ms);
   t += 3s;
   h.on_list(0, t);
@@ -103,7 +103,7 @@ TEST_CASE("A stream of arrivals is polled at the busy pace; a conversation stays
   c.busy = 20ms;
   c.stream_window = 100ms;
   Clock::time_point t{};
-  Heartbeat h(c, t);
+  Pace h(c, t);
   // Conversation (ping every 200 ms): a LIST finds the reply, the next ones find nothing.
   for (int i = 0; i < 5; ++i) {
     h.on_sent(t);
@@ -136,7 +136,7 @@ TEST_CASE("Without anticipation, sending does not speed polling up", "[heartbeat
   auto c = config();
   c.anticipate = false;
   Clock::time_point t{};
-  Heartbeat h(c, t);
+  Pace h(c, t);
   t += 3s;
   h.on_list(0, t);
   REQUIRE(h.interval() == 10ms);
@@ -148,7 +148,7 @@ TEST_CASE("Without anticipation, sending does not speed polling up", "[heartbeat
 
 TEST_CASE("A second staggered LIST only for a conversation polled at the minimum", "[heartbeat]") {
   Clock::time_point t{};
-  Heartbeat h(config(), t);
+  Pace h(config(), t);
   h.on_sent(t);
   CHECK(h.conversation());
   h.on_list(1, t);
@@ -159,7 +159,7 @@ TEST_CASE("A second staggered LIST only for a conversation polled at the minimum
   CHECK_FALSE(h.conversation());
   auto c = config();
   c.second_lane = false; // --no-second-list (and the original design)
-  Heartbeat one(c, t);
+  Pace one(c, t);
   one.on_sent(t);
   CHECK_FALSE(one.conversation());
 }

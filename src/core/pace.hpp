@@ -2,15 +2,17 @@
 // When to look at the inbox next (a LIST, or GETs of announced keys: a beat). Activity (objects found,
 // or packets just sent: a reply is likely) makes beats fast; an empty beat after a quiet spell makes
 // them slower, up to the maximum; errors back off.
+#include "util/clock.hpp"
+
 #include <chrono>
 #include <cstdint>
 
 namespace hoshino::core {
 
-using Clock = std::chrono::steady_clock;
+using Clock = hoshino::Clock;
 using Duration = std::chrono::nanoseconds;
 
-struct HeartbeatConfig {
+struct PaceConfig {
   Duration min = std::chrono::milliseconds(0);  // back-to-back LISTs (one in flight at most)
   Duration max = std::chrono::seconds(5);       // idle: at most one LIST every 5 s
   Duration hold = std::chrono::seconds(2);      // stay fast this long after the last activity
@@ -26,9 +28,9 @@ struct HeartbeatConfig {
   bool second_lane = true; // a second, staggered LIST during conversations (see conversation())
 };
 
-class Heartbeat {
+class Pace {
 public:
-  explicit Heartbeat(HeartbeatConfig config, Clock::time_point now);
+  explicit Pace(PaceConfig config, Clock::time_point now);
 
   // Delay between the end of one LIST and the start of the next.
   Duration interval() const noexcept { return interval_; }
@@ -44,12 +46,15 @@ public:
   void on_sent(Clock::time_point now);
   // A LIST failed.
   void on_error(Clock::time_point now);
+  // Activity of any kind (a doorbell's LIST found objects, or this node sent without anticipation):
+  // back to the fastest pace, as objects found do.
+  void wake(Clock::time_point now) { faster(now); }
 
 private:
   void faster(Clock::time_point now);
   void slower(Duration floor);
 
-  HeartbeatConfig config_;
+  PaceConfig config_;
   Duration interval_;
   Clock::time_point last_activity_;
   Clock::time_point last_find_{};     // the latest LIST that found objects

@@ -1,15 +1,15 @@
-#include "core/heartbeat.hpp"
+#include "core/pace.hpp"
 
 #include <algorithm>
 
 namespace hoshino::core {
 
-Heartbeat::Heartbeat(HeartbeatConfig config, Clock::time_point now)
+Pace::Pace(PaceConfig config, Clock::time_point now)
     : config_(config), interval_(config.min), last_activity_(now) {
   if (config_.max < config_.min) config_.max = config_.min;
 }
 
-void Heartbeat::faster(Clock::time_point now) {
+void Pace::faster(Clock::time_point now) {
   // Straight to the minimum rather than halving: from the 5 s idle interval, halving would need a dozen
   // events before a conversation (ping, TCP) became fast. Polling then stays at the minimum for the hold
   // time after the last activity.
@@ -17,12 +17,12 @@ void Heartbeat::faster(Clock::time_point now) {
   last_activity_ = now;
 }
 
-void Heartbeat::slower(Duration floor) {
+void Pace::slower(Duration floor) {
   Duration next = std::max({interval_ * 2, config_.first_step, floor});
   interval_ = std::clamp(next, config_.min, config_.max);
 }
 
-void Heartbeat::on_list(std::size_t objects, Clock::time_point now) {
+void Pace::on_list(std::size_t objects, Clock::time_point now) {
   if (objects > 0) {
     previous_find_ = last_find_;
     last_find_ = now;
@@ -44,13 +44,13 @@ void Heartbeat::on_list(std::size_t objects, Clock::time_point now) {
   }
 }
 
-void Heartbeat::on_sent(Clock::time_point now) {
+void Pace::on_sent(Clock::time_point now) {
   if (!config_.anticipate) return;
   if (streaming_) last_activity_ = now; // replies to a stream come with the stream: keep its pace
   else faster(now);
 }
 
-void Heartbeat::on_error(Clock::time_point) {
+void Pace::on_error(Clock::time_point) {
   finds_ = 0;
   streaming_ = false;
   slower(config_.error_floor);

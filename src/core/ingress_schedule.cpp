@@ -1,0 +1,233 @@
+#include "core/ingress_schedule.hpp"
+
+#include <algorithm>
+
+namespace hoshino::core {
+
+std::string_view to_string(IngressAction a) {
+  switch (a) {
+    case IngressAction::wait: return "wait";
+    case IngressAction::list: return "list";
+    case IngressAction::poll: return "poll";
+    case IngressAction::check_bell: return "check_bell";
+    case IngressAction::delete_consumed: return "delete_consumed";
+    case IngressAction::tick_inbox: return "tick_inbox";
+    case IngressAction::trim_memory: return "trim_memory";
+  }
+  return "unknown";
+}
+
+bool missing_object(long http_status, std::string_view code) {
+  return http_status == 404 || (http_status == 403 && code == "AccessDenied");
+}
+
+IngressSchedule::IngressSchedule(IngressConfig config, Clock::time_point now)
+    : config_(config),
+      pace_(config.pace, now),
+      beat_ended_(now),
+      last_list_(now - config.idle_list_interval), // the first beat LISTs
+      tokens_(config.bell_burst),
+      tokens_at_(now) {}
+
+IngressStep IngressSchedule::start(IngressAction a, Clock::time_point now) {
+  beat_busy_ = true;
+  beat_ = a;
+  beat_started_ = now;
+  return {a};
+}
+
+IngressStep IngressSchedule::start_list(bool second_lane, Clock::time_point now) {
+  last_list_ = now;
+  if (second_lane) {
+    lane_busy_ = lane_used_ = true;
+    lane_started_ = now;
+    return {IngressAction::list, Clock::time_point::max(), true};
+  }
+  lane_used_ = false;
+  return start(IngressAction::list, now);
+}
+
+void IngressSchedule::refill(Clock::time_point now) {
+  if (now <= tokens_at_) return;
+  double gained = std::chrono::duration<double>(now - tokens_at_) / std::chrono::duration<double>(config_.bell_refill);
+  tokens_ = std::min<double>(config_.bell_burst, tokens_ + gained);
+  tokens_at_ = now;
+}
+
+IngressStep IngressSchedule::next(const InboxView& inbox, Clock::time_point now) {
+  auto until = Clock::time_point::max();
+  auto consider = [&](Clock::time_point t) { until = std::min(until, t); };
+
+  if (inbox.wakeup) {
+    // Once per instant: a wake-up the tick could not serve (every GET slot taken) must not spin.
+    if (*inbox.wakeup <= now && (!last_tick_ || *last_tick_ < now)) {
+      last_tick_ = now;
+      return {IngressAction::tick_inbox};
+    }
+    consider(std::max(*inbox.wakeup, now + std::chrono::milliseconds(1)));
+  }
+
+  if (!deleting_ && inbox.pending_deletions > 0) {
+    auto due = last_delete_ ? *last_delete_ + config_.delete_interval : now;
+    if (due <= now) {
+      deleting_ = true;
+      last_delete_ = now;
+      return {IngressAction::delete_consumed};
+    }
+    consider(due);
+  }
+
+  // After a burst the allocator keeps freed bundles (megabytes) mapped: hand them back once per idle spell.
+  bool quiet = pace_.interval() >= config_.trim_after;
+  if (!quiet) trimmed_ = false;
+  else if (!trimmed_) {
+    trimmed_ = true;
+    return {IngressAction::trim_memory};
+  }
+
+  // The second lane: in a conversation, a LIST half a LIST after the main lane's, so that an object
+  // appearing just after a LIST started waits half a LIST instead of a whole one. Polls of announced
+  // keys take a GET's time and come back to back: a second lane would only ask for the same keys.
+  if (beat_busy_ && beat_ == IngressAction::list && !lane_busy_ && !lane_used_ && pace_.conversation() &&
+      !inbox.chained) {
+    auto due = beat_started_ + list_latency_ / 2;
+    if (due <= now) return start_list(true, now);
+    consider(due);
+  }
+
+  if (!beat_busy_) {
+    if (idle()) {
+      refill(now);
+      if (rang_) {
+        if (tokens_ >= 1) {
+          tokens_ -= 1;
+          rang_ = false;
+          ring_list_ = true;
+          return start_list(false, now);
+        }
+        auto refill_wait = std::chrono::ceil<Duration>((1 - tokens_) * config_.bell_refill);
+        consider(tokens_at_ + std::max<Duration>(refill_wait, std::chrono::milliseconds(1)));
+      }
+      auto backstop = last_list_ + config_.idle_list_interval;
+      if (backstop <= now) return start_list(false, now);
+      consider(backstop);
+      if (!rang_) { // known to have rung: no need to ask again until its LIST
+        auto bell_due = last_bell_ + config_.bell_interval;
+        if (bell_due <= now) {
+          last_bell_ = now;
+          return start(IngressAction::check_bell, now);
+        }
+        consider(bell_due);
+      }
+    } else {
+      auto due = beat_ended_ + pace_.interval();
+      if (due > now) {
+        consider(due);
+      } else {
+        // LIST finds what no announcement names: new senders, first objects, what a broken chain left.
+        // An object held for its predecessor wants LISTs too: nothing may have announced that one's key.
+        bool list_due = !inbox.chained || inbox.holding || now - last_list_ >= config_.chained_list_interval;
+        if (!list_due) {
+          if (inbox.polls_due) return start(IngressAction::poll, now);
+          // Nothing to poll yet: a stream's next object is not due, or a LIST found the announced
+          // object first and its GET is under way (its body names the next key). Another LIST now
+          // would only find the same object: wait for the poll's time, progress, or the next LIST.
+          if (inbox.next_poll || inbox.fetching > 0) {
+            if (inbox.next_poll) consider(*inbox.next_poll);
+            consider(last_list_ + config_.chained_list_interval);
+            return {IngressAction::wait, until};
+          }
+        }
+        return start_list(false, now);
+      }
+    }
+  }
+  return {IngressAction::wait, until};
+}
+
+void IngressSchedule::end_beat(Clock::time_point now) {
+  beat_busy_ = false;
+  beat_ = IngressAction::wait;
+  beat_ended_ = now;
+}
+
+void IngressSchedule::on_listed(std::size_t fresh, bool second_lane, Clock::time_point now) {
+  auto started = second_lane ? lane_started_ : beat_started_;
+  list_latency_ = (list_latency_ * 7 + (now - started)) / 8;
+  if (second_lane) lane_busy_ = false;
+  else {
+    end_beat(now);
+    if (ring_list_) {
+      ring_list_ = false;
+      if (fresh > 0) { // a real ring: its token back
+        ++rings_found_;
+        tokens_ = std::min<double>(config_.bell_burst, tokens_ + 1);
+      } else {
+        ++rings_empty_;
+      }
+    }
+  }
+  pace_.on_list(fresh, now);
+}
+
+void IngressSchedule::on_list_failed(bool second_lane, Clock::time_point now) {
+  if (second_lane) lane_busy_ = false;
+  else {
+    end_beat(now);
+    if (ring_list_) { // the ring is not forgotten: its LIST is tried again (and its token given back)
+      ring_list_ = false;
+      rang_ = true;
+      tokens_ = std::min<double>(config_.bell_burst, tokens_ + 1);
+    }
+  }
+  pace_.on_error(now);
+}
+
+void IngressSchedule::on_polled(std::size_t hits, bool failed, Clock::time_point now) {
+  end_beat(now);
+  if (failed && hits == 0) pace_.on_error(now);
+  else pace_.on_list(hits, now);
+}
+
+void IngressSchedule::on_bell(BellCheck result, Clock::time_point now) {
+  end_beat(now);
+  if (result != BellCheck::rang) return; // a failed check is tried again at the next bell interval
+  ++rings_;
+  rang_ = true;
+  refill(now);
+  if (tokens_ < 1) ++rings_limited_;
+}
+
+void IngressSchedule::on_deleted(Clock::time_point) { deleting_ = false; }
+
+void IngressSchedule::on_sent(Clock::time_point now) {
+  pace_.on_sent(now);
+  // Whoever hears from this node will not ring it (RingPolicy): a node that sends stops watching its
+  // bell, even when sending does not otherwise speed up its pace (anticipation off).
+  if (idle()) pace_.wake(now);
+}
+
+void RingPolicy::touch(const Address& peer, Clock::time_point now) {
+  auto it = last_.find(peer);
+  if (it != last_.end()) {
+    it->second = std::max(it->second, now);
+    return;
+  }
+  if (last_.size() >= max_peers_) {
+    auto oldest = std::min_element(last_.begin(), last_.end(),
+                                   [](const auto& a, const auto& b) { return a.second < b.second; });
+    last_.erase(oldest);
+  }
+  last_.emplace(peer, now);
+}
+
+bool RingPolicy::on_put(const Address& dst, Clock::time_point now) {
+  auto it = last_.find(dst);
+  bool ring = it == last_.end() || now - it->second >= quiet_;
+  touch(dst, now);
+  return ring;
+}
+
+void RingPolicy::on_heard(const Address& src, Clock::time_point now) { touch(src, now); }
+
+} // namespace hoshino::core
