@@ -5,7 +5,7 @@
 #
 #   scripts/experiment.sh [--duration S] [--sizes "56 1200"] [--interval S] [--count N] [--idle S]
 #                         [--streams N] [--s3-delay MS] [--no-original] [--variant NAME "FLAGS"]
-#                         [--out DIR]
+#                         [--baseline-bin DIR] [--out DIR]
 #                         [--bucket B --endpoint-from-env] [-- extra hoshino flags]
 #
 #   --duration S     iperf3 bulk TCP seconds (default 10)
@@ -18,6 +18,10 @@
 #   --no-original    skip the original-design run (halves the time)
 #   --variant NAME "FLAGS"  one more run with these hoshino flags, e.g. --variant one-list
 #                    "--no-second-list" (repeatable; A/B tests of a setting in the same run)
+#   --baseline-bin DIR  one more run named "baseline": hoshino's default flags (not the ones after --),
+#                    run with DIR/hoshino instead of the fresh build, e.g. today's defaults built from
+#                    an older commit (scripts/build-baseline.sh REV DIR builds one; pass DIR/src), so old
+#                    and new compare side by side in one run on the same RGW
 #   --out DIR        results directory (default bench-results/experiment-<time>)
 #   --bucket B --endpoint-from-env   use AWS_ENDPOINT_URL/AWS_* from the environment and bucket B
 #                    instead of a fresh local RGW (the bucket must exist)
@@ -26,7 +30,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 streams=1 duration=10 sizes="56 1200" interval=0.2 count=50 idle=30 out="" bucket="" from_env=0 delay=0 original=1
-node_flags=() extra_names=() extra_flags=()
+node_flags=() extra_names=() extra_flags=() baseline_bin=""
 while (($#)); do
   case $1 in
     --duration) duration=$2; shift 2 ;;
@@ -38,15 +42,23 @@ while (($#)); do
     --s3-delay) delay=$2; shift 2 ;;
     --no-original) original=0; shift ;;
     --variant) extra_names+=("$2"); extra_flags+=("$3"); shift 3 ;;
+    --baseline-bin) baseline_bin=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --bucket) bucket=$2; shift 2 ;;
     --endpoint-from-env) from_env=1; shift ;;
     --) shift; node_flags=("$@"); break ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "experiment.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 [[ $(id -u) -eq 0 ]] || { echo "experiment.sh: run as root" >&2; exit 1; }
+if [[ -n $baseline_bin ]]; then
+  [[ -x $baseline_bin/hoshino ]] || { echo "experiment.sh: no hoshino in $baseline_bin" >&2; exit 2; }
+  baseline_bin=$(cd "$baseline_bin" && pwd)
+  for n in "${extra_names[@]}"; do
+    [[ $n != baseline ]] || { echo "experiment.sh: --baseline-bin's run is named baseline: rename --variant baseline" >&2; exit 2; }
+  done
+fi
 out=${out:-$root/bench-results/experiment-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 
@@ -142,6 +154,14 @@ for i in "${!extra_names[@]}"; do
   read -ra flags <<< "${extra_flags[$i]}"
   run_variant "${extra_names[$i]}" "${flags[@]}"
 done
+if [[ -n $baseline_bin ]]; then
+  variants+=(baseline)
+  HS_BIN=$baseline_bin
+  run_variant baseline
+  HS_BIN=$root/build/src
+  "$baseline_bin/hoshino" --version > "$out/baseline/version.txt" 2>&1 || true
+  cat "$baseline_bin/../REVISION" >> "$out/baseline/version.txt" 2>/dev/null || true
+fi
 
 hs_log "report"
 python3 "$root/scripts/experiment_report.py" "$out" --idle "$idle" --duration "$duration" --sizes $sizes \
