@@ -31,7 +31,6 @@ tmp=$(mktemp -d /tmp/hoshino-baseline.XXXXXX)
 cleanup() {
   git -C "$root" worktree remove --force "$tmp/src" >/dev/null 2>&1 || true
   rm -rf "$tmp"
-  git -C "$root" worktree prune
 }
 trap cleanup EXIT
 git -C "$root" worktree add --detach "$tmp/src" "$commit" >/dev/null 2>&1
