@@ -144,14 +144,15 @@ def main():
     json.dump(results, open(os.path.join(d, "results.json"), "w"), indent=2)
 
     rs = results["settings"]
-    versions = {(v["version"], v["revision"]) for v in rs.values()}
+    bins = {(v["bin"], v["revision"]) for v in rs.values()}
+    sweep = f" (+ a fixed sweep of 0–{run['sweep_s']:g} s)" if run["sweep_s"] else ""
     md = [f"# hoshino cold start and idle cost ({os.path.basename(os.path.normpath(d))})", "",
           f"{run['backend']}, tree {run['tree']}, started {run['started']}. {len(rs)} node pairs side by side, "
-          f"{run['rounds']} rounds each: idle {run['idle_s']:g} s (+ a fixed sweep of 0–{run['sweep_s']:g} s), one "
+          f"{run['rounds']} round(s) each: idle {run['idle_s']:g} s{sweep}, one "
           f"`ping -c 1 -W 5` a → b, {run['settle_s']:g} s to settle. Requests counted over the idle gaps only, "
           f"per node (mean of a and b); $ per node-day at S3 Standard / S3 Express One Zone request prices.", ""]
-    if len(versions) > 1:
-        md += ["Binaries: " + "; ".join(f"{n}: {v['version'] or v['bin']}" + (f" ({v['revision']})" if v["revision"] else "")
+    if len(bins) > 1:
+        md += ["Binaries: " + "; ".join(f"{n}: {v['bin']}/hoshino" + (f" (commit {v['revision'][:12]})" if v["revision"] else "")
                                        for n, v in rs.items()) + ".", ""]
     md += ["| setting | flags | idle LIST/s | GET/s | PUT/s | requests/node-day | $/node-day Standard "
            "| $/node-day Express | cold p50 (ms) | cold worst (ms) | lost | n |",
@@ -181,7 +182,10 @@ def main():
                f"{n} {v['idle']['windows']} × ≈{v['idle']['seconds_per_node']['a'] / max(1, v['idle']['windows']):.0f} s"
                for n, v in rs.items()) + ". "
            "Cold p50 is the median of the answered pings and worst their maximum; a ping unanswered within "
-           "5 s is lost, not a time. With a few rounds the worst case is a loose lower bound of the true worst.", "",
+           "5 s is lost, not a time. With a few rounds the worst case is a loose lower bound of the true worst."
+           + (" The sweep spreads the pings over the phases of the nodes' idle schedules (which restart at each "
+              "exchange); its offsets are the same in every run and for every pair." if run["sweep_s"] else
+              " No sweep: the pings may keep hitting one phase of the nodes' idle schedules."), "",
            "Prices per 1000 requests: Standard PUT/LIST $0.005, GET $0.0004; Express One Zone PUT/LIST $0.00113, "
            "GET $0.00003; DELETE free. Express also charges per GB uploaded and retrieved; for these requests of "
            "a few hundred bytes that is well under $0.0001 per node-day and left out.", ""]
