@@ -136,7 +136,10 @@ done < "$HS_WORK/left.txt"
 echo "replay: $(wc -l < "$HS_WORK/left.txt") consumed objects in b's inbox, $respelled re-PUT under their other spelling"
 check "each consumed object was re-PUT under its other spelling" \
   bash -c "(( $respelled >= 6 && $respelled == $(wc -l < "$HS_WORK/left.txt") ))"
-for _ in $(seq 50); do ge "$(hs_metric b 'hoshino_packets_dropped_total{reason="replayed"}')" "$((replayed + respelled))" && break; sleep 0.1; done
+# b may be idle by now, watching its doorbell: a writer who wants its objects seen rings it too.
+echo "ring $RANDOM$RANDOM" > "$HS_WORK/ring.txt"
+"$HS_BIN/hoshino-s3" put "$bucket" "$(dirname "$inbox")/bell/$(basename "$inbox")" "$HS_WORK/ring.txt" >/dev/null
+for _ in $(seq 100); do ge "$(hs_metric b 'hoshino_packets_dropped_total{reason="replayed"}')" "$((replayed + respelled))" && break; sleep 0.1; done
 check "the other spelling of each consumed object is refused as a replay" \
   ge "$(hs_metric b 'hoshino_packets_dropped_total{reason="replayed"}')" "$((replayed + respelled))"
 check "and not delivered again" test "$(hs_metric b 'hoshino_packets_total{direction="ingress"}')" = "$delivered"

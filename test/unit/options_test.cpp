@@ -33,6 +33,20 @@ TEST_CASE("Defaults match the documented command line", "[options]") {
   CHECK(o->anticipate);
 }
 
+TEST_CASE("The doorbell: on by default, its interval a duration of at least 100 ms, or off", "[options]") {
+  auto defaults = parse({"--bucket", "b", "--ula", "fd5e::/64"});
+  REQUIRE(defaults);
+  CHECK(defaults->bell);
+  CHECK(defaults->bell_interval == 1750ms);
+  auto o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--bell-interval", "3s", "--no-bell"});
+  REQUIRE(o);
+  CHECK(o->bell_interval == 3s);
+  CHECK_FALSE(o->bell);
+  CHECK(parse({"--bucket", "b", "--ula", "x", "--bell-interval", "50ms"}).error() ==
+        "--bell-interval must be at least 100ms (each check is a paid GET)");
+  CHECK(parse({"--bucket", "b", "--ula", "x", "--bell-interval", "2"}).error().starts_with("--bell-interval: "));
+}
+
 TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[options]") {
   auto o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--max-in-flight", "2", "--bundle-bytes=65536",
                   "--bundle-packets", "10", "--no-inline", "--no-anticipation", "--no-second-list",
@@ -62,6 +76,7 @@ TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[op
   CHECK_FALSE(orig->inline_small);
   CHECK(orig->delete_interval == 0ms);
   CHECK_FALSE(orig->chain_keys);
+  CHECK_FALSE(orig->bell);
   // Later flags refine the preset.
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--original-design", "--poll-min", "100ms"})->poll_min == 100ms);
   CHECK(parse({"--bucket", "b", "--ula", "x", "--max-in-flight", "0"}).error() ==
