@@ -219,18 +219,23 @@ void Inbox::announce(const Address& sender, const Ulid& of, const Ulid& next, st
   if (it != chains_.end()) {
     auto& a = it->second;
     if (!(a.next < next)) return; // an older object's news is no news
-    // The sender's cadence: a stream's next object is due about one gap after this one.
-    std::uint64_t gap = now_ms - std::min(now_ms, a.since_ms);
-    a.gap_ms = a.gap_ms == 0 ? std::max<std::uint64_t>(gap, 1) : std::max<std::uint64_t>((a.gap_ms * 3 + gap) / 4, 1);
+    // The sender's cadence, from the times its ULIDs carry (when it made its objects), not from when
+    // they arrived here: arrival times follow how fast we poll, and would feed back into it.
+    std::uint64_t made = of.time_ms(), before = a.of_ms;
+    if (before != 0 && made >= before) {
+      std::uint64_t gap = std::max<std::uint64_t>(made - before, 1);
+      a.gap_ms = a.gap_ms == 0 ? gap : std::max<std::uint64_t>((a.gap_ms * 3 + gap) / 4, 1);
+    }
+    a.of_ms = made;
     a.next = next;
     a.since_ms = now_ms;
     a.answered = false;
-    a.poll_at_ms = streaming(a) ? now_ms + a.gap_ms / 2 : 0;
+    a.poll_at_ms = 0; // at once: in a stream the next object is often there already (pipelined PUTs)
     return;
   }
   if (chains_.size() >= config_.max_chains) forget_expired_chains(now_ms);
   if (chains_.size() >= config_.max_chains) return; // that sender is found by LIST
-  chains_.emplace(sender, Announced{next, now_ms});
+  chains_.emplace(sender, Announced{next, now_ms, 0, 0, false, of.time_ms()});
 }
 
 std::vector<std::string> Inbox::start_fetches(std::uint64_t now_ms) {

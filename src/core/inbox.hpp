@@ -56,9 +56,9 @@ struct InboxConfig {
   std::uint64_t reorder_hold_ms = 500;
   std::size_t max_chains = 1024;       // senders whose announced next key is remembered for polling
   std::uint64_t chain_ttl_ms = kChainTtlMs; // how long an announced key is polled
-  // A sender whose objects come closer together than this is streaming: its next key is first polled
-  // half its cadence after the latest object, then every eighth of it, instead of back to back (most
-  // of those polls would miss: a stream's misses were a quarter of its bill). 0: always back to back.
+  // A sender whose objects are made closer together than this (their ULIDs' times) is streaming: after
+  // a poll of its next key misses, the next poll waits an eighth of that cadence instead of going back
+  // to back (most of those polls miss). 0: always back to back.
   std::uint64_t stream_gap_ms = 100;
   ReplayConfig replay;                 // which (sender, ULID) were consumed
   // A failed GET is tried again after retry_base_ms, doubling up to retry_max_ms, until the object is
@@ -183,6 +183,7 @@ private:
     std::uint64_t gap_ms = 0;   // smoothed time between the sender's announcements (0: unknown)
     std::uint64_t poll_at_ms = 0; // a streaming sender's next key is not polled before this
     bool answered = false;      // a poll found it (the cadence is kept for the next announcement)
+    std::uint64_t of_ms = 0;    // the time in the ULID of the object that announced it
   };
   bool streaming(const Announced& a) const { return a.gap_ms > 0 && a.gap_ms < config_.stream_gap_ms; }
   // The announced key, if it is still worth asking for (not listed, consumed or asked already).
