@@ -166,6 +166,7 @@ int run(const Options& o) {
   config.ingress.pace.busy = o.poll_busy;
   config.ingress.delete_interval = o.delete_interval;
   config.ingress.bell = o.bell;
+  config.ring = o.ring;
   config.ingress.bell_interval = o.bell_interval;
   config.psk = psk;
   config.bundler.max_queue_bytes = o.queue_bytes;

@@ -73,7 +73,8 @@ Tuning (the defaults are what the benchmarks in README measure):
                          LISTed (by default, awaited objects are polled with GET: 1/12 of the price)
   --chained-list D       while announced keys are polled, LIST only every D, for new senders and
                          broken chains (default: 1s)
-  --no-bell              no doorbell: idle nodes LIST every --poll-max, senders ring nothing
+  --no-bell              idle nodes LIST every --poll-max instead of watching a doorbell (they
+                         still ring others' bells: a peer may be watching)
   --delete-interval D    at most one DeleteObjects of consumed objects per D (default: 250ms;
                          0ms: one as soon as an object is consumed)
   --original-design      the 2023 original's behaviour, for comparisons: --bundle-packets 1
@@ -176,6 +177,7 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
       o.chain_keys = false;
       o.delete_interval = std::chrono::milliseconds(0);
       o.bell = false;
+      o.ring = false;
     } else if (auto* d = duration_flag(o, a)) {
       std::string v;
       err = take(v);
@@ -195,6 +197,10 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
   if (o.poll_max < o.poll_min) return std::string("--poll-max must not be below --poll-min");
   if (o.bell_interval < std::chrono::milliseconds(100))
     return std::string("--bell-interval must be at least 100ms (each check is a paid GET)");
+  // A node goes idle when its pace slows to the bell interval: a fast pace at or above it would watch
+  // the bell in the middle of a conversation, where nobody rings.
+  if (o.bell && (o.poll_min >= o.bell_interval || o.poll_busy >= o.bell_interval))
+    return std::string("--poll-min and --poll-busy must be below --bell-interval (or use --no-bell)");
   if (o.key_prefix.empty() || o.key_prefix.front() == '/' || o.key_prefix.back() == '/')
     return "--key-prefix '" + o.key_prefix + "' must be non-empty without leading or trailing '/'";
   return o;

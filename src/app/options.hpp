@@ -25,6 +25,7 @@ struct Options {
   bool second_list = true;           // a second staggered LIST during conversations
   bool chain_keys = true;            // announce successors' keys; poll announced keys with GET
   bool bell = true;                  // idle nodes watch a doorbell object instead of LISTing
+  bool ring = true;                  // ring an idle destination's doorbell (off: the original design)
   std::string netns;     // empty: stay in the current namespace
   std::string machine_id = "/etc/machine-id";
   std::string metrics = "127.0.0.1:8081"; // or "off"

@@ -44,6 +44,7 @@ IngressStep IngressSchedule::start_list(bool second_lane, Clock::time_point now)
     return {IngressAction::list, Clock::time_point::max(), true};
   }
   lane_used_ = false;
+  rang_ = false; // whatever rang is found by this LIST
   return start(IngressAction::list, now);
 }
 
@@ -60,11 +61,11 @@ IngressStep IngressSchedule::next(const InboxView& inbox, Clock::time_point now)
 
   if (inbox.wakeup) {
     // Once per instant: a wake-up the tick could not serve (every GET slot taken) must not spin.
-    if (*inbox.wakeup <= now && (!last_tick_ || *last_tick_ < now)) {
+    if (*inbox.wakeup <= now && (!last_tick_ || *last_tick_ + std::chrono::milliseconds(1) <= now)) {
       last_tick_ = now;
       return {IngressAction::tick_inbox};
     }
-    consider(std::max(*inbox.wakeup, now + std::chrono::milliseconds(1)));
+    consider(std::max(*inbox.wakeup, last_tick_ ? *last_tick_ + std::chrono::milliseconds(1) : now));
   }
 
   if (!deleting_ && inbox.pending_deletions > 0) {
@@ -96,9 +97,11 @@ IngressStep IngressSchedule::next(const InboxView& inbox, Clock::time_point now)
   }
 
   if (!beat_busy_) {
-    if (idle()) {
+    if (idle(now)) {
       refill(now);
-      if (rang_) {
+      if (rang_ && now < list_retry_at_) {
+        consider(list_retry_at_); // its LIST failed: again after the error backoff, not at once
+      } else if (rang_) {
         if (tokens_ >= 1) {
           tokens_ -= 1;
           rang_ = false;
@@ -181,6 +184,7 @@ void IngressSchedule::on_list_failed(bool second_lane, Clock::time_point now) {
     }
   }
   pace_.on_error(now);
+  if (!second_lane) list_retry_at_ = now + std::max(config_.pace.error_floor, pace_.interval());
 }
 
 void IngressSchedule::on_polled(std::size_t hits, bool failed, Clock::time_point now) {
@@ -202,9 +206,7 @@ void IngressSchedule::on_deleted(Clock::time_point) { deleting_ = false; }
 
 void IngressSchedule::on_sent(Clock::time_point now) {
   pace_.on_sent(now);
-  // Whoever hears from this node will not ring it (RingPolicy): a node that sends stops watching its
-  // bell, even when sending does not otherwise speed up its pace (anticipation off).
-  if (idle()) pace_.wake(now);
+  last_sent_ = now;
 }
 
 void RingPolicy::touch(const Address& peer, Clock::time_point now) {

@@ -94,8 +94,12 @@ public:
 
   const Pace& pace() const noexcept { return pace_; }
   const IngressConfig& config() const noexcept { return config_; }
-  // Watching the bell instead of LISTing.
-  bool idle() const noexcept { return config_.bell && pace_.interval() >= config_.bell_interval; }
+  // Watching the bell instead of LISTing: the pace has slowed to the bell interval, and this node sent
+  // nothing for the hold time (whoever heard from it since will not ring it: RingPolicy), whether or not
+  // sending speeds up its pace (anticipation).
+  bool idle(Clock::time_point now) const noexcept {
+    return config_.bell && pace_.interval() >= config_.bell_interval && now - last_sent_ >= config_.pace.hold;
+  }
 
   std::uint64_t rings() const noexcept { return rings_; }             // bell changes seen
   std::uint64_t rings_found() const noexcept { return rings_found_; } // ... whose LIST found objects
@@ -122,6 +126,8 @@ private:
   bool deleting_ = false;
   std::optional<Clock::time_point> last_delete_; // none yet: the first DeleteObjects goes at once
   std::optional<Clock::time_point> last_tick_;
+  Clock::time_point last_sent_{};
+  Clock::time_point list_retry_at_{}; // after a failed LIST: the next not before this
   bool trimmed_ = false;             // memory handed back in this idle spell
   Clock::time_point last_bell_{};    // start of the latest bell check
   bool rang_ = false;                // the bell rang; its LIST has not started

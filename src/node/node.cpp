@@ -240,7 +240,8 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
     ++metrics_.egress.objects;
     if (object.inlined) ++metrics_.egress.inlined_objects;
     // The object is in the bucket: if the destination may be idle, its bell now (its LIST will find it).
-    if (config_.ingress.bell && rings_.on_put(batch.dst, Clock::now())) spawn(ring(batch.dst));
+    // (Also with the bell off here: only watching is off; a receiver that watches must be rung.)
+    if (config_.ring && rings_.on_put(batch.dst, Clock::now())) spawn(ring(batch.dst));
   } else {
     metrics_.dropped["s3_put_failed"] += count;
   }
@@ -292,7 +293,7 @@ core::InboxView Node::inbox_view() {
 
 void Node::after_beat() {
   metrics_.poll_interval_seconds = std::chrono::duration<double>(
-      schedule_.idle() ? schedule_.config().bell_interval : schedule_.pace().interval()).count();
+      schedule_.idle(Clock::now()) ? schedule_.config().bell_interval : schedule_.pace().interval()).count();
   if (clock_) metrics_.clock_offset_seconds = static_cast<double>(clock_->estimate_ms()) / 1000;
   metrics_.bells_found = schedule_.rings_found();
   metrics_.bells_empty = schedule_.rings_empty();
@@ -498,7 +499,11 @@ void Node::deliver() {
   // Write-ahead: the replay window's news reaches the state directory before the packets reach the
   // kernel, so a node killed in between cannot deliver them again after a restart.
   auto changes = inbox_.take_replay_changes();
-  for (const auto& c : changes) rings_.on_heard(c.sender, Clock::now()); // it is awake: no need to ring it
+  // It was awake when it made the object (its ULID's time), not when we got to it: no ring before that.
+  for (const auto& c : changes) {
+    std::uint64_t now = now_ms(), made = std::min(now, c.id.time_ms());
+    rings_.on_heard(c.sender, Clock::now() - std::chrono::milliseconds(now - made));
+  }
   if (config_.state_dir && !changes.empty() && !config_.state_dir->save(changes)) {
     metrics_.state_write_failures += changes.size();
     if (log_due(last_state_log_))

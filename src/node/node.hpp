@@ -39,6 +39,7 @@ struct NodeConfig {
   std::string key_prefix = "hoshino";
   core::BundlerConfig bundler;
   core::IngressConfig ingress; // when to LIST, poll, check the bell, delete (core/ingress_schedule.hpp)
+  bool ring = true; // ring a destination's doorbell after a quiet spell (off only for the original design)
   std::size_t max_concurrent_gets = 8;
   std::uint64_t max_age_ms = 60'000;
   std::chrono::milliseconds flush_timeout{2000}; // on stop: how long pending PUTs may take

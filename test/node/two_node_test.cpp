@@ -47,6 +47,7 @@ node::NodeConfig config(const core::Address& self, std::chrono::milliseconds put
   c.ingress.pace.error_floor = 20ms;
   // No doorbell: these tests count PUTs and fail chosen ones; the bell has tests of its own (idle_config).
   c.ingress.bell = false;
+  c.ring = false;
   c.flush_timeout = 500ms;
   return c;
 }
@@ -1007,6 +1008,7 @@ node::NodeConfig idle_config(const core::Address& self) {
   auto c = config(self);
   c.ingress.pace = core::PaceConfig{};
   c.ingress.bell = true;
+  c.ring = true;
   return c;
 }
 
@@ -1022,7 +1024,7 @@ TEST_CASE("An idle node watches its doorbell: no LISTs while idle, and a packet 
   Pair p(idle_config(kA), idle_config(kB));
   p.start();
   p.run_until([] { return false; }, 10s); // both go idle
-  REQUIRE(p.b.schedule().idle());
+  REQUIRE(p.b.schedule().idle(Clock::now()));
   auto lists = requests(p.b, store::OpKind::list), gets = requests(p.b, store::OpKind::get);
   p.run_until([] { return false; }, 60s);
   CHECK(requests(p.b, store::OpKind::list) == lists);
@@ -1060,7 +1062,7 @@ TEST_CASE("A writer who rings a bell all the time costs the idle node a bounded 
   Pair p(idle_config(kA), idle_config(kB));
   p.start();
   p.run_until([] { return false; }, 10s);
-  REQUIRE(p.b.schedule().idle());
+  REQUIRE(p.b.schedule().idle(Clock::now()));
   auto lists = requests(p.b, store::OpKind::list);
   // Someone with write access to the bell rewrites it every 10 ms for ten minutes, never with an object.
   auto bell = core::bell_key("hoshino", kB);
@@ -1075,7 +1077,7 @@ TEST_CASE("A writer who rings a bell all the time costs the idle node a bounded 
   CHECK(spent >= 600 / 30);
   CHECK(p.b.metrics().bells_empty == spent);
   CHECK(p.b.metrics().bells_limited > 0);
-  CHECK(p.b.schedule().idle()); // junk never made it LIST at the fast pace
+  CHECK(p.b.schedule().idle(Clock::now())); // junk never made it LIST at the fast pace
   // A real packet still gets through (its ring may wait for the limit, at most 30 s).
   p.dev_a.inject(ipv6_packet(kA, kB, "through the noise"));
   REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }, 40s));
@@ -1090,7 +1092,7 @@ TEST_CASE("On a server that ignores If-None-Match the doorbell compares ETags it
   p.dev_a.inject(ipv6_packet(kA, kB, "make the bell"));
   REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
   p.run_until([] { return false; }, 20s);
-  REQUIRE(p.b.schedule().idle());
+  REQUIRE(p.b.schedule().idle(Clock::now()));
   auto lists = requests(p.b, store::OpKind::list);
   p.run_until([] { return false; }, 60s);
   CHECK(requests(p.b, store::OpKind::list) == lists); // an unchanged bell is not a ring

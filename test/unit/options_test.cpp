@@ -45,6 +45,9 @@ TEST_CASE("The doorbell: on by default, its interval a duration of at least 100 
   CHECK(parse({"--bucket", "b", "--ula", "x", "--bell-interval", "50ms"}).error() ==
         "--bell-interval must be at least 100ms (each check is a paid GET)");
   CHECK(parse({"--bucket", "b", "--ula", "x", "--bell-interval", "2"}).error().starts_with("--bell-interval: "));
+  CHECK(parse({"--bucket", "b", "--ula", "x", "--poll-min", "2s"}).error() ==
+        "--poll-min and --poll-busy must be below --bell-interval (or use --no-bell)");
+  CHECK(parse({"--bucket", "b", "--ula", "x", "--poll-min", "2s", "--no-bell"}));
 }
 
 TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[options]") {
@@ -77,6 +80,7 @@ TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[op
   CHECK(orig->delete_interval == 0ms);
   CHECK_FALSE(orig->chain_keys);
   CHECK_FALSE(orig->bell);
+  CHECK_FALSE(orig->ring);
   // Later flags refine the preset.
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--original-design", "--poll-min", "100ms"})->poll_min == 100ms);
   CHECK(parse({"--bucket", "b", "--ula", "x", "--max-in-flight", "0"}).error() ==
