@@ -15,6 +15,11 @@ TEST_CASE("Prometheus rendering uses the documented names and labels", "[metrics
   m.request(store::OpKind::list);
   m.error(store::OpKind::list, "SlowDown");
   m.poll_interval_seconds = 0.25;
+  m.bells_found = 2;
+  m.bells_empty = 5;
+  m.bells_limited = 1;
+  m.rings_sent = 7;
+  m.ring_failures = 3;
   auto text = node::render_prometheus(m, nullptr, "1.2.3", 1700000000.5);
   for (const char* line : {
            "hoshino_packets_total{direction=\"egress\"} 10\n",
@@ -30,6 +35,11 @@ TEST_CASE("Prometheus rendering uses the documented names and labels", "[metrics
            "hoshino_s3_requests_total{op=\"delete\"} 0\n",
            "hoshino_s3_errors_total{op=\"list\",code=\"SlowDown\"} 1\n",
            "hoshino_poll_interval_seconds 0.25\n",
+           "hoshino_bells_total{outcome=\"found\"} 2\n",
+           "hoshino_bells_total{outcome=\"empty\"} 5\n",
+           "hoshino_bells_rate_limited_total 1\n",
+           "hoshino_rings_total{result=\"sent\"} 7\n",
+           "hoshino_rings_total{result=\"failed\"} 3\n",
            "hoshino_build_info{version=\"1.2.3\"} 1\n",
            "process_start_time_seconds 1700000000.500\n",
            "# TYPE hoshino_packets_total counter\n",
