@@ -22,5 +22,8 @@ int main(int argc, char** argv) {
     fmt::print("hoshino {}\n", HOSHINO_VERSION);
     return 0;
   }
+  if (options->command == "genkey") return hoshino::app::genkey();
+  if (options->command == "pubkey") return hoshino::app::pubkey();
+  if (options->command == "peers") return hoshino::app::peers(*options);
   return hoshino::app::run(*options);
 }

@@ -1,7 +1,11 @@
 #include "app/app.hpp"
 
+#include "app/peers_file.hpp"
+#include "core/identity.hpp"
+
 #include "core/clock_offset.hpp"
 #include "core/keys.hpp"
+#include "core/presence.hpp"
 #include "core/seal.hpp"
 #include "device/netlink.hpp"
 #include "device/tun_device.hpp"
@@ -18,10 +22,15 @@
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <fmt/core.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <iostream>
+#include <iterator>
 #include <sstream>
 
 namespace hoshino::app {
@@ -38,6 +47,47 @@ std::optional<std::string> read_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// This node's identity: --private-key-file, else <state-dir>/private.key, made on first start (0600).
+Result<core::KeyPair, std::string> load_identity(const Options& o) {
+  const bool given = !o.private_key_file.empty();
+  const std::string path = given ? o.private_key_file : o.state_dir + "/private.key";
+  const std::string flag = given ? " (--private-key-file)" : "";
+  if (auto content = read_file(path)) {
+    auto key = core::parse_key(*content);
+    if (!key) return path + flag + ": " + key.error(); // never echoes the content
+    auto pub = core::public_key_of(*key);
+    if (!pub) return path + flag + ": not a usable X25519 private key";
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 0077))
+      log::warn("{} is readable by other users (chmod 600 it)", path);
+    return core::KeyPair{*key, *pub};
+  }
+  if (given) return "cannot read " + path + flag;
+  // First start: a new key, written whole before it is used (so a crash cannot leave half a key).
+  auto kp = core::generate_key_pair();
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return "cannot create " + path + ": " + std::strerror(errno);
+  std::string text = core::key_to_base64(kp.private_key) + "\n";
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) {
+    ::unlink(path.c_str());
+    return "cannot write " + path;
+  }
+  log::warn("created this node's private key {} (public key {})", path, core::key_to_base64(kp.public_key));
+  return kp;
+}
+
+// The presence record's hostname: printable, no spaces (core/presence.hpp), else "-".
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "-";
+  std::string h(buf);
+  for (char c : h)
+    if (c <= ' ' || c > '~') return "-";
+  return h;
 }
 
 double now_seconds() {
@@ -107,6 +157,15 @@ int run(const Options& o) {
     struct stat st {};
     if (::stat(o.psk_file.c_str(), &st) == 0 && (st.st_mode & 0077))
       log::warn("--psk-file {} is readable by other users (chmod 600 it)", o.psk_file);
+  }
+
+  std::vector<core::PeerKey> pinned;
+  if (!o.peers_file.empty()) {
+    auto text = read_file(o.peers_file);
+    if (!text) return fail("cannot read " + o.peers_file + " (--peers-file)");
+    auto parsed = parse_peers_file(*text, o.peers_file);
+    if (!parsed) return fail(parsed.error());
+    for (const auto& p : *parsed) pinned.push_back({p.address, p.key});
   }
 
   const auto env = s3::process_env();
@@ -179,6 +238,10 @@ int run(const Options& o) {
   config.chain_keys = o.chain_keys;
   config.ingress.chained_list_interval = o.chained_list;
   config.clock = &clock;
+  const std::string hostname = host_name();
+  config.hostname = hostname;
+  config.version = HOSHINO_VERSION;
+  config.presence_published = true;
   device::TunDevice* tun_ptr = nullptr;
   node::Node* node_ptr = nullptr;
 
@@ -198,13 +261,35 @@ int run(const Options& o) {
   auto state_dir = node::StateDir::open(o.state_dir);
   if (!state_dir) return fail(state_dir.error());
   config.state_dir = &*state_dir;
+  // The identity exists with --no-seal too: its public key names the presence record.
+  auto identity = load_identity(o);
+  if (!identity) return fail(identity.error());
+  if (o.seal) {
+    config.identity = *identity;
+    config.pinned_peers = pinned;
+  } else {
+    config.psk.reset();
+    log::warn("--no-seal: objects travel unsealed; anyone who can read the bucket reads the packets, and "
+              "anyone who can write it can send as any node");
+  }
   if (auto r = configure(*tun_ptr, o, self, *prefix); !r) return fail(o.tun + ": " + r.error()); // closing removes it
 
+  // Who is there (core/presence.hpp): written after every local check (a failure later would leave a
+  // record for a node that is not there) and before the node runs, so a policy that forbids it is a
+  // startup error. Peers answer packets to an address without a record with ICMPv6 unreachable.
+  {
+    core::PresenceRecord record{self, hostname, HOSHINO_VERSION, static_cast<std::uint64_t>(start_time * 1000)};
+    auto key = core::presence_key(o.key_prefix, self, identity->public_key);
+    if (auto ok = run_to_completion(io, store.put(key, core::format_presence(record), false)); !ok)
+      return fail("cannot write this node's presence record " + key + ": " + ok.error().describe() +
+                  " (the policy must allow PutObject and DeleteObject on it: README, Least privilege)");
+  }
   node::Node node(io, *tun_ptr, store, config);
   node_ptr = &node;
   fmt::print("hoshino {}: {} on {}{}, bucket {}, inbox {}{}\n", HOSHINO_VERSION, self.str(), o.tun,
              o.netns.empty() ? "" : " (netns " + o.netns + ")", o.bucket, node.inbox_prefix(),
-             psk ? ", objects sealed" : "");
+             !o.seal ? ", objects NOT sealed" : psk ? ", objects sealed (pair keys + PSK)" : ", objects sealed");
+  fmt::print("public key {}\n", core::key_to_base64(identity->public_key));
   std::fflush(stdout);
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -229,6 +314,73 @@ int run(const Options& o) {
   });
   io.run();
   return node.fatal_error().empty() ? 0 : 1; // said already, loudly
+}
+
+int genkey() {
+  fmt::print("{}\n", core::key_to_base64(core::generate_key_pair().private_key));
+  return 0;
+}
+
+int pubkey() {
+  std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  auto key = core::parse_key(text);
+  if (!key) return fail("pubkey: stdin: " + key.error());
+  auto pub = core::public_key_of(*key);
+  if (!pub) return fail("pubkey: not a usable X25519 private key");
+  fmt::print("{}\n", core::key_to_base64(*pub));
+  return 0;
+}
+
+int peers(const Options& o) {
+  const auto env = s3::process_env();
+  auto s3config = s3::resolve_client_config(o.endpoint, o.region, env, false);
+  if (!s3config) return fail(s3config.error());
+  if (s3config->credentials.access_key_id.empty())
+    return fail(s3::resolve_credentials(env).error());
+  asio::io_context io;
+  s3::Client client(io, std::move(s3config).value());
+  store::S3Store store(client, o.bucket);
+  const auto prefix = core::presence_prefix(o.key_prefix);
+  struct Row {
+    core::PeerKey peer;
+    std::string hostname = "?", version = "?", started = "?", problem;
+  };
+  std::vector<Row> rows;
+  std::string after;
+  constexpr std::size_t kPage = 1000, kMaxPages = 100; // 100,000 records at most
+  for (std::size_t page = 0; page < kMaxPages; ++page) {
+    auto keys = run_to_completion(io, store.list(prefix, kPage, after));
+    if (!keys) return fail("bucket " + o.bucket + ": " + keys.error().describe());
+    for (const auto& k : *keys)
+      if (auto pk = core::parse_presence_key(o.key_prefix, k.key)) rows.push_back(Row{*pk, "?", "?", "?", ""});
+    if (keys->size() < kPage) break;
+    after = keys->back().key;
+  }
+  for (auto& r : rows) {
+    auto key = core::presence_key(o.key_prefix, r.peer.address, r.peer.key);
+    auto body = run_to_completion(io, store.get(key, core::kMaxPresenceBytes));
+    if (!body) {
+      r.problem = body.error().describe();
+      continue;
+    }
+    auto record = core::parse_presence(*body, r.peer.address);
+    if (!record) {
+      r.problem = "bad record: " + record.error();
+      continue;
+    }
+    r.hostname = record->hostname;
+    r.version = record->version;
+    std::time_t t = static_cast<std::time_t>(record->started_ms / 1000);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    r.started = buf;
+  }
+  fmt::print("{:<40} {:<44} {:<20} {:<10} {}\n", "ADDRESS", "PUBLIC KEY", "HOSTNAME", "VERSION", "STARTED");
+  for (const auto& r : rows)
+    fmt::print("{:<40} {:<44} {:<20} {:<10} {}{}\n", r.peer.address.str(), core::key_to_base64(r.peer.key), r.hostname,
+               r.version, r.started, r.problem.empty() ? "" : "  (" + r.problem + ")");
+  fmt::print("{} node(s)\n", rows.size());
+  return 0;
 }
 
 } // namespace hoshino::app

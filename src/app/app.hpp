@@ -8,5 +8,9 @@
 namespace hoshino::app {
 
 int run(const Options& options);
+// The subcommands: `hoshino genkey`, `hoshino pubkey` (stdin to stdout, as wg's), `hoshino peers`.
+int genkey();
+int pubkey();
+int peers(const Options& options);
 
 } // namespace hoshino::app

@@ -31,6 +31,10 @@ Result<std::chrono::nanoseconds, std::string> parse_duration(std::string_view te
 
 std::string usage() {
   return R"(usage: hoshino --bucket NAME --ula PREFIX/64 [options]
+       hoshino genkey            print a new private key (base64, as `wg genkey`)
+       hoshino pubkey            read a private key on stdin, print its public key
+       hoshino peers --bucket NAME [--endpoint URL] [--region R] [--key-prefix P]
+                                 list the nodes' presence records in the bucket
 
 IPv6 over S3: creates a TUN interface with address <ULA /64>:<first 16 hex digits of the machine-id>,
 PUTs the packets routed into it into the destination node's inbox in the bucket, and LISTs/GETs its own
@@ -51,9 +55,14 @@ inbox to deliver packets sent to it.
                          (default: /var/lib/hoshino)
   --queue-bytes N        packets waiting per destination while its PUTs are in flight; beyond this
                          the oldest are dropped and counted (default: 8388608, 8 MiB)
-  --psk-file PATH        seal every object with this 32-byte key shared by the nodes (ChaCha20-
-                         Poly1305, the object key as associated data) and accept only sealed ones;
-                         generate with: openssl rand -hex 32 > PATH && chmod 600 PATH
+  --private-key-file P   this node's X25519 private key (default: <state-dir>/private.key, made
+                         on first start, mode 0600); objects are sealed with a key per pair of
+                         nodes (X25519 + HKDF, ChaCha20-Poly1305), peers' public keys come from
+                         their presence records (trusted on first use) or --peers-file
+  --peers-file PATH      pin peers' public keys ([Peer] sections: Address, PublicKey, Name)
+  --psk-file PATH        also mix this 32-byte key shared by the nodes into every pair key (as
+                         WireGuard's preshared key); make with: openssl rand -hex 32 > PATH
+  --no-seal              objects travel unsealed (anyone who can read the bucket reads them)
   --poll-min D           fastest inbox LIST interval (default: 0ms, back to back while active)
   --poll-max D           slowest inbox LIST interval (default: 5s; idle nodes watch their
                          doorbell instead, unless --no-bell)
@@ -154,6 +163,10 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     else if (a == "--metrics") err = take(o.metrics);
     else if (a == "--key-prefix") err = take(o.key_prefix);
     else if (a == "--psk-file") err = take(o.psk_file);
+    else if (a == "--private-key-file") err = take(o.private_key_file);
+    else if (a == "--peers-file") err = take(o.peers_file);
+    else if (a == "--no-seal") o.seal = false;
+    else if (i == 0 && (a == "genkey" || a == "pubkey" || a == "peers")) o.command = std::string(a);
     else if (a == "--state-dir") err = take(o.state_dir);
     else if (a == "--mtu") err = take_number(1280, 65535, o.mtu);
     else if (a == "--queue-bytes") err = take_number(65536, std::size_t{1} << 32, o.queue_bytes);
@@ -192,7 +205,12 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     if (err) return *err;
   }
   if (o.help || o.version) return o;
+  if (o.command == "genkey" || o.command == "pubkey") {
+    if (args.size() > 1) return o.command + " takes no options (" + o.command + " < in > out, as wg does)";
+    return o;
+  }
   if (o.bucket.empty()) return std::string("--bucket is required");
+  if (o.command == "peers") return o;
   if (o.ula.empty()) return std::string("--ula is required (e.g. --ula fd5e:59b8:f71d:9a3e::/64)");
   if (o.poll_max < o.poll_min) return std::string("--poll-max must not be below --poll-min");
   if (o.bell_interval < std::chrono::milliseconds(100))
@@ -201,6 +219,10 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
   // the bell in the middle of a conversation, where nobody rings.
   if (o.bell && (o.poll_min >= o.bell_interval || o.poll_busy >= o.bell_interval))
     return std::string("--poll-min and --poll-busy must be below --bell-interval (or use --no-bell)");
+  if (!o.seal && !o.psk_file.empty())
+    return std::string("--no-seal and --psk-file contradict each other (the PSK is mixed into sealing keys)");
+  if (!o.seal && !o.peers_file.empty())
+    return std::string("--no-seal and --peers-file contradict each other (pinned keys are for sealing)");
   if (o.key_prefix.empty() || o.key_prefix.front() == '/' || o.key_prefix.back() == '/')
     return "--key-prefix '" + o.key_prefix + "' must be non-empty without leading or trailing '/'";
   return o;

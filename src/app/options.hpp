@@ -30,7 +30,10 @@ struct Options {
   std::string machine_id = "/etc/machine-id";
   std::string metrics = "127.0.0.1:8081"; // or "off"
   std::string key_prefix = "hoshino";
-  std::string psk_file;  // empty: objects are not sealed
+  std::string psk_file;  // empty: none mixed into the pair keys
+  std::string private_key_file; // empty: <state-dir>/private.key, created on first start
+  std::string peers_file; // empty: peers' keys are trusted on first use (their presence records)
+  bool seal = true;       // --no-seal: objects travel in the clear (logged at startup)
   std::string state_dir = "/var/lib/hoshino"; // what outlives a restart (systemd's StateDirectory=)
   std::chrono::nanoseconds poll_min = std::chrono::milliseconds(0);
   std::chrono::nanoseconds poll_max = std::chrono::seconds(5);
@@ -41,6 +44,8 @@ struct Options {
   int verbosity = 0;
   bool help = false;
   bool version = false;
+  // The subcommand (genkey, pubkey, peers) or empty: run a node.
+  std::string command;
 };
 
 // "250us", "10ms", "1.5s", "2m"; a bare number is an error (units are required).

@@ -18,11 +18,38 @@ Batch Bundler::take(const Address& dst, Queue& q) {
          (b.packets.empty() || b.bytes + q.packets.front().size() <= config_.max_bundle_bytes)) {
     b.bytes += q.packets.front().size();
     q.bytes -= q.packets.front().size();
+    total_bytes_ -= q.packets.front().size();
     b.packets.push_back(std::move(q.packets.front()));
     q.packets.pop_front();
   }
   ++q.in_flight;
+  ++total_in_flight_;
   return b;
+}
+
+void Bundler::drop_front(Queue& q, bool node_bound) {
+  ++dropped_packets_;
+  if (node_bound) ++dropped_node_packets_;
+  dropped_bytes_ += q.packets.front().size();
+  q.bytes -= q.packets.front().size();
+  total_bytes_ -= q.packets.front().size();
+  q.packets.pop_front();
+}
+
+std::optional<Batch> Bundler::start_or_block(const Address& dst, Queue& q) {
+  // Turns are FIFO: while others wait for a slot, a destination does not jump the queue.
+  if (total_in_flight_ < config_.max_total_in_flight && (blocked_.empty() || q.blocked)) {
+    if (q.blocked) {
+      q.blocked = false;
+      std::erase(blocked_, dst);
+    }
+    return take(dst, q);
+  }
+  if (!q.blocked) {
+    q.blocked = true;
+    blocked_.push_back(dst);
+  }
+  return std::nullopt;
 }
 
 bool Bundler::full(const Queue& q) const {
@@ -32,22 +59,42 @@ bool Bundler::full(const Queue& q) const {
 std::optional<Batch> Bundler::add(const Address& dst, Bytes packet) {
   Queue& q = queues_[dst];
   // Bounded: drop the oldest (they are the most likely to be useless by the time they would arrive).
-  while (!q.packets.empty() && q.bytes + packet.size() > config_.max_queue_bytes) {
-    ++dropped_packets_;
-    dropped_bytes_ += q.packets.front().size();
-    q.bytes -= q.packets.front().size();
-    q.packets.pop_front();
+  while (!q.packets.empty() && q.bytes + packet.size() > config_.max_queue_bytes) drop_front(q, false);
+  // The node-wide bound: the oldest packet of the largest queue goes (this one's, if it is the largest),
+  // so one busy destination cannot push out a quiet one's packets.
+  while (total_bytes_ + packet.size() > config_.max_total_queue_bytes) {
+    Queue* largest = nullptr;
+    for (auto& [d, other] : queues_)
+      if (!other.packets.empty() && (!largest || other.bytes > largest->bytes)) largest = &other;
+    if (!largest) break;
+    drop_front(*largest, true);
   }
   q.bytes += packet.size();
+  total_bytes_ += packet.size();
   q.packets.push_back(std::move(packet));
-  if (full(q) && q.in_flight < config_.max_in_flight) return take(dst, q);
+  if (full(q) && q.in_flight < config_.max_in_flight) return start_or_block(dst, q);
   return std::nullopt;
 }
 
 std::vector<Batch> Bundler::flush() {
   std::vector<Batch> out;
   for (auto& [dst, q] : queues_)
-    if (q.in_flight == 0 && !q.packets.empty()) out.push_back(take(dst, q));
+    if (q.in_flight == 0 && !q.packets.empty() && !q.blocked)
+      if (auto b = start_or_block(dst, q)) out.push_back(std::move(*b));
+  return out;
+}
+
+std::vector<Batch> Bundler::take_unblocked() {
+  std::vector<Batch> out;
+  while (!blocked_.empty() && total_in_flight_ < config_.max_total_in_flight) {
+    Address dst = blocked_.front();
+    blocked_.pop_front();
+    auto it = queues_.find(dst);
+    if (it == queues_.end()) continue;
+    it->second.blocked = false;
+    if (eligible(it->second)) out.push_back(take(dst, it->second));
+    else forget_if_idle(dst);
+  }
   return out;
 }
 
@@ -55,11 +102,13 @@ std::optional<Batch> Bundler::on_put_done(const Address& dst) {
   auto it = queues_.find(dst);
   if (it == queues_.end()) return std::nullopt;
   Queue& q = it->second;
-  if (q.in_flight > 0) --q.in_flight;
+  if (q.in_flight > 0) {
+    --q.in_flight;
+    --total_in_flight_;
+  }
   // A full bundle may join the PUTs in flight; a partial one waits until they are all done, and so
   // collects what arrives meanwhile.
-  if (!q.packets.empty() && q.in_flight < config_.max_in_flight && (q.in_flight == 0 || full(q)))
-    return take(dst, q);
+  if (eligible(q) && !q.blocked) return start_or_block(dst, q);
   forget_if_idle(dst);
   return std::nullopt;
 }
@@ -87,7 +136,8 @@ std::size_t Bundler::queued_bytes(const Address& dst) const {
 void Bundler::forget_if_idle(const Address& dst) {
   // Destinations come and go: an idle one costs no memory.
   auto it = queues_.find(dst);
-  if (it != queues_.end() && it->second.in_flight == 0 && it->second.packets.empty()) queues_.erase(it);
+  if (it != queues_.end() && it->second.in_flight == 0 && it->second.packets.empty() && !it->second.blocked)
+    queues_.erase(it);
 }
 
 } // namespace hoshino::core

@@ -19,6 +19,9 @@ struct BundlerConfig {
   std::size_t max_bundle_bytes = 2 << 20; // packet bytes per object (see README, Benchmarks)
   std::size_t max_queue_bytes = 8 << 20;  // waiting bytes per destination; beyond it the oldest are dropped
   std::size_t max_bundle_packets = 65535; // packets per object (the format's limit; 1 = no bundling)
+  // The whole node, across destinations: many busy destinations must not add up without bound.
+  std::size_t max_total_queue_bytes = 64 << 20; // beyond, the oldest packet of the largest queue is dropped
+  std::size_t max_total_in_flight = 64;         // PUTs at once; destinations then take turns (FIFO)
 };
 
 struct Batch {
@@ -37,6 +40,9 @@ public:
   std::vector<Batch> flush();
   // A PUT for dst finished (successfully or not). Returns the next batch to PUT, if any.
   std::optional<Batch> on_put_done(const Address& dst);
+  // Batches for destinations that waited for a node-wide PUT slot, in the order they started waiting;
+  // call after on_put_done (a slot may have come free).
+  std::vector<Batch> take_unblocked();
   // Everything still waiting, one batch per destination (for shutdown), regardless of in-flight bounds.
   std::vector<Batch> drain();
 
@@ -44,22 +50,38 @@ public:
   std::size_t queued_bytes(const Address& dst) const;
   std::uint64_t dropped_packets() const noexcept { return dropped_packets_; }
   std::uint64_t dropped_bytes() const noexcept { return dropped_bytes_; }
+  // Of dropped_packets(), those dropped for the node-wide bound (max_total_queue_bytes).
+  std::uint64_t dropped_node_packets() const noexcept { return dropped_node_packets_; }
   std::size_t destinations() const noexcept { return queues_.size(); }
+  std::size_t total_queued_bytes() const noexcept { return total_bytes_; }
+  std::size_t total_in_flight() const noexcept { return total_in_flight_; }
 
 private:
   struct Queue {
     std::deque<Bytes> packets;
     std::size_t bytes = 0;
     std::size_t in_flight = 0;
+    bool blocked = false; // in blocked_: waits for a node-wide PUT slot
   };
   Batch take(const Address& dst, Queue& q);
   bool full(const Queue& q) const;
+  // Whether q may start a PUT by its own rules (the per-destination ones).
+  bool eligible(const Queue& q) const {
+    return !q.packets.empty() && q.in_flight < config_.max_in_flight && (q.in_flight == 0 || full(q));
+  }
+  // Starts a PUT for q if a node-wide slot is free; else it waits its turn in blocked_.
+  std::optional<Batch> start_or_block(const Address& dst, Queue& q);
+  void drop_front(Queue& q, bool node_bound);
   void forget_if_idle(const Address& dst);
 
   BundlerConfig config_;
   std::unordered_map<Address, Queue, AddressHash> queues_;
   std::uint64_t dropped_packets_ = 0;
   std::uint64_t dropped_bytes_ = 0;
+  std::uint64_t dropped_node_packets_ = 0;
+  std::size_t total_bytes_ = 0;
+  std::size_t total_in_flight_ = 0;
+  std::deque<Address> blocked_;
 };
 
 } // namespace hoshino::core

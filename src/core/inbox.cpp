@@ -22,6 +22,7 @@ std::string_view to_string(DropReason r) {
     case DropReason::bad_seal: return "bad_seal";
     case DropReason::replayed: return "replayed";
     case DropReason::from_future: return "from_future";
+    case DropReason::unknown_key: return "unknown_key";
   }
   return "unknown";
 }
@@ -77,7 +78,9 @@ Inbox::Entry* Inbox::admit(const std::string& key, std::uint64_t size, std::uint
     if (!p->inline_body.empty()) {
       std::string_view body = p->inline_body;
       Bytes opened;
-      auto refused = open_body(base_of(config_.key_prefix, key), body, opened);
+      bool wait = false;
+      auto refused = open_body(p->src, p->id, base_of(config_.key_prefix, key), body, opened, &wait);
+      if (wait) return nullptr; // judged once the key is known (a later listing offers it again)
       if (!refused && !decode_body(body)) refused = DropReason::malformed_body;
       if (refused) return refuse(*refused);
     }
@@ -108,6 +111,7 @@ std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint
     if (!parsed.inline_body.empty()) {
       // The body is in the key: nothing to fetch. It still waits for earlier objects of its sender.
       ++inlined_objects_;
+      e->in_key = true;
       unpack(*e, parsed.src, parsed.id, base_of(config_.key_prefix, key), parsed.inline_body, now_ms);
     }
   }
@@ -240,11 +244,19 @@ void Inbox::announce(const Address& sender, const Ulid& of, const Ulid& next, st
 
 std::vector<std::string> Inbox::start_fetches(std::uint64_t now_ms) {
   std::vector<std::string> out;
+  std::vector<Address> reread; // senders with an inline object judged again here
   // Earliest objects of each sender first, so the head of each queue is never starved by its tail.
   for (auto& [sender, queue] : senders_) {
     for (auto& [id, e] : queue) {
-      if (fetching_ >= config_.max_concurrent_gets) return out;
       if (e.state != State::listed || e.retry_at_ms > now_ms) continue;
+      if (e.in_key) { // waited for its sender's key: its body is in the key, no GET
+        ++e.attempts;
+        auto p = parse_key(config_.key_prefix, e.key);
+        unpack(e, sender, id, base_of(config_.key_prefix, e.key), p ? std::string_view(p->inline_body) : "", now_ms);
+        if (e.state == State::ready) reread.push_back(sender);
+        continue;
+      }
+      if (fetching_ >= config_.max_concurrent_gets) break;
       end_retry_wait(e);
       e.state = State::fetching;
       ++e.attempts;
@@ -253,6 +265,7 @@ std::vector<std::string> Inbox::start_fetches(std::uint64_t now_ms) {
       out.push_back(e.key);
     }
   }
+  for (const auto& sender : reread) advance(sender, now_ms);
   return out;
 }
 
@@ -279,8 +292,23 @@ void Inbox::on_fetched(const std::string& key, std::string_view body, std::uint6
   advance(sender, now_ms);
 }
 
-std::optional<DropReason> Inbox::open_body(std::string_view base_key, std::string_view& body, Bytes& opened) const {
-  if (config_.psk) {
+std::optional<DropReason> Inbox::open_body(const Address& sender, const Ulid& id, std::string_view base_key,
+                                           std::string_view& body, Bytes& opened, bool* wait) const {
+  if (config_.pair_key) {
+    if (!is_sealed(body)) return DropReason::unsealed;
+    auto ids = sealed_ids(body);
+    if (!ids) return DropReason::bad_seal;
+    auto found = config_.pair_key(sender, *ids, id.time_ms());
+    if (found.status == KeyLookup::Status::wait) {
+      *wait = true;
+      return std::nullopt;
+    }
+    if (found.status == KeyLookup::Status::refuse) return DropReason::unknown_key;
+    auto plain = open_sealed(found.key, base_key, body);
+    if (!plain) return DropReason::bad_seal;
+    opened = std::move(plain).value();
+    body = opened;
+  } else if (config_.psk) {
     auto plain = open_sealed(*config_.psk, base_key, body);
     if (!plain) return plain.error() == SealError::not_sealed ? DropReason::unsealed : DropReason::bad_seal;
     opened = std::move(plain).value();
@@ -294,8 +322,18 @@ std::optional<DropReason> Inbox::open_body(std::string_view base_key, std::strin
 void Inbox::unpack(Entry& e, const Address& sender, const Ulid& id, std::string_view base_key,
                    std::string_view body, std::uint64_t now_ms) {
   Bytes opened;
-  std::optional<DropReason> refused = open_body(base_key, body, opened);
+  bool wait = false;
+  std::optional<DropReason> refused = open_body(sender, id, base_key, body, opened, &wait);
   end_retry_wait(e); // a poll may bring the body while it waits for a retry
+  if (wait) {
+    std::uint64_t t = id.time_ms();
+    if (now_ms <= t || now_ms - t <= config_.max_age_ms) { // the sender's key is on its way: try again shortly
+      ++key_waits_;
+      retry_later(e, now_ms);
+      return;
+    }
+    refused = DropReason::unknown_key; // waited as long as an object may live
+  }
   e.state = State::ready;
   e.ready_ms = now_ms;
   if (refused) {
@@ -328,17 +366,22 @@ void Inbox::on_fetch_failed(const std::string& key, FetchError error, std::uint6
   std::uint64_t t = id.time_ms();
   bool young = now_ms <= t || now_ms - t <= config_.max_age_ms;
   if (error == FetchError::transient && young) {
-    int doublings = std::min(e->attempts - 1, 20);
-    std::uint64_t delay = std::min(config_.retry_max_ms, config_.retry_base_ms << doublings);
-    e->state = State::listed;
-    e->retry_at_ms = now_ms + std::max<std::uint64_t>(delay, 1);
-    ++retrying_;
+    retry_later(*e, now_ms);
     return;
   }
   drop(error == FetchError::too_large ? DropReason::oversized : DropReason::fetch_failed);
   e->state = State::ready; // with no packets: skipped in order
   e->ready_ms = now_ms;
   advance(sender, now_ms);
+}
+
+void Inbox::retry_later(Entry& e, std::uint64_t now_ms) {
+  int doublings = std::min(std::max(e.attempts, 1) - 1, 20);
+  std::uint64_t delay = std::min(config_.retry_max_ms, config_.retry_base_ms << doublings);
+  end_retry_wait(e);
+  e.state = State::listed;
+  e.retry_at_ms = now_ms + std::max<std::uint64_t>(delay, 1);
+  ++retrying_;
 }
 
 void Inbox::advance(const Address& sender, std::uint64_t now_ms) {

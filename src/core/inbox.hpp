@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -30,6 +31,17 @@
 #include <vector>
 
 namespace hoshino::core {
+
+// The key a sealed body from a sender opens with, as the node's directory of peers knows it.
+struct KeyLookup {
+  enum class Status {
+    key,    // open with `key`
+    wait,   // not known yet; a listing of the peers has been asked for: try again shortly
+    refuse, // no such sender or key (the directory is fresh): refused as unknown_key
+  };
+  Status status = Status::refuse;
+  Psk key{};
+};
 
 // One entry of an inbox listing.
 struct ListedObject {
@@ -49,7 +61,10 @@ struct InboxConfig {
   std::size_t max_tracked = 4096;      // objects between LIST and delivery at once
   std::size_t remember = 65536;        // handled keys remembered, to skip them quietly if listed again
   std::uint64_t max_object_bytes = 16 << 20; // larger objects are dropped unread (no sender makes them)
-  std::optional<Psk> psk;              // set: every body must be sealed with this key (--psk-file)
+  std::optional<Psk> psk;              // set: every body must be sealed with this key shared by all nodes
+  // Set: every body must be sealed with the key of the pair (this node, its sender) (core/identity.hpp);
+  // replaces psk. Asked for each sealed body with the key ids its header names and its ULID's time.
+  std::function<KeyLookup(const Address& sender, SealIds ids, std::uint64_t made_ms)> pair_key;
   std::uint64_t fingerprint_seed = 0;  // random per process: consumed keys are remembered by a keyed hash
   // How long an object waits for its named predecessor (a PUT that was still in flight when it started,
   // so normally a few milliseconds behind it). Past this, it is delivered without it.
@@ -83,9 +98,10 @@ enum class DropReason {
   bad_seal,          // does not open with our key under its object key: forged, moved, or another key
   replayed,          // this (sender, ULID) was consumed already, under this spelling or another
   from_future,       // dated further ahead than clocks can differ
+  unknown_key,       // sealed with a key of no node the directory knows (no presence record, or not that key)
 };
 std::string_view to_string(DropReason r);
-inline constexpr std::size_t kDropReasons = 14;
+inline constexpr std::size_t kDropReasons = 15;
 
 // Why a GET of an object failed.
 enum class FetchError {
@@ -139,6 +155,10 @@ public:
   void restore(const Address& sender, const Ulid& highest, std::uint64_t now_ms) { replay_.restore(sender, highest, now_ms); }
   const ReplayWindow& replay() const noexcept { return replay_; }
   const InboxConfig& config() const noexcept { return config_; }
+  // Identity sealing's key lookup (InboxConfig::pair_key), once its owner exists.
+  void set_pair_key(std::function<KeyLookup(const Address&, SealIds, std::uint64_t)> lookup) {
+    config_.pair_key = std::move(lookup);
+  }
   // Consumed objects to delete, at most `max` (one DeleteObjects request).
   std::vector<std::string> take_deletions(std::size_t max = 1000);
   // A DeleteObjects request finished; failed keys become eligible to be deleted again when listed.
@@ -160,6 +180,7 @@ public:
   std::size_t fetching() const noexcept { return fetching_; }
   std::size_t pending_deletions() const noexcept { return deletions_.size(); }
   std::size_t retrying() const noexcept { return retrying_; }
+  std::uint64_t key_waits() const noexcept { return key_waits_; } // bodies put back: their sender's key was not known yet
 
 private:
   enum class State { listed, fetching, ready };
@@ -174,6 +195,7 @@ private:
     std::optional<Ulid> after{}; // from the body: hand over only after this object of the sender
     std::uint64_t ready_ms = 0;
     bool held = false;
+    bool in_key = false;           // its body is in the key (inline): a retry re-reads it from there
   };
   using SenderQueue = std::map<Ulid, Entry>;
 
@@ -207,7 +229,11 @@ private:
   // overwrites it (on a server without conditional PUTs).
   std::uint64_t fingerprint(std::string_view key, std::uint64_t size) const;
   // Opens a sealed body under its base key (into `opened`, and `body` then views it), or says why not.
-  std::optional<DropReason> open_body(std::string_view base_key, std::string_view& body, Bytes& opened) const;
+  // *wait: the sender's key is not known yet (pair keys): neither opened nor refused.
+  std::optional<DropReason> open_body(const Address& sender, const Ulid& id, std::string_view base_key,
+                                      std::string_view& body, Bytes& opened, bool* wait) const;
+  // Puts an entry back to be tried again after the retry backoff (a failed GET, a key not known yet).
+  void retry_later(Entry& e, std::uint64_t now_ms);
   // Opens (if sealed) and checks a body, filling the entry's packets and making it ready.
   void unpack(Entry& e, const Address& sender, const Ulid& id, std::string_view base_key, std::string_view body,
               std::uint64_t now_ms);
@@ -242,6 +268,7 @@ private:
   std::uint64_t poll_misses_ = 0;
   std::uint64_t poll_errors_ = 0;
   std::size_t retrying_ = 0; // entries listed again after a failed GET
+  std::uint64_t key_waits_ = 0;
   ReplayWindow replay_;
 };
 

@@ -7,7 +7,7 @@ namespace hoshino::core {
 
 EncodedObject encode_object(std::string_view key_prefix, ObjectKey id, const std::vector<Bytes>& packets,
                             const std::optional<Psk>& psk, bool allow_inline, const Nonce& nonce,
-                            const std::optional<Ulid>& after, const std::optional<Ulid>& next) {
+                            const std::optional<Ulid>& after, const std::optional<Ulid>& next, SealIds ids) {
   id.inline_body.clear();
   std::string base = base_key(key_prefix, id);
   std::size_t payload = 0;
@@ -16,14 +16,14 @@ EncodedObject encode_object(std::string_view key_prefix, ObjectKey id, const std
   // Quick size test first: most bulk bundles are far too big, and need no trial encoding.
   if (allow_inline && payload + (psk ? kSealOverhead : 0) <= capacity) {
     Bytes plain = packets.size() == 1 && !after && !next ? packets.front() : encode_bundle(packets, after, next);
-    Bytes body = psk ? seal(*psk, base, plain, nonce) : std::move(plain);
+    Bytes body = psk ? seal(*psk, base, plain, nonce, ids) : std::move(plain);
     if (body.size() <= capacity) {
       id.inline_body = std::move(body);
       return {format_key(key_prefix, id), {}, true};
     }
   }
   Bytes body = encode_bundle(packets, after, next);
-  if (psk) body = seal(*psk, base, body, nonce);
+  if (psk) body = seal(*psk, base, body, nonce, ids);
   return {std::move(base), std::move(body), false};
 }
 
@@ -36,7 +36,7 @@ std::optional<EncodedObject> rekey_object(std::string_view key_prefix, const Enc
   if (!psk) return EncodedObject{std::move(key), object.body, false};
   auto plain = open_sealed(*psk, object.key, object.body);
   if (!plain) return std::nullopt;
-  return EncodedObject{key, seal(*psk, key, *plain, nonce), false};
+  return EncodedObject{key, seal(*psk, key, *plain, nonce, sealed_ids(object.body).value_or(SealIds{})), false};
 }
 
 } // namespace hoshino::core

@@ -24,11 +24,13 @@ struct EncodedObject {
 // `next`: the ULID the sender's next object to this destination will take (core/chain.hpp).
 EncodedObject encode_object(std::string_view key_prefix, ObjectKey id, const std::vector<Bytes>& packets,
                             const std::optional<Psk>& psk, bool allow_inline, const Nonce& nonce,
-                            const std::optional<Ulid>& after = {}, const std::optional<Ulid>& next = {});
+                            const std::optional<Ulid>& after = {}, const std::optional<Ulid>& next = {},
+                            SealIds ids = {});
 
 // The same object under another ULID, for a key found taken (a create-only PUT answered 412: someone
 // wrote at the key first). A body object only (announced keys are never inline); a sealed body is
-// opened under its old key and sealed anew under the new one. nullopt if it does not open (not ours).
+// opened under its old key and sealed anew under the new one (with the same key ids). nullopt if it does
+// not open (not ours).
 std::optional<EncodedObject> rekey_object(std::string_view key_prefix, const EncodedObject& object, const Ulid& id,
                                           const std::optional<Psk>& psk, const Nonce& nonce);
 

@@ -90,6 +90,25 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
   family("hoshino_rings_total", "counter", "Rings of other nodes' doorbells (a first object after a quiet spell), by result.");
   for (auto [result, n] : {std::pair{"sent", m.rings_sent}, {"failed", m.ring_failures}})
     fmt::format_to(std::back_inserter(out), "hoshino_rings_total{{result=\"{}\"}} {}\n", result, n);
+  single("hoshino_peer_listings_total", "counter",
+         "LISTs of the presence records (peers/), made when a packet goes to an address not known to be held.",
+         m.peer_listings);
+  single("hoshino_peer_listing_failures_total", "counter",
+         "Of those, failed ones (their packets were sent anyway: a failure is no proof of absence).",
+         m.peer_listing_failures);
+  single("hoshino_peer_key_changes_total", "counter",
+         "Public keys of peers that changed (a rotation, or a forged record) or differ from the pinned one.",
+         m.peer_key_changes);
+  single("hoshino_peers", "gauge", "Peers known to be there (from presence records, or heard from).", m.peers_known);
+  family("hoshino_icmp_unreachable_total", "counter",
+         "ICMPv6 address-unreachable answers to packets for addresses no node holds, by result.");
+  for (auto [result, n] : {std::pair{"sent", m.unreachable_sent}, {"rate_limited", m.unreachable_limited}})
+    fmt::format_to(std::back_inserter(out), "hoshino_icmp_unreachable_total{{result=\"{}\"}} {}\n", result, n);
+  family("hoshino_presence_writes_total", "counter", "Writes of this node's presence record, by result.");
+  for (auto [result, n] : {std::pair{"ok", m.presence_writes}, {"failed", m.presence_write_failures}})
+    fmt::format_to(std::back_inserter(out), "hoshino_presence_writes_total{{result=\"{}\"}} {}\n", result, n);
+  single("hoshino_queued_bytes", "gauge", "Packet bytes waiting for a PUT, all destinations together.", m.queued_bytes);
+  single("hoshino_puts_in_flight", "gauge", "Object PUTs under way, all destinations together.", m.puts_in_flight);
   single("hoshino_delete_failures_total", "counter",
          "Consumed objects DeleteObjects refused (policy, Object Lock): they are skipped, and deleted again.",
          m.delete_failures);

@@ -35,6 +35,15 @@ struct Metrics {
   // nothing, rings that waited for the rate limit; rings of other nodes' bells sent, and failed.
   std::uint64_t bells_found = 0, bells_empty = 0, bells_limited = 0;
   std::uint64_t rings_sent = 0, ring_failures = 0;
+  // Who is there (core/presence.hpp): LISTs of the presence records and their failures, ICMPv6
+  // unreachable answers sent and held back by the rate limit, peers known, presence records written.
+  std::uint64_t peer_listings = 0, peer_listing_failures = 0;
+  std::uint64_t unreachable_sent = 0, unreachable_limited = 0;
+  std::uint64_t peers_known = 0;
+  std::uint64_t peer_key_changes = 0; // keys a listing showed that differ from the one known (or pinned)
+  std::uint64_t presence_writes = 0, presence_write_failures = 0;
+  // The node-wide bounds (core/bundler.hpp): bytes queued and PUTs in flight across destinations.
+  std::uint64_t queued_bytes = 0, puts_in_flight = 0;
 
   void request(store::OpKind op) { ++s3_requests[static_cast<std::size_t>(op)]; }
   void error(store::OpKind op, const std::string& code) { ++s3_errors[{std::string(store::to_string(op)), code}]; }

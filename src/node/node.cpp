@@ -1,5 +1,6 @@
 #include "node/node.hpp"
 
+#include "core/icmpv6.hpp"
 #include "core/keys.hpp"
 #include "core/object.hpp"
 #include "core/seal.hpp"
@@ -58,7 +59,20 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       inbox_prefix_(core::inbox_prefix(config_.key_prefix, config_.self)),
       bell_key_(core::bell_key(config_.key_prefix, config_.self)),
       heartbeat_(io, schedule_, [this] { return inbox_view(); }),
-      random_(crypto::random64) {
+      random_(crypto::random64),
+      directory_([&] {
+        auto c = config_.peers;
+        c.need_keys = config_.identity.has_value();
+        return c;
+      }()),
+      presence_key_(core::presence_key(config_.key_prefix, config_.self,
+                                       config_.identity ? config_.identity->public_key : core::PublicKey{})) {
+  for (const auto& p : config_.pinned_peers) directory_.pin(p.address, p.key);
+  if (config_.identity)
+    inbox_.set_pair_key([this](const core::Address& sender, core::SealIds ids, std::uint64_t made_ms) {
+      return open_key(sender, ids, made_ms);
+    });
+  start_ms_ = now_ms();
   metrics_.dropped["queue_full"] = 0; // exported from the start, updated only when drops happen
   if (config_.state_dir) {
     for (const auto& [sender, highest] : config_.state_dir->replay_records())
@@ -113,11 +127,19 @@ void Node::s3_failed(store::OpKind op, const s3::Error& e) {
 asio::awaitable<void> Node::run() {
   using namespace asio::experimental::awaitable_operators;
   log::info("node {} polling {} ", config_.self.str(), inbox_prefix());
+  if (config_.presence && config_.presence_published) {
+    presence_published_ = true;
+    presence_due_ = Clock::now() + config_.presence_refresh;
+  } else if (config_.presence) {
+    auto published = co_await publish_presence(); // failures are retried on the beats
+    (void)published;
+  }
   co_await (egress_loop() && ingress_loop());
 
   // Flush: whatever is still queued goes out, then pending PUTs and deletes get a bounded time.
   for (auto& batch : bundler_.drain()) spawn(put_batch(std::move(batch)));
   pump();
+  if (presence_published_) spawn(remove_presence()); // peers answer unreachable for us from now on
   if (inbox_.pending_deletions() > 0) spawn(delete_consumed()); // at once, not at the schedule's pace
   Timer wait(io_);
   auto deadline = Clock::now() + config_.flush_timeout;
@@ -148,15 +170,119 @@ asio::awaitable<void> Node::egress_loop() {
       if (!more) break;
       sent = forward(std::move(*more)) || sent;
     }
+    // Some waited for the directory: one listing of peers/ answers for all of them.
+    if (config_.presence && directory_.start_listing(Clock::now())) spawn(list_peers());
     if (!sent) continue;
-    for (auto& batch : bundler_.flush()) spawn(put_batch(std::move(batch)));
+    flush_bundles();
     schedule_.on_sent(Clock::now());
     heartbeat_.poke();
-    if (bundler_.dropped_packets() != queue_drops_) { // no map write per packet on the hot path
-      queue_drops_ = bundler_.dropped_packets();
-      metrics_.dropped["queue_full"] = queue_drops_;
+  }
+}
+
+void Node::enqueue(const core::Address& dst, core::Bytes packet) {
+  if (auto full = bundler_.add(dst, std::move(packet))) spawn(put_batch(std::move(*full)));
+}
+
+void Node::flush_bundles() {
+  for (auto& batch : bundler_.flush()) spawn(put_batch(std::move(batch)));
+  metrics_.queued_bytes = bundler_.total_queued_bytes();
+  metrics_.puts_in_flight = bundler_.total_in_flight();
+  if (bundler_.dropped_packets() != queue_drops_) { // no map write per packet on the hot path
+    queue_drops_ = bundler_.dropped_packets();
+    metrics_.dropped["node_queue_full"] = bundler_.dropped_node_packets();
+    metrics_.dropped["queue_full"] = queue_drops_ - bundler_.dropped_node_packets();
+  }
+}
+
+void Node::answer_unreachable(std::string_view packet) {
+  if (!directory_.allow_unreachable(Clock::now())) {
+    metrics_.unreachable_limited = directory_.unreachable_limited();
+    return;
+  }
+  auto answer = core::address_unreachable(packet, config_.self);
+  if (answer && device_.write(*answer)) ++metrics_.unreachable_sent;
+}
+
+asio::awaitable<void> Node::list_peers() {
+  constexpr std::size_t kPage = 1000;
+  const auto prefix = core::presence_prefix(config_.key_prefix);
+  std::vector<core::PeerKey> present;
+  std::string after;
+  bool complete = false, failed = false;
+  listing_started_ms_ = now_ms();
+  for (std::size_t page = 0; page < config_.max_peer_pages; ++page) {
+    metrics_.request(store::OpKind::list);
+    auto keys = co_await store_.list(prefix, kPage, after);
+    if (!keys) {
+      s3_failed(store::OpKind::list, keys.error());
+      failed = true;
+      break;
+    }
+    for (const auto& k : *keys)
+      if (auto pk = core::parse_presence_key(config_.key_prefix, k.key)) present.push_back(*pk);
+    if (keys->size() < kPage) {
+      complete = true;
+      break;
+    }
+    after = keys->back().key;
+  }
+  ++metrics_.peer_listings;
+  auto now = Clock::now();
+  auto resolved = failed ? directory_.on_list_failed(now) : directory_.on_listed(present, complete, now);
+  if (failed) ++metrics_.peer_listing_failures;
+  else if (complete) peer_listing_started_ms_ = listing_started_ms_;
+  report_key_changes();
+  metrics_.peers_known = directory_.peers();
+  if (stopping_) co_return;
+  bool sent = false;
+  for (auto& r : resolved) {
+    if (r.present) {
+      for (auto& p : r.packets) enqueue(r.dst, std::move(p));
+      sent = true;
+    } else {
+      metrics_.dropped["no_peer"] += r.packets.size();
+      if (!r.packets.empty()) answer_unreachable(r.packets.front());
     }
   }
+  if (sent) {
+    flush_bundles();
+    schedule_.on_sent(Clock::now());
+  }
+  pump(); // objects that waited for a sender's key
+}
+
+asio::awaitable<Result<Unit, s3::Error>> Node::publish_presence() {
+  core::PresenceRecord record{config_.self, config_.hostname.empty() ? "-" : config_.hostname,
+                              config_.version.empty() ? "-" : config_.version, start_ms_};
+  auto body = core::format_presence(record);
+  metrics_.request(store::OpKind::put);
+  auto r = co_await store_.put(presence_key_, body, false);
+  if (r) {
+    ++metrics_.presence_writes;
+    presence_published_ = true;
+    presence_due_ = Clock::now() + config_.presence_refresh;
+  } else {
+    ++metrics_.presence_write_failures;
+    s3_failed(store::OpKind::put, r.error());
+    presence_due_ = Clock::now() + std::chrono::minutes(1); // not for long: peers list us by it
+  }
+  co_return r;
+}
+
+asio::awaitable<void> Node::refresh_presence() {
+  presence_writing_ = true;
+  auto r = co_await publish_presence();
+  presence_writing_ = false;
+  (void)r; // counted and logged by publish_presence
+}
+
+asio::awaitable<void> Node::remove_presence() {
+  metrics_.request(store::OpKind::remove);
+  std::vector<std::string> keys{presence_key_};
+  auto r = co_await store_.remove(std::move(keys));
+  if (!r) s3_failed(store::OpKind::remove, r.error());
+  else if (!r->empty()) log::warn("could not remove the presence record {}: peers list this node until it expires",
+                                  presence_key_);
 }
 
 bool Node::forward(core::Bytes packet) {
@@ -165,7 +291,18 @@ bool Node::forward(core::Bytes packet) {
     ++metrics_.ignored[std::string(core::to_string(*d.ignore))];
     return false;
   }
-  if (auto full = bundler_.add(d.dst, std::move(packet))) spawn(put_batch(std::move(*full)));
+  if (config_.presence) {
+    switch (directory_.route(d.dst, packet, Clock::now())) {
+      case core::Route::send: break;
+      case core::Route::wait: return false; // the listing decides (list_peers)
+      case core::Route::unreachable:
+        ++metrics_.dropped["no_peer"];
+        answer_unreachable(packet);
+        return false;
+      case core::Route::dropped: ++metrics_.dropped["peer_wait_full"]; return false;
+    }
+  }
+  enqueue(d.dst, std::move(packet));
   return true;
 }
 
@@ -179,11 +316,26 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
   if (!in_flight.empty()) after = *in_flight.rbegin();
   in_flight.insert(id.id);
   std::size_t count = batch.packets.size();
-  auto nonce = config_.psk ? core::random_nonce() : core::Nonce{};
+  auto sealing = seal_for(batch.dst);
+  if (config_.identity && !sealing) { // its key went away meanwhile (a pinned peer's listing, a bound)
+    metrics_.dropped["no_key"] += count;
+    in_flight.erase(id.id);
+    if (in_flight.empty()) puts_in_flight_.erase(batch.dst);
+    if (auto next = bundler_.on_put_done(batch.dst)) spawn(put_batch(std::move(*next)));
+    for (auto& waiting : bundler_.take_unblocked()) spawn(put_batch(std::move(waiting)));
+    co_return;
+  }
+  std::optional<core::Psk> seal_key;
+  core::SealIds ids;
+  if (sealing) {
+    seal_key = sealing->key;
+    ids = sealing->ids;
+  }
+  auto nonce = seal_key ? core::random_nonce() : core::Nonce{};
   // An announced key is where the receiver polls: the body must be there, not in the key.
   bool allow_inline = config_.inline_small && !pick.announced;
   auto object =
-      core::encode_object(config_.key_prefix, id, batch.packets, config_.psk, allow_inline, nonce, after, pick.next);
+      core::encode_object(config_.key_prefix, id, batch.packets, seal_key, allow_inline, nonce, after, pick.next, ids);
   batch.packets.clear();
   auto first_attempt = Clock::now();
   Timer retry(io_);
@@ -208,8 +360,8 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
       // Someone wrote at our key first: the same object under a fresh, never announced key (the
       // receiver refuses the squatter's object, and finds ours by LIST).
       auto moved = squatted ? std::nullopt
-                            : core::rekey_object(config_.key_prefix, object, chain_.fresh(now_ms()), config_.psk,
-                                                 config_.psk ? core::random_nonce() : core::Nonce{});
+                            : core::rekey_object(config_.key_prefix, object, chain_.fresh(now_ms()), seal_key,
+                                                 seal_key ? core::random_nonce() : core::Nonce{});
       ++metrics_.squatted_keys;
       if (!moved) break;
       squatted = true;
@@ -250,6 +402,10 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
     if (it->second.empty()) puts_in_flight_.erase(it);
   }
   if (auto next = bundler_.on_put_done(batch.dst)) spawn(put_batch(std::move(*next)));
+  // A node-wide PUT slot came free: destinations that waited for one take their turns.
+  for (auto& waiting : bundler_.take_unblocked()) spawn(put_batch(std::move(waiting)));
+  metrics_.queued_bytes = bundler_.total_queued_bytes();
+  metrics_.puts_in_flight = bundler_.total_in_flight();
 }
 
 asio::awaitable<void> Node::ring(core::Address dst) {
@@ -305,6 +461,8 @@ asio::awaitable<void> Node::ingress_loop() {
   while (!stopping_) {
     auto step = co_await heartbeat_.next();
     if (stopping_) break;
+    // The presence record is rewritten rarely; beats come at least every bell interval or poll-max.
+    if (presence_published_ && !presence_writing_ && Clock::now() >= presence_due_) spawn(refresh_presence());
     switch (step.action) {
       case IngressAction::list: spawn(list_once(step.second_lane)); break;
       case IngressAction::poll: {
@@ -446,6 +604,8 @@ void Node::pump() {
   if (!stopping_) { // once the device is closed, nothing new is fetched or delivered (or consumed)
     for (auto& key : inbox_.start_fetches(now_ms())) spawn(get_object(std::move(key)));
     deliver();
+    // An object waits for its sender's key: the directory's listing (rate limited there).
+    if (config_.presence && directory_.start_listing(Clock::now())) spawn(list_peers());
   }
   heartbeat_.poke(); // the inbox moved on: deletes, polls, wake-ups may be due
 }
@@ -477,6 +637,57 @@ asio::awaitable<void> Node::get_object(std::string key) {
   pump();
 }
 
+const core::Psk* Node::pair_key_for(const core::Address& peer, const core::PublicKey& key) {
+  auto k = std::make_pair(peer, key);
+  if (auto it = pair_keys_.find(k); it != pair_keys_.end()) return &it->second;
+  auto derived = core::pair_key(*config_.identity, config_.self, key, peer, config_.key_prefix, config_.psk);
+  if (!derived) return nullptr; // a low-order key: nothing can be sealed to it
+  if (pair_keys_.size() >= 4096) pair_keys_.clear(); // bounded; rebuilt as peers speak
+  return &pair_keys_.emplace(k, *derived).first->second;
+}
+
+std::optional<Node::SealKey> Node::seal_for(const core::Address& dst) {
+  if (!config_.identity) {
+    if (!config_.psk) return std::nullopt;
+    return SealKey{*config_.psk, {}};
+  }
+  auto key = directory_.key_of(dst);
+  if (!key) return std::nullopt;
+  const core::Psk* pair = pair_key_for(dst, *key);
+  if (!pair) return std::nullopt;
+  return SealKey{*pair, {core::key_id(config_.identity->public_key), core::key_id(*key)}};
+}
+
+core::KeyLookup Node::open_key(const core::Address& sender, core::SealIds ids, std::uint64_t made_ms) {
+  using Status = core::KeyLookup::Status;
+  // Sealed for one of our keys? (Ours is the current identity; a rotation keeps no other yet.)
+  if (ids.receiver != core::key_id(config_.identity->public_key)) return {Status::refuse, {}};
+  auto now = Clock::now();
+  if (auto key = directory_.key_with_id(sender, ids.sender, now)) {
+    if (const core::Psk* pair = pair_key_for(sender, *key)) return {Status::key, *pair};
+    return {Status::refuse, {}};
+  }
+  // Not known: a listing that began after the object was made (with a second for clocks) would have
+  // shown its sender's record, which a node writes before it sends anything. Then it is nobody's.
+  if (peer_listing_started_ms_ > made_ms + 1000) return {Status::refuse, {}};
+  directory_.want_listing();
+  return {Status::wait, {}};
+}
+
+void Node::report_key_changes() {
+  for (const auto& c : directory_.take_key_changes()) {
+    if (c.refused)
+      log::error("peer {}: its presence record shows key {} but the peers file pins {}: objects sealed with "
+                 "it are refused (rotate the peers file, or someone can write that record)",
+                 c.address.str(), core::key_to_base64(c.to), core::key_to_base64(c.from));
+    else if (c.from != core::PublicKey{})
+      log::error("peer {}: public key changed from {} to {} (a key rotation, or someone who can write its "
+                 "presence record: pin it in the peers file)",
+                 c.address.str(), core::key_to_base64(c.from), core::key_to_base64(c.to));
+  }
+  metrics_.peer_key_changes = directory_.key_changes();
+}
+
 void Node::report_seal_mismatch(const std::string& key) {
   using core::DropReason;
   std::uint64_t unsealed = inbox_.dropped(DropReason::unsealed);
@@ -503,7 +714,9 @@ void Node::deliver() {
   for (const auto& c : changes) {
     std::uint64_t now = now_ms(), made = std::min(now, c.id.time_ms());
     rings_.on_heard(c.sender, Clock::now() - std::chrono::milliseconds(now - made));
+    directory_.on_heard(c.sender, Clock::now()); // it is there: replies to it never wait for a listing
   }
+  if (!changes.empty()) metrics_.peers_known = directory_.peers();
   if (config_.state_dir && !changes.empty() && !config_.state_dir->save(changes)) {
     metrics_.state_write_failures += changes.size();
     if (log_due(last_state_log_))

@@ -12,7 +12,9 @@
 #include "core/chain.hpp"
 #include "core/clock_offset.hpp"
 #include "core/inbox.hpp"
+#include "core/identity.hpp"
 #include "core/ingress_schedule.hpp"
+#include "core/presence.hpp"
 #include "core/ulid.hpp"
 #include "device/packet_device.hpp"
 #include "node/heartbeat.hpp"
@@ -48,7 +50,13 @@ struct NodeConfig {
   // dropped and counted. Older packets are of little use to TCP anyway.
   std::chrono::milliseconds put_deadline{10000};
   core::BackoffConfig put_backoff;
-  std::optional<core::Psk> psk; // seal every body, and require sealed bodies (--psk-file)
+  // Identity sealing (core/identity.hpp): set, every object is sealed with the key of the pair (this
+  // node, its peer), and the peer's public key comes from its presence record (or the peers file).
+  std::optional<core::KeyPair> identity;
+  // With identity: mixed into every pair key (--psk-file). Without: the one key of all nodes.
+  std::optional<core::Psk> psk;
+  // Peers whose keys are pinned (the peers file): a listing cannot change them.
+  std::vector<core::PeerKey> pinned_peers;
   bool inline_small = true;     // bodies that fit in the key travel there (no GET for the receiver)
   // Objects announce their successor's key, and beats poll announced keys with GET (core/chain.hpp).
   bool chain_keys = true;
@@ -64,6 +72,17 @@ struct NodeConfig {
   // heal here (static credentials from the environment are never renewed): the node stops with an
   // error, and systemd restarts it with fresh ones.
   std::chrono::milliseconds expired_credentials_limit{30000};
+  // Presence (core/presence.hpp): publish this node's record, and answer packets to addresses nobody
+  // holds with ICMPv6 unreachable instead of PUTting them. Off: every address of the /64 is sent to.
+  bool presence = true;
+  core::PeerDirectoryConfig peers;
+  std::string hostname;               // for the presence record
+  std::string version;                // for the presence record
+  // The record is written again this often (the bucket's lifecycle rule expires objects after a day).
+  std::chrono::milliseconds presence_refresh{std::chrono::hours(6)};
+  std::size_t max_peer_pages = 10;    // pages of 1000 presence records read per listing
+  // The shell wrote the record already (a startup check: app/app.cpp); else run() writes it first.
+  bool presence_published = false;
 };
 
 class Node {
@@ -76,6 +95,9 @@ public:
   // Runs until stop(), then flushes what is pending (bounded by flush_timeout) and returns.
   asio::awaitable<void> run();
   void stop();
+  // Writes this node's presence record (at startup, before run(): a refusal is a startup error; and
+  // again every presence_refresh while running). run() removes it on the way out.
+  asio::awaitable<Result<Unit, s3::Error>> publish_presence();
   // Why the node stopped by itself (empty: it did not, or stop() was called).
   const std::string& fatal_error() const noexcept { return fatal_; }
 
@@ -83,6 +105,7 @@ public:
   const core::Inbox& inbox() const noexcept { return inbox_; }
   const core::IngressSchedule& schedule() const noexcept { return schedule_; }
   const std::string& inbox_prefix() const noexcept { return inbox_prefix_; }
+  const core::PeerDirectory& peers() const noexcept { return directory_; }
 
 private:
   asio::awaitable<void> egress_loop();
@@ -96,6 +119,12 @@ private:
   asio::awaitable<void> poll_key(std::string key, std::shared_ptr<PollRound> round);
   asio::awaitable<void> put_batch(core::Batch batch);
   bool forward(core::Bytes packet); // classify and queue one outgoing packet; false if it is not ours to send
+  void enqueue(const core::Address& dst, core::Bytes packet); // to the bundler (a full bundle goes at once)
+  void flush_bundles();                // the end of a burst: partial bundles with nothing in flight go
+  void answer_unreachable(std::string_view packet);
+  asio::awaitable<void> list_peers();
+  asio::awaitable<void> refresh_presence();
+  asio::awaitable<void> remove_presence();
   asio::awaitable<void> get_object(std::string key);
   asio::awaitable<void> delete_consumed();
   void spawn(asio::awaitable<void> task);
@@ -105,6 +134,16 @@ private:
   void s3_failed(store::OpKind op, const s3::Error& e);
   double random01();
   void report_seal_mismatch(const std::string& key);
+  // The key and key ids to seal an object to dst with: nullopt without sealing, or (identity) while
+  // dst's public key is not known.
+  struct SealKey {
+    core::Psk key;
+    core::SealIds ids;
+  };
+  std::optional<SealKey> seal_for(const core::Address& dst);
+  const core::Psk* pair_key_for(const core::Address& peer, const core::PublicKey& key);
+  core::KeyLookup open_key(const core::Address& sender, core::SealIds ids, std::uint64_t made_ms);
+  void report_key_changes();
   // True at most once per kErrorLogInterval for the same `last` (which it updates).
   static bool log_due(Clock::time_point& last);
 
@@ -145,6 +184,16 @@ private:
   Clock::time_point last_seal_log_{};
   Clock::time_point last_state_log_{};
   Clock::time_point last_delete_log_{};
+  core::PeerDirectory directory_;
+  std::string presence_key_;
+  // Pair keys by (peer, its public key): an X25519 and an HKDF per object would be wasted work. Bounded.
+  std::map<std::pair<core::Address, core::PublicKey>, core::Psk> pair_keys_;
+  std::uint64_t peer_listing_started_ms_ = 0; // wall clock at the start of the latest successful listing
+  std::uint64_t listing_started_ms_ = 0;      // ... of the one under way
+  std::uint64_t start_ms_ = 0; // wall clock at construction (the presence record's start time)
+  bool presence_published_ = false;
+  Clock::time_point presence_due_{};
+  bool presence_writing_ = false;
 };
 
 } // namespace hoshino::node

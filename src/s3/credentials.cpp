@@ -1,17 +1,13 @@
 #include "s3/credentials.hpp"
 
+#include "util/text.hpp"
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 namespace hoshino::s3 {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
 
 std::optional<std::string> non_empty(const EnvLookup& env, std::string_view name) {
   auto v = env(name);

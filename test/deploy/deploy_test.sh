@@ -26,23 +26,28 @@ checks = {
       and rule["filter"][0]["prefix"] == "${var.key_prefix}/")(r["aws_s3_bucket_lifecycle_configuration"]["this"][0]["rule"][0]),
   "a role, policy and instance profile per node": all(r[t][n][0]["count"] == "${var.node_count}" for t, n in
       (("aws_iam_role", "node"), ("aws_iam_role_policy", "node"), ("aws_iam_instance_profile", "node"), ("aws_instance", "node"))),
-  "least privilege: put as self, list/get/delete own inbox, ring any bell, watch own": (lambda st: {s["sid"]: (s["actions"], s["resources"]) for s in st} == {
+  "least privilege: put as self, list/get/delete own inbox, ring any bell, watch own, publish own presence": (lambda st: {s["sid"]: (s["actions"], s["resources"]) for s in st} == {
       "SendAsSelf": (["s3:PutObject"], ["${local.arn}/${var.key_prefix}/*/${local.node_hex[count.index]}/*"]),
       "ListOwnInbox": (["s3:ListBucket"], ["${local.arn}"]),
       "ReceiveFromOwnInbox": (["s3:GetObject", "s3:DeleteObject"], ["${local.arn}/${var.key_prefix}/${local.node_hex[count.index]}/*"]),
       "RingOthers": (["s3:PutObject"], ["${local.arn}/${var.key_prefix}/bell/*"]),
-      "WatchOwnBell": (["s3:GetObject"], ["${local.arn}/${var.key_prefix}/bell/${local.node_hex[count.index]}"])})(
+      "WatchOwnBell": (["s3:GetObject"], ["${local.arn}/${var.key_prefix}/bell/${local.node_hex[count.index]}"]),
+      "ListPeers": (["s3:ListBucket"], ["${local.arn}"]),
+      "ReadPeers": (["s3:GetObject"], ["${local.arn}/${var.key_prefix}/peers/*"]),
+      "PublishOwnPresence": (["s3:PutObject", "s3:DeleteObject"], ["${local.arn}/${var.key_prefix}/peers/${local.node_hex[count.index]}"])})(
       d["data"]["aws_iam_policy_document"]["node"][0]["statement"]),
   "list limited to the own inbox prefix": any(s.get("condition", [{}])[0].get("values") == ["${var.key_prefix}/${local.node_hex[count.index]}/*"]
       for s in d["data"]["aws_iam_policy_document"]["node"][0]["statement"]),
+  "presence list limited to peers/": [s.get("condition", [{}])[0].get("values") for s in d["data"]["aws_iam_policy_document"]["node"][0]["statement"]
+      if s["sid"] == "ListPeers"] == [["${var.key_prefix}/peers/*"]],
   "instances require IMDSv2": r["aws_instance"]["node"][0]["metadata_options"][0]["http_tokens"] == "required",
 }
 sys.exit(0 if checks[sys.argv[2]] else 1)
 PY
 }
 for what in "public access blocked" "objects expire after 1 day, incomplete uploads aborted" \
-            "a role, policy and instance profile per node" "least privilege: put as self, list/get/delete own inbox, ring any bell, watch own" \
-            "list limited to the own inbox prefix" "instances require IMDSv2"; do
+            "a role, policy and instance profile per node" "least privilege: put as self, list/get/delete own inbox, ring any bell, watch own, publish own presence" \
+            "list limited to the own inbox prefix" "presence list limited to peers/" "instances require IMDSv2"; do
   check "Terraform: $what" tf_has "$what"
 done
 printf 'resource "aws_s3_bucket" "x" {\n  bucket = \n' > "$work/broken.tf"

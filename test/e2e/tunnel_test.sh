@@ -145,14 +145,41 @@ check "the other spelling of each consumed object is refused as a replay" \
 check "and not delivered again" test "$(hs_metric b 'hoshino_packets_total{direction="ingress"}')" = "$delivered"
 check "traffic works after all that" bash -c "ip netns exec hse$tag-a ping -c 3 -i 0.2 -W 10 $addr_b >/dev/null"
 
+# Who is there: each node's presence record names its address and public key; a packet to an address
+# nobody holds is answered at once with ICMPv6 address unreachable, and costs no PUT.
+pub_a=$(sed -n 's/^public key //p' "$HS_WORK/a.log" | head -1)
+pub_b=$(sed -n 's/^public key //p' "$HS_WORK/b.log" | tail -1)
+"$HS_BIN/hoshino" peers --bucket "$bucket" > "$HS_WORK/peers.txt" 2>&1
+cat "$HS_WORK/peers.txt"
+check "hoshino peers lists both nodes with their public keys and hostnames" \
+  bash -c "grep -q '^$addr_a *$pub_a *$(hostname)' '$HS_WORK/peers.txt' && grep -q '^$addr_b *$pub_b ' '$HS_WORK/peers.txt' && grep -q '^2 node(s)' '$HS_WORK/peers.txt'"
+check "the private key was made in the state directory, mode 0600" \
+  test "$(stat -c %a "$HS_WORK/a.state/private.key" 2>/dev/null)" = 600
+nobody="$HS_ULA::dead"
+puts_before=$(hs_metric a 'hoshino_s3_requests_total{op="put"}') || abort "read a's metrics"
+start_ms=$(date +%s%3N)
+unreach=$(in_a ping -c 1 -W 5 "$nobody" 2>&1)
+took=$(( $(date +%s%3N) - start_ms ))
+echo "ping $nobody: $(echo "$unreach" | grep -i unreachable | head -1) ($took ms)"
+check "a ping to an address nobody holds says so at once (ICMPv6 address unreachable)" \
+  bash -c "grep -qi 'unreachable' <<<'$unreach' && (( $took < 3000 ))"
+check "and it cost no PUT" test "$(hs_metric a 'hoshino_s3_requests_total{op="put"}')" = "$puts_before"
+check "and nothing was written into an inbox nobody reads" \
+  test -z "$("$HS_BIN/hoshino-s3" ls "$bucket" "hoshino/fd5e59b8f71d9a3e000000000000dead/")"
+check "counted as no_peer" ge "$(hs_metric a 'hoshino_packets_dropped_total{reason="no_peer"}')" 1
+
 no_secrets() {
-  ! grep -qF -e "$AWS_SECRET_ACCESS_KEY" -e "$psk_hex" "$HS_WORK"/a.log "$HS_WORK"/b.log "$HS_WORK"/b-first.log
+  local priv_a priv_b
+  priv_a=$(cat "$HS_WORK/a.state/private.key") priv_b=$(cat "$HS_WORK/b.state/private.key")
+  ! grep -qF -e "$AWS_SECRET_ACCESS_KEY" -e "$psk_hex" -e "$priv_a" -e "$priv_b" "$HS_WORK"/a.log "$HS_WORK"/b.log "$HS_WORK"/b-first.log
 }
-check "logs (-vv) carry neither the S3 secret nor the key" no_secrets
+check "logs (-vv) carry neither the S3 secret nor the PSK nor a private key" no_secrets
 check "the nodes say their objects are sealed" grep -q "objects sealed" "$HS_WORK/a.log"
 
 hs_stop a TERM
 check "SIGTERM: exit status 0" test "$HS_STATUS" = 0
 check "SIGTERM: interface removed" bash -c "! ip -n hse$tag-a link show hs-a >/dev/null 2>&1"
+check "SIGTERM: its presence record removed" \
+  bash -c "! '$HS_BIN/hoshino-s3' ls '$bucket' hoshino/peers/ | grep -q '$(python3 -c 'import ipaddress,sys; print(ipaddress.IPv6Address(sys.argv[1]).exploded.replace(":",""))' "$addr_a")'"
 
 finish

@@ -1,7 +1,9 @@
 // Two nodes in one process, over the in-memory packet devices and object store: the whole tunnel
 // without root, kernel or network (like wireguard-go's device tests).
 #define CATCH_CONFIG_MAIN
+#include "core/base64url.hpp"
 #include "core/bundle.hpp"
+#include "core/object.hpp"
 #include "core/keys.hpp"
 #include "core/seal.hpp"
 #include "device/memory_device.hpp"
@@ -9,6 +11,7 @@
 #include "store/memory_store.hpp"
 #include "support/packets.hpp"
 #include "support/virtual_time.hpp"
+#include "util/crypto.hpp"
 #include "util/wall_clock.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -48,6 +51,8 @@ node::NodeConfig config(const core::Address& self, std::chrono::milliseconds put
   // No doorbell: these tests count PUTs and fail chosen ones; the bell has tests of its own (idle_config).
   c.ingress.bell = false;
   c.ring = false;
+  // No presence records either (they would be objects in the bucket): tested on their own (presence_config).
+  c.presence = false;
   c.flush_timeout = 500ms;
   return c;
 }
@@ -1100,5 +1105,209 @@ TEST_CASE("On a server that ignores If-None-Match the doorbell compares ETags it
   p.dev_a.inject(ipv6_packet(kA, kB, "again"));
   REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 2; }));
   CHECK(Clock::now() - sent <= 1750ms + 50ms);
+  p.stop();
+}
+
+// --- Presence: who is there, and packets to nobody -------------------------------------------------
+
+namespace {
+
+// A key pair per address, the same for the whole test run (as a node's private.key).
+const core::KeyPair& identity_of(const core::Address& a) {
+  static std::map<core::Address, core::KeyPair> keys;
+  auto it = keys.find(a);
+  if (it == keys.end()) it = keys.emplace(a, core::generate_key_pair()).first;
+  return it->second;
+}
+
+std::string presence_of(const core::Address& a) { return core::presence_key("hoshino", a, identity_of(a).public_key); }
+
+// As the app runs a node: presence records, and objects sealed per pair of nodes.
+node::NodeConfig presence_config(const core::Address& self) {
+  auto c = config(self);
+  c.presence = true;
+  c.identity = identity_of(self);
+  c.hostname = "host-" + self.str();
+  c.version = "test";
+  return c;
+}
+
+const core::Address kNobody = addr("fd5e::dead");
+
+bool is_unreachable_for(const core::Bytes& packet, const core::Address& to) {
+  auto h = core::parse_ipv6(packet);
+  return h && h->next_header == 58 && h->dst == to && packet.size() > 48 && static_cast<std::uint8_t>(packet[40]) == 1 &&
+         static_cast<std::uint8_t>(packet[41]) == 3;
+}
+
+std::size_t inbox_objects(store::MemoryStore& bucket, const core::Address& dst) {
+  std::size_t n = 0;
+  auto prefix = core::inbox_prefix("hoshino", dst);
+  for (const auto& [key, body] : bucket.objects()) n += key.starts_with(prefix);
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("A packet to an address nobody holds is answered with ICMPv6 unreachable, not PUT", "[node][presence]") {
+  test::VirtualTime vt;
+  Pair p(presence_config(kA), presence_config(kB));
+  std::size_t puts_to_nobody = 0;
+  p.bucket.on_put = [&](const std::string& key, const core::Bytes&) {
+    puts_to_nobody += key.starts_with(core::inbox_prefix("hoshino", kNobody));
+  };
+  p.start();
+  REQUIRE(p.run_until([&] {
+    return p.bucket.objects().count(presence_of(kA)) && p.bucket.objects().count(presence_of(kB));
+  }));
+  auto record = core::parse_presence(p.bucket.objects().at(presence_of(kB)), kB);
+  REQUIRE(record);
+  CHECK(record->hostname == "host-fd5e::b");
+  p.dev_a.inject(ipv6_packet(kA, kNobody, "anyone?"));
+  p.dev_a.inject(ipv6_packet(kA, kB, "hello b"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1 && p.dev_a.written().size() == 1; }));
+  CHECK(payload_of(p.dev_b.written()[0]) == "hello b");
+  REQUIRE(is_unreachable_for(p.dev_a.written()[0], kA));
+  CHECK(p.dev_a.written()[0].substr(48) == ipv6_packet(kA, kNobody, "anyone?"));
+  CHECK(puts_to_nobody == 0);
+  CHECK(inbox_objects(p.bucket, kNobody) == 0);
+  CHECK(p.a.metrics().dropped.at("no_peer") == 1);
+  CHECK(p.a.metrics().unreachable_sent == 1);
+  CHECK(p.a.metrics().peer_listings == 1); // one listing answered both packets
+
+  // A scan of a thousand absent addresses: no PUT, a bounded number of listings and ICMPv6 errors.
+  for (int i = 0; i < 1000; ++i) {
+    auto dst = kNobody;
+    dst.bytes[12] = 0x77;
+    dst.bytes[14] = static_cast<std::uint8_t>(i >> 8);
+    dst.bytes[15] = static_cast<std::uint8_t>(i);
+    p.dev_a.inject(ipv6_packet(kA, dst, "scan"));
+  }
+  REQUIRE(p.run_until([&] { return p.a.metrics().dropped.at("no_peer") == 1001; }));
+  CHECK(puts_to_nobody == 0);
+  CHECK(p.a.metrics().peer_listings <= 2);
+  CHECK(p.a.metrics().unreachable_sent + p.a.metrics().unreachable_limited == 1001);
+  CHECK(p.a.metrics().unreachable_sent <= 11); // the burst of 10 (and what refilled meanwhile)
+  p.stop();
+}
+
+TEST_CASE("Presence records are written at start and removed on a clean stop", "[node][presence]") {
+  test::VirtualTime vt;
+  Pair p(presence_config(kA), presence_config(kB));
+  p.start();
+  REQUIRE(p.run_until([&] { return p.bucket.objects().count(presence_of(kA)) == 1; }));
+  CHECK(p.a.metrics().presence_writes == 1);
+  p.stop();
+  CHECK(p.bucket.objects().count(presence_of(kA)) == 0);
+  CHECK(p.bucket.objects().count(presence_of(kB)) == 0);
+}
+
+TEST_CASE("A node without a presence record is reached once it has sent; a failed listing loses nothing", "[node][presence]") {
+  test::VirtualTime vt;
+  auto cb = config(kB); // an older node: publishes nothing (and, like A here, seals nothing)
+  auto ca = presence_config(kA);
+  ca.identity.reset();
+  Pair p(ca, cb);
+  // B's "kernel" answers; A's first packet to B comes only after B spoke.
+  p.dev_b.on_write = [&](const core::Bytes& pkt) { p.dev_b.inject(ipv6_packet(kB, kA, "re: " + payload_of(pkt))); };
+  p.start();
+  p.dev_b.inject(ipv6_packet(kB, kA, "hi a"));
+  REQUIRE(p.run_until([&] { return p.dev_a.written().size() == 1; }));
+  p.dev_a.inject(ipv6_packet(kA, kB, "hi b"));
+  REQUIRE(p.run_until([&] { return p.dev_a.written().size() == 2; }));
+  CHECK(payload_of(p.dev_a.written()[1]) == "re: hi b");
+  CHECK(p.a.metrics().peer_listings == 0); // heard from: no listing needed
+  CHECK_FALSE(p.a.metrics().dropped.count("no_peer"));
+
+  // The presence listing fails: the packet to an unknown address is sent anyway (no proof of absence).
+  p.bucket.fault = [](store::OpKind op, const std::string& key) -> std::optional<s3::Error> {
+    if (op == store::OpKind::list && key.starts_with("hoshino/peers/")) return store::http_error(503, "SlowDown");
+    return std::nullopt;
+  };
+  p.dev_a.inject(ipv6_packet(kA, kNobody, "maybe there"));
+  REQUIRE(p.run_until([&] { return inbox_objects(p.bucket, kNobody) == 1; }));
+  CHECK(p.a.metrics().peer_listing_failures == 1);
+  CHECK_FALSE(p.a.metrics().dropped.count("no_peer"));
+  p.stop();
+}
+
+TEST_CASE("Many busy destinations stay within the node-wide bounds", "[node][flood]") {
+  test::VirtualTime vt;
+  asio::io_context io;
+  store::MemoryStore bucket{io, 50ms}; // slow PUTs: every destination's queue fills
+  device::MemoryDevice dev_a{io, 100000};
+  auto ca = config(kA);
+  ca.bundler.max_queue_bytes = 1 << 20;       // per destination
+  ca.bundler.max_total_queue_bytes = 4 << 20; // far below 50 × 1 MiB
+  ca.bundler.max_total_in_flight = 8;
+  ca.bundler.max_bundle_bytes = 64 << 10;
+  node::Node a{io, dev_a, bucket, ca};
+  std::size_t peak_in_flight = 0, in_flight = 0;
+  bucket.put_delay = [&](const std::string&) {
+    peak_in_flight = std::max(peak_in_flight, ++in_flight);
+    return std::chrono::microseconds(0);
+  };
+  bucket.on_put = [&](const std::string&, const core::Bytes&) { --in_flight; };
+  Running running(io, a);
+  std::size_t peak_queued = 0;
+  constexpr int kDestinations = 50, kPerDestination = 200;
+  for (int i = 0; i < kPerDestination; ++i)
+    for (int d = 0; d < kDestinations; ++d) {
+      auto dst = addr(("fd5e::100:" + std::to_string(d)).c_str());
+      REQUIRE(dev_a.inject(ipv6_packet(kA, dst, std::string(900, 'q'))));
+    }
+  auto settled = [&] {
+    peak_queued = std::max<std::size_t>(peak_queued, a.metrics().queued_bytes);
+    const auto& m = a.metrics();
+    auto d = [&](const char* r) { return m.dropped.count(r) ? m.dropped.at(r) : 0; };
+    return m.egress.packets + d("queue_full") + d("node_queue_full") == kDestinations * kPerDestination;
+  };
+  REQUIRE(run_until(io, settled, 60s));
+  CHECK(peak_queued <= (4 << 20));
+  CHECK(peak_in_flight <= 8);
+  CHECK(a.metrics().dropped.at("node_queue_full") > 0);
+  running.stop();
+}
+
+TEST_CASE("With identity keys, objects are sealed per pair; a node cannot seal as another", "[node][identity][hostile]") {
+  test::VirtualTime vt;
+  Pair p(presence_config(kA), presence_config(kB));
+  p.dev_b.on_write = [&](const core::Bytes& pkt) { p.dev_b.inject(ipv6_packet(kB, kA, "re: " + payload_of(pkt))); };
+  std::vector<std::pair<std::string, core::Bytes>> seen;
+  p.bucket.on_put = [&](const std::string& key, const core::Bytes& body) { seen.emplace_back(key, body); };
+  p.start();
+  for (int i = 0; i < 5; ++i) {
+    p.dev_a.inject(ipv6_packet(kA, kB, "ping " + std::to_string(i)));
+    REQUIRE(p.run_until([&] { return p.dev_a.written().size() == static_cast<std::size_t>(i + 1); }));
+    CHECK(payload_of(p.dev_a.written().back()) == "re: ping " + std::to_string(i));
+  }
+  // Nothing in the bucket carries a packet in the clear.
+  for (const auto& [key, body] : seen) {
+    INFO(key);
+    CHECK(key.find(core::base64url_encode("ping")) == std::string::npos);
+    CHECK(body.find("ping") == std::string::npos);
+  }
+  // C (a third node with its own key and bucket write access) writes into B's inbox as A: sealed with
+  // the key C shares with B, under A's key id and under its own. Neither opens; nothing is delivered.
+  auto kC = addr("fd5e::c");
+  auto b_pub = identity_of(kB).public_key;
+  auto cb = core::pair_key(identity_of(kC), kA, b_pub, kB, "hoshino", std::nullopt);
+  REQUIRE(cb);
+  std::size_t delivered = p.dev_b.written().size();
+  core::UlidGenerator gen(crypto::random64);
+  for (auto sender_kid : {core::key_id(identity_of(kA).public_key), core::key_id(identity_of(kC).public_key)}) {
+    core::ObjectKey id{kB, kA, gen.next(wall_ms()), {}};
+    auto object = core::encode_object("hoshino", id, {ipv6_packet(kA, kB, "forged")}, *cb, false,
+                                      core::random_nonce(), {}, {}, {sender_kid, core::key_id(b_pub)});
+    auto key = object.key;
+    auto body = object.body;
+    REQUIRE(p.bucket.objects().emplace(key, body).second);
+  }
+  auto refused = [&] {
+    return p.b.inbox().dropped(core::DropReason::bad_seal) + p.b.inbox().dropped(core::DropReason::unknown_key);
+  };
+  REQUIRE(p.run_until([&] { return refused() == 2; }));
+  CHECK(p.dev_b.written().size() == delivered);
+  CHECK(p.b.inbox().dropped(core::DropReason::bad_seal) >= 1); // A's key id, but not A's key
   p.stop();
 }

@@ -147,3 +147,59 @@ TEST_CASE("A packet cap of 1 is one packet per object (the original design)", "[
   }
   CHECK(b.in_flight(dst) == 10);
 }
+
+TEST_CASE("Node-wide bound: many busy destinations stay within the total queued bytes", "[bundler]") {
+  BundlerConfig c{4, 1000, 10000};
+  c.max_total_queue_bytes = 25000;
+  c.max_total_in_flight = 1000;
+  Bundler b(c);
+  // 40 destinations, each with one PUT in flight and 900 bytes of partial bundle waiting behind it.
+  for (int d = 0; d < 40; ++d) {
+    auto dst = addr(("fd5e::" + std::to_string(d + 1)).c_str());
+    REQUIRE(send(b, dst, packet(10)));
+    for (int i = 0; i < 9; ++i) CHECK_FALSE(send(b, dst, packet(100)));
+    CHECK(b.total_queued_bytes() <= 25000);
+  }
+  CHECK(b.total_queued_bytes() <= 25000);
+  CHECK(b.total_queued_bytes() > 25000 - 100);
+  CHECK(b.dropped_node_packets() == 40 * 9 - 250);
+  CHECK(b.dropped_packets() == b.dropped_node_packets());
+  // The largest queues lost their oldest packets: no destination was emptied for the others.
+  for (int d = 0; d < 40; ++d) CHECK(b.queued_bytes(addr(("fd5e::" + std::to_string(d + 1)).c_str())) >= 500);
+}
+
+TEST_CASE("Node-wide bound: PUTs in flight across destinations, turns in FIFO order", "[bundler]") {
+  BundlerConfig c{4, 1000, 10000};
+  c.max_total_in_flight = 2;
+  Bundler b(c);
+  auto d1 = addr("fd5e::1"), d2 = addr("fd5e::2"), d3 = addr("fd5e::3"), d4 = addr("fd5e::4");
+  REQUIRE(send(b, d1, packet(10)));
+  REQUIRE(send(b, d2, packet(10)));
+  CHECK_FALSE(send(b, d3, packet(10))); // no node-wide slot: d3 waits its turn
+  CHECK_FALSE(send(b, d4, packet(10)));
+  CHECK(b.total_in_flight() == 2);
+  CHECK(b.take_unblocked().empty());
+  // d1 finishes: the slot goes to d3 (first to wait), not back to d1, which has more to send.
+  CHECK_FALSE(send(b, d1, packet(20)));
+  CHECK_FALSE(b.on_put_done(d1));
+  auto next = b.take_unblocked();
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].dst == d3);
+  CHECK(b.total_in_flight() == 2);
+  // d2 finishes: d4, then d1 (waiting since its PUT ended) in that order.
+  CHECK_FALSE(b.on_put_done(d2));
+  next = b.take_unblocked();
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].dst == d4);
+  CHECK_FALSE(b.on_put_done(d3));
+  next = b.take_unblocked();
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].dst == d1);
+  CHECK(next[0].bytes == 20);
+  CHECK(b.total_in_flight() == 2);
+  CHECK_FALSE(b.on_put_done(d4));
+  CHECK(b.take_unblocked().empty());
+  CHECK_FALSE(b.on_put_done(d1));
+  CHECK(b.total_in_flight() == 0);
+  CHECK(b.destinations() == 0); // nothing left behind
+}

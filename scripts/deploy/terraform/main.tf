@@ -79,7 +79,7 @@ resource "aws_iam_role" "node" {
 }
 
 # Write only as itself into others' inboxes; list, read and delete only its own inbox; ring any node's
-# doorbell, watch only its own.
+# doorbell, watch only its own; list and read every presence record, write and remove only its own.
 data "aws_iam_policy_document" "node" {
   count = var.node_count
   statement {
@@ -113,6 +113,27 @@ data "aws_iam_policy_document" "node" {
     sid       = "WatchOwnBell"
     actions   = ["s3:GetObject"]
     resources = ["${local.arn}/${var.key_prefix}/bell/${local.node_hex[count.index]}"]
+  }
+  # Presence records (<prefix>/peers/<address>): who is there, so packets to nobody are not PUT.
+  statement {
+    sid       = "ListPeers"
+    actions   = ["s3:ListBucket"]
+    resources = [local.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.key_prefix}/peers/*"]
+    }
+  }
+  statement {
+    sid       = "ReadPeers"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.arn}/${var.key_prefix}/peers/*"]
+  }
+  statement {
+    sid       = "PublishOwnPresence"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${local.arn}/${var.key_prefix}/peers/${local.node_hex[count.index]}"]
   }
 }
 

@@ -1,0 +1,266 @@
+#include "core/presence.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace hoshino::core {
+
+std::string presence_prefix(std::string_view key_prefix) { return std::string(key_prefix) + "/peers/"; }
+
+std::string presence_key(std::string_view key_prefix, const Address& node, const PublicKey& key) {
+  return presence_prefix(key_prefix) + node.hex() + "." + key_to_base64url(key);
+}
+
+std::optional<PeerKey> parse_presence_key(std::string_view key_prefix, std::string_view key) {
+  auto prefix = presence_prefix(key_prefix);
+  if (!key.starts_with(prefix)) return std::nullopt;
+  key.remove_prefix(prefix.size());
+  if (key.size() != 32 + 1 + 43 || key[32] != '.') return std::nullopt;
+  auto a = Address::from_hex(key.substr(0, 32));
+  auto k = key_from_base64url(key.substr(33));
+  if (!a || !k || key_to_base64url(*k) != key.substr(33)) return std::nullopt; // one spelling per key
+  return PeerKey{*a, *k};
+}
+
+std::string format_presence(const PresenceRecord& r) {
+  return "hoshino-presence 1\naddress " + r.address.str() + "\nhostname " + r.hostname + "\nversion " + r.version +
+         "\nstarted " + std::to_string(r.started_ms) + "\n";
+}
+
+namespace {
+
+std::string at(std::size_t line, std::string_view what) { return "line " + std::to_string(line) + ": " + std::string(what); }
+
+bool printable(std::string_view s, std::size_t max) {
+  if (s.empty() || s.size() > max) return false;
+  for (char c : s)
+    if (c <= ' ' || c > '~') return false;
+  return true;
+}
+
+} // namespace
+
+Result<PresenceRecord, std::string> parse_presence(std::string_view body, const Address& expected) {
+  if (body.size() > kMaxPresenceBytes) return std::string("larger than 1 KiB");
+  PresenceRecord r;
+  bool have_address = false, have_hostname = false, have_version = false, have_started = false;
+  std::size_t line_no = 0;
+  while (!body.empty()) {
+    auto end = body.find('\n');
+    if (end == std::string_view::npos) return std::string("the last line does not end with a newline");
+    std::string_view line = body.substr(0, end);
+    body.remove_prefix(end + 1);
+    ++line_no;
+    auto space = line.find(' ');
+    if (space == std::string_view::npos) return at(line_no, "not 'field value'");
+    std::string_view field = line.substr(0, space), value = line.substr(space + 1);
+    if (line_no == 1) {
+      if (field != "hoshino-presence" || value != "1") return std::string("not a version 1 presence record");
+      continue;
+    }
+    auto once = [&](bool& seen) -> std::optional<std::string> {
+      if (seen) return at(line_no, std::string(field) + " given twice");
+      seen = true;
+      return std::nullopt;
+    };
+    std::optional<std::string> err;
+    if (field == "address") {
+      if ((err = once(have_address))) return *err;
+      auto a = Address::parse(value);
+      if (!a) return at(line_no, "not an IPv6 address");
+      if (*a != expected) return at(line_no, "the record speaks for " + a->str() + ", its key for " + expected.str());
+      r.address = *a;
+    } else if (field == "hostname") {
+      if ((err = once(have_hostname))) return *err;
+      if (!printable(value, 253)) return at(line_no, "hostname not printable or too long");
+      r.hostname = value;
+    } else if (field == "version") {
+      if ((err = once(have_version))) return *err;
+      if (!printable(value, 64)) return at(line_no, "version not printable or too long");
+      r.version = value;
+    } else if (field == "started") {
+      if ((err = once(have_started))) return *err;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), r.started_ms);
+      if (ec != std::errc{} || p != value.data() + value.size()) return at(line_no, "started is not a number");
+    } else {
+      return at(line_no, "unknown field '" + std::string(field.substr(0, 32)) + "'");
+    }
+  }
+  if (line_no == 0) return std::string("empty");
+  if (!have_address || !have_hostname || !have_version || !have_started)
+    return std::string("a field is missing (address, hostname, version, started)");
+  return r;
+}
+
+void PeerDirectory::remember(const Address& a, Clock::time_point now) {
+  auto until = now + config_.present_ttl;
+  if (auto it = present_.find(a); it != present_.end()) {
+    it->second = std::max(it->second, until);
+    return;
+  }
+  if (present_.size() >= config_.max_peers) std::erase_if(present_, [&](const auto& p) { return p.second <= now; });
+  if (present_.size() >= config_.max_peers) return; // found by a listing again next time
+  present_.emplace(a, until);
+}
+
+void PeerDirectory::pin(const Address& address, const PublicKey& key) {
+  auto& k = keys_[address];
+  k.current = key;
+  k.previous.reset();
+  k.pinned = true;
+}
+
+void PeerDirectory::learn(const PeerKey& pk, Clock::time_point now) {
+  auto it = keys_.find(pk.address);
+  if (it == keys_.end()) {
+    if (keys_.size() >= config_.max_peers) return; // present, but its objects wait for a later listing
+    keys_.emplace(pk.address, PeerKeys{pk.key, std::nullopt, {}, false});
+    return;
+  }
+  auto& k = it->second;
+  if (k.current == pk.key) return;
+  if (k.pinned) {
+    // Only the record's writer can have put this key there: with the least-privilege policy the node
+    // itself (a rotation the peers file does not know yet), without it anyone with bucket access.
+    if (k.previous != pk.key) { // reported once per listed key, not per listing
+      k.previous = pk.key;
+      key_changes_.push_back({pk.address, *k.current, pk.key, true});
+      ++key_change_count_;
+    }
+    return;
+  }
+  if (k.previous == pk.key && now < k.previous_until) return; // its old record, still listed: not news
+  key_changes_.push_back({pk.address, k.current.value_or(PublicKey{}), pk.key, false});
+  ++key_change_count_;
+  k.previous = k.current;
+  k.previous_until = now + config_.key_overlap;
+  k.current = pk.key;
+}
+
+std::optional<PublicKey> PeerDirectory::key_of(const Address& dst) const {
+  auto it = keys_.find(dst);
+  if (it == keys_.end()) return std::nullopt;
+  return it->second.current;
+}
+
+std::optional<PublicKey> PeerDirectory::key_with_id(const Address& peer, KeyId id, Clock::time_point now) const {
+  auto it = keys_.find(peer);
+  if (it == keys_.end()) return std::nullopt;
+  const auto& k = it->second;
+  if (k.current && key_id(*k.current) == id) return k.current;
+  if (!k.pinned && k.previous && now < k.previous_until && key_id(*k.previous) == id) return k.previous;
+  return std::nullopt;
+}
+
+bool PeerDirectory::knows(const Address& dst, Clock::time_point now) const {
+  auto it = present_.find(dst);
+  return it != present_.end() && it->second > now;
+}
+
+Route PeerDirectory::route(const Address& dst, Bytes& packet, Clock::time_point now) {
+  if (knows(dst, now) && (!config_.need_keys || key_of(dst))) return Route::send;
+  if (!config_.need_keys && failed_at_ && now - *failed_at_ < config_.fail_open) return Route::send;
+  if (listed_at_ && now - *listed_at_ < config_.absent_ttl && !listing_) return Route::unreachable;
+  auto it = waiting_.find(dst);
+  if (it == waiting_.end()) {
+    if (waiting_.size() >= config_.max_waiting_peers) return Route::dropped;
+    it = waiting_.emplace(dst, std::vector<Bytes>{}).first;
+    waiting_order_.push_back(dst);
+  }
+  if (it->second.size() >= config_.max_waiting_packets) return Route::dropped;
+  it->second.push_back(std::move(packet));
+  return Route::wait;
+}
+
+bool PeerDirectory::start_listing(Clock::time_point now) {
+  if (listing_ || (waiting_.empty() && !wanted_)) return false;
+  // Wanted by the inbox alone: at most one listing per wanted_interval (a writer of junk key ids must
+  // not make the node LIST the directory at will; the inbox asks again while its object waits).
+  if (waiting_.empty() && started_at_ && now - *started_at_ < config_.wanted_interval) return false;
+  // After a failure, not at once again: packets that need a key wait for the next try.
+  if (config_.need_keys && failed_at_ && now - *failed_at_ < config_.fail_open && started_at_ &&
+      now - *started_at_ < config_.fail_open)
+    return false;
+  wanted_ = false;
+  started_at_ = now;
+  listing_ = true;
+  ++listings_;
+  return true;
+}
+
+std::vector<Resolved> PeerDirectory::release(bool all_present, Clock::time_point now) {
+  std::vector<Resolved> out;
+  out.reserve(waiting_order_.size());
+  for (const auto& dst : waiting_order_) {
+    auto it = waiting_.find(dst);
+    if (it == waiting_.end()) continue;
+    bool present = all_present || knows(dst, now);
+    if (config_.need_keys && !key_of(dst)) present = false;
+    out.push_back({dst, present, std::move(it->second)});
+  }
+  waiting_.clear();
+  waiting_order_.clear();
+  return out;
+}
+
+std::vector<Resolved> PeerDirectory::on_listed(const std::vector<PeerKey>& present, bool complete,
+                                               Clock::time_point now) {
+  listing_ = false;
+  std::erase_if(present_, [&](const auto& p) { return p.second <= now; });
+  for (const auto& pk : present) {
+    remember(pk.address, now);
+    learn(pk, now);
+  }
+  // Keys of peers no longer present and not pinned: forgotten with them (bounded like present_).
+  if (keys_.size() > config_.max_peers)
+    std::erase_if(keys_, [&](const auto& k) { return !k.second.pinned && !present_.contains(k.first); });
+  if (complete) {
+    listed_at_ = now;
+    failed_at_.reset();
+  } else {
+    failed_at_ = now; // more nodes than pages read: absence cannot be told
+  }
+  if (!complete && config_.need_keys) return release(false, now); // present ones with keys go; absence unproven
+  return release(!complete, now);
+}
+
+std::vector<Resolved> PeerDirectory::on_list_failed(Clock::time_point now) {
+  listing_ = false;
+  ++listing_failures_;
+  failed_at_ = now;
+  // S3 trouble is no proof of absence: what waited goes out; but without keys nothing can be sealed,
+  // so with identity sealing those packets wait for the next listing (bounded queues).
+  if (config_.need_keys) {
+    std::vector<Resolved> out;
+    for (auto it = waiting_order_.begin(); it != waiting_order_.end();) {
+      if (knows(*it, now) && key_of(*it)) {
+        out.push_back({*it, true, std::move(waiting_[*it])});
+        waiting_.erase(*it);
+        it = waiting_order_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return out;
+  }
+  return release(true, now);
+}
+
+void PeerDirectory::on_heard(const Address& src, Clock::time_point now) { remember(src, now); }
+
+bool PeerDirectory::allow_unreachable(Clock::time_point now) {
+  if (now > tokens_at_) {
+    double gained = std::chrono::duration<double>(now - tokens_at_) /
+                    std::chrono::duration<double>(config_.unreachable_refill);
+    tokens_ = std::min<double>(config_.unreachable_burst, tokens_ + gained);
+    tokens_at_ = now;
+  }
+  if (tokens_ >= 1) {
+    tokens_ -= 1;
+    return true;
+  }
+  ++unreachable_limited_;
+  return false;
+}
+
+} // namespace hoshino::core

@@ -1,0 +1,179 @@
+#pragma once
+// Who is in the bucket. Each node publishes a small presence record,
+// <key-prefix>/peers/<address as 32 hex digits>.<public key, 43 characters of base64url>, at start
+// (refreshed rarely, removed on a clean stop), so that a packet to an address of the /64 that nobody
+// holds can be answered at once (ICMPv6 address unreachable, core/icmpv6.hpp) instead of becoming a paid
+// PUT into an inbox nobody reads, so that `hoshino peers` can list the fleet, and so that a LIST alone
+// tells every node's public key (core/identity.hpp): no GET per peer. A node has one record at a time;
+// a key rotation writes the new one and removes the old.
+//
+// The record (text, one "field value" per line, at most kMaxPresenceBytes):
+//   hoshino-presence 1
+//   address fd5e::a1a1:a1a1:a1a1:a1a1
+//   hostname vm1
+//   version 0.9.0
+//   started 1764626400000          (unix milliseconds)
+//
+// PeerDirectory decides, per outgoing packet, whether its destination is there: send, wait for the
+// directory's listing, or answer unreachable. It learns who is there from LISTs of peers/ (one LIST names
+// up to 1000 nodes: a scan of a /112 costs at most one LIST per absent_ttl, never a PUT per address) and
+// from every authentic object received (its sender is there: replies never wait). I/O-free, like the
+// rest of core/: the node lists, and reports what it found.
+#include "core/identity.hpp"
+#include "core/ipv6.hpp"
+#include "core/pace.hpp"
+#include "util/clock.hpp"
+
+#include <deque>
+#include <utility>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace hoshino::core {
+
+inline constexpr std::size_t kMaxPresenceBytes = 1024;
+
+struct PresenceRecord {
+  Address address;
+  std::string hostname; // printable ASCII, at most 253 characters
+  std::string version;
+  std::uint64_t started_ms = 0;
+};
+
+// <key_prefix>/peers/ and <key_prefix>/peers/<hex>.<key>.
+std::string presence_prefix(std::string_view key_prefix);
+std::string presence_key(std::string_view key_prefix, const Address& node, const PublicKey& key);
+
+// A node and its public key, as a presence record's name tells them.
+struct PeerKey {
+  Address address;
+  PublicKey key{};
+  auto operator<=>(const PeerKey&) const = default;
+};
+// What a key under presence_prefix names (nullopt: not a presence key in canonical form).
+std::optional<PeerKey> parse_presence_key(std::string_view key_prefix, std::string_view key);
+
+std::string format_presence(const PresenceRecord& r);
+// Strict: the header line, the four fields once each, nothing else, and an address equal to `expected`
+// (the one its key names: a record cannot speak for another node).
+Result<PresenceRecord, std::string> parse_presence(std::string_view body, const Address& expected);
+
+struct PeerDirectoryConfig {
+  // A listing this young answers "nobody holds that address"; an older one is taken again first.
+  Duration absent_ttl = std::chrono::seconds(5);
+  // A peer found by a listing, or heard from, is taken to be there for this long without asking again.
+  Duration present_ttl = std::chrono::minutes(10);
+  // After a failed listing, unknown destinations are sent to (as before the directory) for this long:
+  // an S3 hiccup must not cut peers off.
+  Duration fail_open = std::chrono::seconds(5);
+  std::size_t max_peers = 65536;        // remembered present peers (a listing reads at most max_pages)
+  // A peer's previous key is still accepted this long after its new one was seen: objects sealed
+  // before its rotation may still be on their way (and it keeps its old private key as long).
+  Duration key_overlap = std::chrono::minutes(15);
+  std::size_t max_waiting_peers = 256;  // destinations waiting for a listing at once
+  std::size_t max_waiting_packets = 32; // packets per waiting destination (as a neighbour cache's queue)
+  // ICMPv6 errors: at most burst at once, one more per refill (RFC 4443 §2.4 f asks for a rate limit).
+  // Identity sealing: a destination is sent to only once its public key is known (no fail-open for keys).
+  bool need_keys = false;
+  // Listings wanted by the inbox alone (an object sealed with a key not known yet): at most one per this.
+  Duration wanted_interval = std::chrono::seconds(1);
+  unsigned unreachable_burst = 10;
+  Duration unreachable_refill = std::chrono::milliseconds(100);
+};
+
+enum class Route {
+  send,        // the destination is there (or cannot be known now): hand the packet to the bundler
+  wait,        // held until the listing under way answers
+  unreachable, // nobody holds the address: answer ICMPv6 unreachable, drop the packet
+  dropped,     // held queues are full: dropped (counted as wait_full)
+};
+
+// What the directory knows of a peer's keys.
+struct PeerKeys {
+  std::optional<PublicKey> current;
+  std::optional<PublicKey> previous; // until previous_until (its rotation)
+  Clock::time_point previous_until{};
+  bool pinned = false;               // from the peers file: listings cannot change it
+};
+
+// How the directory judged a key a listing showed for a peer.
+enum class KeySeen { first, same, changed, refused_pinned };
+
+// A key change the shell must report (loudly: a rotation, or someone who can write that record).
+struct KeyChange {
+  Address address;
+  PublicKey from{}, to{};
+  bool refused = false; // pinned: the listed key is not trusted
+};
+
+// What a listing (or its failure) decided for the packets that waited for it.
+struct Resolved {
+  Address dst;
+  bool present = false; // true: send them; false: nobody holds dst (unreachable)
+  std::vector<Bytes> packets;
+};
+
+class PeerDirectory {
+public:
+  explicit PeerDirectory(PeerDirectoryConfig config = {}) : config_(config), tokens_(config.unreachable_burst) {}
+
+  // A packet for dst: what to do with it. For `wait`, the packet is kept here (Resolved later).
+  Route route(const Address& dst, Bytes& packet, Clock::time_point now);
+  // A listing of peers/ should start now (someone waits and none is under way). Marks it started.
+  bool start_listing(Clock::time_point now);
+  // A listing found these nodes and keys; `complete`: it read every page (else absence cannot be concluded).
+  std::vector<Resolved> on_listed(const std::vector<PeerKey>& present, bool complete, Clock::time_point now);
+  // Key changes seen by listings since the last call (for the log and a counter).
+  std::vector<KeyChange> take_key_changes() { return std::exchange(key_changes_, {}); }
+  // A peer from the peers file: its key is this one, whatever a listing says (trust on first use otherwise).
+  void pin(const Address& address, const PublicKey& key);
+  // The key to seal objects to dst with (its current one).
+  std::optional<PublicKey> key_of(const Address& dst) const;
+  // The peer's key whose id is `id`, if the directory trusts it now (current, or previous within the overlap).
+  std::optional<PublicKey> key_with_id(const Address& peer, KeyId id, Clock::time_point now) const;
+  // Whether a listing newer than absent_ttl stands behind what the directory says (else ask: want_listing).
+  bool fresh(Clock::time_point now) const { return listed_at_ && now - *listed_at_ < config_.absent_ttl; }
+  // Someone (the inbox: an object sealed with a key not known yet) wants a listing even though no packet waits.
+  void want_listing() { wanted_ = true; }
+  // The listing failed: the waiting packets go out anyway, and unknown destinations are sent to for fail_open.
+  std::vector<Resolved> on_list_failed(Clock::time_point now);
+  // An authentic object from src was received: src is there.
+  void on_heard(const Address& src, Clock::time_point now);
+  // Whether an ICMPv6 error may be sent now (token bucket); false counts as rate limited.
+  bool allow_unreachable(Clock::time_point now);
+
+  bool knows(const Address& dst, Clock::time_point now) const;
+  std::size_t peers() const noexcept { return present_.size(); }
+  const std::unordered_map<Address, PeerKeys, AddressHash>& keys() const noexcept { return keys_; }
+  std::uint64_t key_changes() const noexcept { return key_change_count_; }
+  std::size_t waiting_peers() const noexcept { return waiting_.size(); }
+  std::uint64_t listings() const noexcept { return listings_; }
+  std::uint64_t listing_failures() const noexcept { return listing_failures_; }
+  std::uint64_t unreachable_limited() const noexcept { return unreachable_limited_; }
+
+private:
+  void remember(const Address& a, Clock::time_point now);
+  void learn(const PeerKey& k, Clock::time_point now);
+  std::vector<Resolved> release(bool all_present, Clock::time_point now);
+
+  PeerDirectoryConfig config_;
+  std::unordered_map<Address, Clock::time_point, AddressHash> present_; // peer -> until when it is trusted there
+  std::optional<Clock::time_point> listed_at_;   // the latest complete listing
+  std::optional<Clock::time_point> failed_at_;   // the latest failed or incomplete listing
+  std::optional<Clock::time_point> started_at_;  // the latest listing's start
+  bool listing_ = false;
+  bool wanted_ = false;
+  std::unordered_map<Address, PeerKeys, AddressHash> keys_; // bounded with present_ (pinned ones stay)
+  std::vector<KeyChange> key_changes_;
+  std::uint64_t key_change_count_ = 0;
+  std::unordered_map<Address, std::vector<Bytes>, AddressHash> waiting_;
+  std::deque<Address> waiting_order_;
+  double tokens_;
+  Clock::time_point tokens_at_{};
+  std::uint64_t listings_ = 0, listing_failures_ = 0, unreachable_limited_ = 0;
+};
+
+} // namespace hoshino::core
