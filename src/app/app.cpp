@@ -29,6 +29,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <sstream>
@@ -283,6 +284,19 @@ int run(const Options& o) {
     if (auto ok = run_to_completion(io, store.put(key, core::format_presence(record), false)); !ok)
       return fail("cannot write this node's presence record " + key + ": " + ok.error().describe() +
                   " (the policy must allow PutObject and DeleteObject on it: README, Least privilege)");
+    // Records of this address under other keys (a key replaced while the node was down, a kill -9 during
+    // a rotation) would make peers seal to a key nobody holds: removed.
+    auto mine = core::presence_prefix(o.key_prefix) + self.hex() + ".";
+    if (auto listed = run_to_completion(io, store.list(mine, 1000, "")); listed) {
+      std::vector<std::string> stale;
+      for (const auto& k : *listed)
+        if (k.key != key) stale.push_back(k.key);
+      if (!stale.empty()) {
+        auto removed = run_to_completion(io, store.remove(stale));
+        if (!removed || !removed->empty())
+          log::warn("could not remove {} old presence record(s) of this node (first: {})", stale.size(), stale.front());
+      }
+    }
   }
   node::Node node(io, *tun_ptr, store, config);
   node_ptr = &node;
@@ -292,10 +306,29 @@ int run(const Options& o) {
   fmt::print("public key {}\n", core::key_to_base64(identity->public_key));
   std::fflush(stdout);
 
+  // SIGHUP: the key file is read again; a new key is rotated in without an outage (Node::rotate_identity).
+  asio::signal_set hup(io, SIGHUP);
+  std::function<void()> await_hup = [&] {
+    hup.async_wait([&](const asio::error_code& ec, int) {
+      if (ec) return;
+      if (!o.seal) log::warn("SIGHUP: --no-seal, no key to rotate");
+      else if (auto fresh = load_identity(o); !fresh) log::error("SIGHUP: {}: keeping the current key", fresh.error());
+      else if (fresh->public_key == identity->public_key) log::info("SIGHUP: the key is unchanged");
+      else {
+        identity = *fresh;
+        node.rotate_identity(*fresh);
+        fmt::print("public key {}\n", core::key_to_base64(fresh->public_key));
+        std::fflush(stdout);
+      }
+      await_hup();
+    });
+  };
+  await_hup();
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& ec, int signo) {
     if (ec) return;
     log::info("signal {}: flushing and stopping", signo);
+    hup.cancel();
     node.stop();
   });
   if (metrics) {

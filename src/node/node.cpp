@@ -219,7 +219,8 @@ asio::awaitable<void> Node::list_peers() {
       break;
     }
     for (const auto& k : *keys)
-      if (auto pk = core::parse_presence_key(config_.key_prefix, k.key)) present.push_back(*pk);
+      if (auto pk = core::parse_presence_key(config_.key_prefix, k.key); pk && pk->address != config_.self)
+        present.push_back(*pk); // our own record is no peer
     if (keys->size() < kPage) {
       complete = true;
       break;
@@ -271,9 +272,13 @@ asio::awaitable<Result<Unit, s3::Error>> Node::publish_presence() {
 
 asio::awaitable<void> Node::refresh_presence() {
   presence_writing_ = true;
-  auto r = co_await publish_presence();
+  if (!previous_presence_key_.empty()) { // a rotation's old record is still there
+    co_await replace_presence();
+  } else {
+    auto r = co_await publish_presence();
+    (void)r; // counted and logged by publish_presence
+  }
   presence_writing_ = false;
-  (void)r; // counted and logged by publish_presence
 }
 
 asio::awaitable<void> Node::remove_presence() {
@@ -660,10 +665,18 @@ std::optional<Node::SealKey> Node::seal_for(const core::Address& dst) {
 
 core::KeyLookup Node::open_key(const core::Address& sender, core::SealIds ids, std::uint64_t made_ms) {
   using Status = core::KeyLookup::Status;
-  // Sealed for one of our keys? (Ours is the current identity; a rotation keeps no other yet.)
-  if (ids.receiver != core::key_id(config_.identity->public_key)) return {Status::refuse, {}};
   auto now = Clock::now();
+  // Sealed for one of our keys: the current one, or the one before a rotation while peers learn the new.
+  const bool for_previous = previous_identity_ && now < previous_until_ &&
+                            ids.receiver == core::key_id(previous_identity_->public_key) &&
+                            ids.receiver != core::key_id(config_.identity->public_key);
+  if (!for_previous && ids.receiver != core::key_id(config_.identity->public_key)) return {Status::refuse, {}};
   if (auto key = directory_.key_with_id(sender, ids.sender, now)) {
+    if (for_previous) { // rare (a rotation's overlap): not cached
+      auto pair = core::pair_key(*previous_identity_, config_.self, *key, sender, config_.key_prefix, config_.psk);
+      if (pair) return {Status::key, *pair};
+      return {Status::refuse, {}};
+    }
     if (const core::Psk* pair = pair_key_for(sender, *key)) return {Status::key, *pair};
     return {Status::refuse, {}};
   }
@@ -672,6 +685,32 @@ core::KeyLookup Node::open_key(const core::Address& sender, core::SealIds ids, s
   if (peer_listing_started_ms_ > made_ms + 1000) return {Status::refuse, {}};
   directory_.want_listing();
   return {Status::wait, {}};
+}
+
+void Node::rotate_identity(const core::KeyPair& key) {
+  if (!config_.identity || config_.identity->public_key == key.public_key) return;
+  previous_identity_ = config_.identity;
+  previous_until_ = Clock::now() + config_.peers.key_overlap;
+  config_.identity = key;
+  pair_keys_.clear();
+  previous_presence_key_ = presence_key_;
+  presence_key_ = core::presence_key(config_.key_prefix, config_.self, key.public_key);
+  log::warn("new identity key: public key {} (objects for the previous one open for {} min)",
+            core::key_to_base64(key.public_key),
+            std::chrono::duration_cast<std::chrono::minutes>(config_.peers.key_overlap).count());
+  spawn(replace_presence());
+}
+
+asio::awaitable<void> Node::replace_presence() {
+  // The new record first: a peer that lists in between sees the node with one key or the other, never
+  // with none (which would make it answer unreachable).
+  auto written = co_await publish_presence();
+  if (!written || previous_presence_key_.empty()) co_return; // a failed write is tried again on the beats
+  metrics_.request(store::OpKind::remove);
+  std::vector<std::string> keys{previous_presence_key_};
+  auto r = co_await store_.remove(std::move(keys));
+  if (!r) s3_failed(store::OpKind::remove, r.error());
+  else previous_presence_key_.clear();
 }
 
 void Node::report_key_changes() {

@@ -98,6 +98,11 @@ public:
   // Writes this node's presence record (at startup, before run(): a refusal is a startup error; and
   // again every presence_refresh while running). run() removes it on the way out.
   asio::awaitable<Result<Unit, s3::Error>> publish_presence();
+  // A new identity key (SIGHUP after the key file changed): objects to peers are sealed with it at
+  // once, its presence record replaces the old one, and objects sealed for the old key still open for
+  // key_overlap (peers learn the new key at their next listing, at the latest when their knowledge of
+  // this node expires: PeerDirectoryConfig::present_ttl, which the overlap outlasts). Identity mode only.
+  void rotate_identity(const core::KeyPair& key);
   // Why the node stopped by itself (empty: it did not, or stop() was called).
   const std::string& fatal_error() const noexcept { return fatal_; }
 
@@ -142,6 +147,7 @@ private:
   };
   std::optional<SealKey> seal_for(const core::Address& dst);
   const core::Psk* pair_key_for(const core::Address& peer, const core::PublicKey& key);
+  asio::awaitable<void> replace_presence();
   core::KeyLookup open_key(const core::Address& sender, core::SealIds ids, std::uint64_t made_ms);
   void report_key_changes();
   // True at most once per kErrorLogInterval for the same `last` (which it updates).
@@ -187,7 +193,10 @@ private:
   core::PeerDirectory directory_;
   std::string presence_key_;
   // Pair keys by (peer, its public key): an X25519 and an HKDF per object would be wasted work. Bounded.
-  std::map<std::pair<core::Address, core::PublicKey>, core::Psk> pair_keys_;
+  std::map<std::pair<core::Address, core::PublicKey>, core::Psk> pair_keys_; // for the current identity
+  std::optional<core::KeyPair> previous_identity_; // until previous_until_: objects sealed for it still open
+  Clock::time_point previous_until_{};
+  std::string previous_presence_key_;             // removed once the new record is written
   std::uint64_t peer_listing_started_ms_ = 0; // wall clock at the start of the latest successful listing
   std::uint64_t listing_started_ms_ = 0;      // ... of the one under way
   std::uint64_t start_ms_ = 0; // wall clock at construction (the presence record's start time)

@@ -34,7 +34,7 @@ checks = {
       "WatchOwnBell": (["s3:GetObject"], ["${local.arn}/${var.key_prefix}/bell/${local.node_hex[count.index]}"]),
       "ListPeers": (["s3:ListBucket"], ["${local.arn}"]),
       "ReadPeers": (["s3:GetObject"], ["${local.arn}/${var.key_prefix}/peers/*"]),
-      "PublishOwnPresence": (["s3:PutObject", "s3:DeleteObject"], ["${local.arn}/${var.key_prefix}/peers/${local.node_hex[count.index]}"])})(
+      "PublishOwnPresence": (["s3:PutObject", "s3:DeleteObject"], ["${local.arn}/${var.key_prefix}/peers/${local.node_hex[count.index]}.*"])})(
       d["data"]["aws_iam_policy_document"]["node"][0]["statement"]),
   "list limited to the own inbox prefix": any(s.get("condition", [{}])[0].get("values") == ["${var.key_prefix}/${local.node_hex[count.index]}/*"]
       for s in d["data"]["aws_iam_policy_document"]["node"][0]["statement"]),

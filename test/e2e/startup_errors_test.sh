@@ -76,6 +76,17 @@ flock_pid=$!
 for _ in $(seq 100); do [[ -s $HS_WORK/held.ready ]] && break; sleep 0.1; done
 expect "state directory in use" 1 "in use by another hoshino" -- "${hs[@]}" "${ok_args[@]}" --state-dir "$HS_WORK/held.state"
 kill "$flock_pid"
+printf 'garbage-%s\n' "$$" > "$HS_WORK/bad.key"
+expect "malformed private key" 1 "bad.key \(--private-key-file\): not a key" -- "${hs[@]}" "${ok_args[@]}" --private-key-file "$HS_WORK/bad.key"
+if timeout 20 "${hs[@]}" "${ok_args[@]}" --private-key-file "$HS_WORK/bad.key" 2>&1 | grep -q "garbage-$$"; then
+  echo "FAIL - the key file's content appears in the output"; checks=$((checks + 1)); failures=$((failures + 1))
+else
+  echo "ok - the key file's content is not echoed"; checks=$((checks + 1))
+fi
+expect "missing private key" 1 "cannot read /nonexistent/key \(--private-key-file\)" -- "${hs[@]}" "${ok_args[@]}" --private-key-file /nonexistent/key
+printf '[Peer]\nAddress = fd5e::b\nEndpoint = 1.2.3.4\n' > "$HS_WORK/bad.peers"
+expect "bad peers file" 1 "bad.peers:3: unknown key 'Endpoint'" -- "${hs[@]}" "${ok_args[@]}" --peers-file "$HS_WORK/bad.peers"
+expect "--no-seal with --psk-file" 2 "--no-seal and --psk-file contradict" -- "${hs[@]}" "${ok_args[@]}" --no-seal --psk-file /dev/null
 busy_port=$(hs_free_port)
 python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$busy_port)); s.listen(); print('ready', flush=True); time.sleep(30)" \
   > "$HS_WORK/busy.ready" &

@@ -1311,3 +1311,34 @@ TEST_CASE("With identity keys, objects are sealed per pair; a node cannot seal a
   CHECK(p.b.inbox().dropped(core::DropReason::bad_seal) >= 1); // A's key id, but not A's key
   p.stop();
 }
+
+TEST_CASE("A key rotated during a ping stream loses no ping", "[node][identity][rotate]") {
+  test::VirtualTime vt;
+  Pair p(presence_config(kA), presence_config(kB));
+  p.dev_b.on_write = [&](const core::Bytes& pkt) { p.dev_b.inject(ipv6_packet(kB, kA, "re: " + payload_of(pkt))); };
+  p.start();
+  auto new_b = core::generate_key_pair(), new_a = core::generate_key_pair();
+  for (int i = 0; i < 40; ++i) {
+    if (i == 10) p.b.rotate_identity(new_b);
+    if (i == 25) p.a.rotate_identity(new_a);
+    p.dev_a.inject(ipv6_packet(kA, kB, "ping " + std::to_string(i)));
+    // Each reply before the next ping, within a second (virtual): none lost, none waiting for long.
+    REQUIRE(p.run_until([&] { return p.dev_a.written().size() == static_cast<std::size_t>(i + 1); }, 1s));
+    CHECK(payload_of(p.dev_a.written().back()) == "re: ping " + std::to_string(i));
+    p.run_until([] { return false; }, 200ms); // a ping every 200 ms
+  }
+  for (auto* n : {&p.a, &p.b}) {
+    CHECK(n->inbox().dropped(core::DropReason::bad_seal) == 0);
+    CHECK(n->inbox().dropped(core::DropReason::unknown_key) == 0);
+  }
+  // Each node is listed with its new key only; its peer saw the change (logged, counted).
+  REQUIRE(p.run_until([&] {
+    return p.bucket.objects().count(core::presence_key("hoshino", kB, new_b.public_key)) == 1 &&
+           p.bucket.objects().count(core::presence_key("hoshino", kA, new_a.public_key)) == 1;
+  }));
+  CHECK(p.bucket.objects().count(presence_of(kA)) == 0);
+  CHECK(p.bucket.objects().count(presence_of(kB)) == 0);
+  CHECK(p.a.metrics().peer_key_changes >= 1);
+  CHECK(p.b.metrics().peer_key_changes >= 1);
+  p.stop();
+}

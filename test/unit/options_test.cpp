@@ -150,3 +150,33 @@ TEST_CASE("Durations", "[options]") {
   CHECK_FALSE(parse_duration("-5s"));
   CHECK_FALSE(parse_duration("1e9m"));
 }
+
+TEST_CASE("Identity and sealing flags; subcommands", "[options]") {
+  auto o = parse({"--bucket", "b", "--ula", "fd5e::/64"});
+  REQUIRE(o);
+  CHECK(o->seal); // secure by default
+  CHECK(o->private_key_file.empty()); // <state-dir>/private.key
+  CHECK(o->peers_file.empty());
+  CHECK(o->command.empty());
+  o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--private-key-file", "/k", "--peers-file=/p", "--psk-file", "/s"});
+  REQUIRE(o);
+  CHECK(o->private_key_file == "/k");
+  CHECK(o->peers_file == "/p");
+  CHECK(o->psk_file == "/s");
+  o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--no-seal"});
+  REQUIRE(o);
+  CHECK_FALSE(o->seal);
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--no-seal", "--psk-file", "/s"}).error().find("contradict") !=
+        std::string::npos);
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--no-seal", "--peers-file", "/p"}).error().find("contradict") !=
+        std::string::npos);
+  CHECK(parse({"genkey"})->command == "genkey");
+  CHECK(parse({"pubkey"})->command == "pubkey");
+  CHECK(parse({"genkey", "--bucket", "b"}).error().find("takes no options") != std::string::npos);
+  auto peers = parse({"peers", "--bucket", "b"});
+  REQUIRE(peers);
+  CHECK(peers->command == "peers");
+  CHECK(parse({"peers"}).error() == "--bucket is required");
+  // A subcommand is the first word only.
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "genkey"}).error() == "unknown option 'genkey'");
+}

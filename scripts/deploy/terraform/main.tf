@@ -133,7 +133,7 @@ data "aws_iam_policy_document" "node" {
   statement {
     sid       = "PublishOwnPresence"
     actions   = ["s3:PutObject", "s3:DeleteObject"]
-    resources = ["${local.arn}/${var.key_prefix}/peers/${local.node_hex[count.index]}"]
+    resources = ["${local.arn}/${var.key_prefix}/peers/${local.node_hex[count.index]}.*"]
   }
 }
 
