@@ -62,7 +62,9 @@ Inbox::Entry* Inbox::admit(const std::string& key, std::uint64_t size, std::uint
     return nullptr;
   };
   auto p = parse_key(config_.key_prefix, key);
-  if (!p || p->dst != config_.self) return refuse(DropReason::malformed_key);
+  // A sender outside our /64 is nobody we could answer: refused before it costs a GET or a slot.
+  if (!p || p->dst != config_.self || !std::equal(p->src.bytes.begin(), p->src.bytes.begin() + 8, config_.self.bytes.begin()))
+    return refuse(DropReason::malformed_key);
   std::uint64_t t = p->id.time_ms();
   if (now_ms > t && now_ms - t > config_.max_age_ms) return refuse(DropReason::too_old);
   if (t > now_ms + config_.max_future_ms) return refuse(DropReason::from_future);
@@ -327,13 +329,20 @@ void Inbox::unpack(Entry& e, const Address& sender, const Ulid& id, std::string_
   end_retry_wait(e); // a poll may bring the body while it waits for a retry
   if (wait) {
     std::uint64_t t = id.time_ms();
-    if (now_ms <= t || now_ms - t <= config_.max_age_ms) { // the sender's key is on its way: try again shortly
+    if (now_ms <= t || now_ms - t <= config_.max_age_ms) {
+      // The sender's key is on its way (a listing of the peers): tried again when that listing ends
+      // (retry_key_waits), or after retry_max_ms; not on the GET backoff, which would GET it again and again.
       ++key_waits_;
-      retry_later(e, now_ms);
+      end_retry_wait(e);
+      e.state = State::listed;
+      e.key_wait = true;
+      e.retry_at_ms = now_ms + config_.retry_max_ms;
+      ++retrying_;
       return;
     }
     refused = DropReason::unknown_key; // waited as long as an object may live
   }
+  e.key_wait = false;
   e.state = State::ready;
   e.ready_ms = now_ms;
   if (refused) {
@@ -375,6 +384,12 @@ void Inbox::on_fetch_failed(const std::string& key, FetchError error, std::uint6
   advance(sender, now_ms);
 }
 
+void Inbox::retry_key_waits(std::uint64_t now_ms) {
+  for (auto& [sender, queue] : senders_)
+    for (auto& [id, e] : queue)
+      if (e.key_wait && e.state == State::listed && e.retry_at_ms > now_ms) e.retry_at_ms = std::max<std::uint64_t>(now_ms, 1);
+}
+
 void Inbox::retry_later(Entry& e, std::uint64_t now_ms) {
   int doublings = std::min(std::max(e.attempts, 1) - 1, 20);
   std::uint64_t delay = std::min(config_.retry_max_ms, config_.retry_base_ms << doublings);
@@ -400,7 +415,12 @@ void Inbox::advance(const Address& sender, std::uint64_t now_ms) {
       }
       ++hold_expired_;
     }
-    if (!e.packets.empty()) ++delivered_objects_;
+    if (!e.packets.empty()) {
+      ++delivered_objects_;
+      std::size_t bytes = 0;
+      for (const auto& p : e.packets) bytes += p.size();
+      delivered_from_.emplace_back(sender, bytes);
+    }
     note_passed(sender, id, !e.packets.empty());
     for (auto& p : e.packets) deliveries_.push_back(std::move(p));
     // Only an object that passed its checks consumes its identity: a squatter's refused object at a
@@ -455,9 +475,10 @@ std::optional<std::uint64_t> Inbox::next_wakeup_ms() const {
   for (const auto& [sender, queue] : senders_) {
     const Entry& head = queue.begin()->second;
     if (head.held) consider(head.ready_ms + config_.reorder_hold_ms);
-    if (retrying_ == 0 || !can_fetch) continue;
+    if (retrying_ == 0) continue;
+    // Inline objects waiting for a key need no GET slot.
     for (const auto& [id, e] : queue)
-      if (e.state == State::listed && e.retry_at_ms != 0) consider(e.retry_at_ms);
+      if (e.state == State::listed && e.retry_at_ms != 0 && (can_fetch || e.in_key)) consider(e.retry_at_ms);
   }
   return next;
 }

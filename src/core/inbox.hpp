@@ -28,6 +28,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace hoshino::core {
@@ -149,12 +150,17 @@ public:
   void on_poll_too_large(const std::string& key, std::uint64_t now_ms);
   // Packets ready for the kernel, in order per sender. Persist take_replay_changes() first.
   std::vector<Bytes> take_deliveries();
+  // The sender of each object delivered since the last call, with its packet bytes (per-peer statistics).
+  std::vector<std::pair<Address, std::size_t>> take_delivered_objects() { return std::exchange(delivered_from_, {}); }
   // Senders whose highest consumed ULID moved (core/replay.hpp): what a restart must remember.
   std::vector<ReplayWindow::Highest> take_replay_changes() { return replay_.take_changed(); }
   // From the state directory, before the first LIST.
   void restore(const Address& sender, const Ulid& highest, std::uint64_t now_ms) { replay_.restore(sender, highest, now_ms); }
   const ReplayWindow& replay() const noexcept { return replay_; }
   const InboxConfig& config() const noexcept { return config_; }
+  // A listing of the peers finished: objects that waited for their sender's key are tried again now
+  // (and otherwise only every retry_max_ms: each try of a body is a GET).
+  void retry_key_waits(std::uint64_t now_ms);
   // Identity sealing's key lookup (InboxConfig::pair_key), once its owner exists.
   void set_pair_key(std::function<KeyLookup(const Address&, SealIds, std::uint64_t)> lookup) {
     config_.pair_key = std::move(lookup);
@@ -196,6 +202,7 @@ private:
     std::uint64_t ready_ms = 0;
     bool held = false;
     bool in_key = false;           // its body is in the key (inline): a retry re-reads it from there
+    bool key_wait = false;         // put back because its sender's key was not known yet
   };
   using SenderQueue = std::map<Ulid, Entry>;
 
@@ -250,6 +257,7 @@ private:
   std::size_t tracked_ = 0;
   std::size_t fetching_ = 0;
   std::vector<Bytes> deliveries_;
+  std::vector<std::pair<Address, std::size_t>> delivered_from_; // drained with deliveries_
   std::deque<std::string> deletions_;
   std::unordered_set<std::string> deleting_;       // in deletions_ or in a DeleteObjects request
   std::unordered_set<std::uint64_t> consumed_;     // fingerprints of handled keys, bounded by remember (FIFO)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 
 namespace hoshino::core {
 
@@ -110,31 +111,44 @@ void PeerDirectory::pin(const Address& address, const PublicKey& key) {
   k.pinned = true;
 }
 
-void PeerDirectory::learn(const PeerKey& pk, Clock::time_point now) {
-  auto it = keys_.find(pk.address);
-  if (it == keys_.end()) {
+void PeerDirectory::learn(const Address& address, const std::vector<PublicKey>& listed, Clock::time_point now) {
+  auto it = keys_.find(address);
+  if (it != keys_.end() && it->second.pinned) {
+    // Only the record's writer can have put another key there: with the least-privilege policy the
+    // node itself (a rotation the peers file does not know yet), without it anyone with bucket access.
+    auto& k = it->second;
+    for (const auto& key : listed)
+      if (key != *k.current && k.previous != key) { // reported once per listed key, not per listing
+        k.previous = key;
+        key_changes_.push_back({address, *k.current, key, true});
+        ++key_change_count_;
+      }
+    return;
+  }
+  if (listed.size() != 1) {
+    // Two records for one address: a rotation under way (the new record is written before the old is
+    // removed), or someone adding one. Nothing changes until one is left: a writer who adds a record
+    // cannot take the address over while the real one is there.
+    ++ambiguous_;
+    return;
+  }
+  const PublicKey& key = listed.front();
+  if (it == keys_.end()) { // first use
+    if (keys_.size() >= config_.max_peers)
+      std::erase_if(keys_, [&](const auto& k) { return !k.second.pinned && !present_.contains(k.first); });
     if (keys_.size() >= config_.max_peers) return; // present, but its objects wait for a later listing
-    keys_.emplace(pk.address, PeerKeys{pk.key, std::nullopt, {}, false});
+    keys_.emplace(address, PeerKeys{key, std::nullopt, {}, false});
     return;
   }
   auto& k = it->second;
-  if (k.current == pk.key) return;
-  if (k.pinned) {
-    // Only the record's writer can have put this key there: with the least-privilege policy the node
-    // itself (a rotation the peers file does not know yet), without it anyone with bucket access.
-    if (k.previous != pk.key) { // reported once per listed key, not per listing
-      k.previous = pk.key;
-      key_changes_.push_back({pk.address, *k.current, pk.key, true});
-      ++key_change_count_;
-    }
-    return;
-  }
-  if (k.previous == pk.key && now < k.previous_until) return; // its old record, still listed: not news
-  key_changes_.push_back({pk.address, k.current.value_or(PublicKey{}), pk.key, false});
+  if (k.current == key) return;
+  // The only record now names another key: a rotation finished (or, without the least-privilege
+  // policy, someone replaced the record: logged loudly by the shell, and refused with --peers-file).
+  key_changes_.push_back({address, k.current.value_or(PublicKey{}), key, false});
   ++key_change_count_;
   k.previous = k.current;
   k.previous_until = now + config_.key_overlap;
-  k.current = pk.key;
+  k.current = key;
 }
 
 std::optional<PublicKey> PeerDirectory::key_of(const Address& dst) const {
@@ -176,7 +190,8 @@ bool PeerDirectory::start_listing(Clock::time_point now) {
   if (listing_ || (waiting_.empty() && !wanted_)) return false;
   // Wanted by the inbox alone: at most one listing per wanted_interval (a writer of junk key ids must
   // not make the node LIST the directory at will; the inbox asks again while its object waits).
-  if (waiting_.empty() && started_at_ && now - *started_at_ < config_.wanted_interval) return false;
+  if (waiting_.empty() && started_at_ && now - *started_at_ < config_.wanted_interval * static_cast<int>(pages_))
+    return false;
   // After a failure, not at once again: packets that need a key wait for the next try.
   if (config_.need_keys && failed_at_ && now - *failed_at_ < config_.fail_open && started_at_ &&
       now - *started_at_ < config_.fail_open)
@@ -207,20 +222,23 @@ std::vector<Resolved> PeerDirectory::on_listed(const std::vector<PeerKey>& prese
                                                Clock::time_point now) {
   listing_ = false;
   std::erase_if(present_, [&](const auto& p) { return p.second <= now; });
-  for (const auto& pk : present) {
-    remember(pk.address, now);
-    learn(pk, now);
+  std::map<Address, std::vector<PublicKey>> by_address; // a listing may show two records for one node
+  for (const auto& pk : present) by_address[pk.address].push_back(pk.key);
+  for (const auto& [address, listed] : by_address) {
+    remember(address, now);
+    learn(address, listed, now);
   }
-  // Keys of peers no longer present and not pinned: forgotten with them (bounded like present_).
-  if (keys_.size() > config_.max_peers)
-    std::erase_if(keys_, [&](const auto& k) { return !k.second.pinned && !present_.contains(k.first); });
   if (complete) {
     listed_at_ = now;
     failed_at_.reset();
   } else {
     failed_at_ = now; // more nodes than pages read: absence cannot be told
   }
-  if (!complete && config_.need_keys) return release(false, now); // present ones with keys go; absence unproven
+  if (!complete && config_.need_keys) { // present ones with keys go; absence is unproven for the rest
+    auto out = release(false, now);
+    for (auto& r : out) r.unproven = !r.present;
+    return out;
+  }
   return release(!complete, now);
 }
 

@@ -114,6 +114,7 @@ struct Resolved {
   Address dst;
   bool present = false; // true: send them; false: nobody holds dst (unreachable)
   std::vector<Bytes> packets;
+  bool unproven = false; // not present, but the listing was incomplete: drop them without an answer
 };
 
 class PeerDirectory {
@@ -138,6 +139,9 @@ public:
   bool fresh(Clock::time_point now) const { return listed_at_ && now - *listed_at_ < config_.absent_ttl; }
   // Someone (the inbox: an object sealed with a key not known yet) wants a listing even though no packet waits.
   void want_listing() { wanted_ = true; }
+  // How many pages the latest listing read: listings wanted by the inbox alone wait wanted_interval per
+  // page, so junk records cannot make them expensive.
+  void set_listing_pages(std::size_t pages) { pages_ = std::max<std::size_t>(pages, 1); }
   // The listing failed: the waiting packets go out anyway, and unknown destinations are sent to for fail_open.
   std::vector<Resolved> on_list_failed(Clock::time_point now);
   // An authentic object from src was received: src is there.
@@ -149,6 +153,7 @@ public:
   std::size_t peers() const noexcept { return present_.size(); }
   const std::unordered_map<Address, PeerKeys, AddressHash>& keys() const noexcept { return keys_; }
   std::uint64_t key_changes() const noexcept { return key_change_count_; }
+  std::uint64_t ambiguous() const noexcept { return ambiguous_; } // addresses listed with several keys
   std::size_t waiting_peers() const noexcept { return waiting_.size(); }
   std::uint64_t listings() const noexcept { return listings_; }
   std::uint64_t listing_failures() const noexcept { return listing_failures_; }
@@ -156,7 +161,8 @@ public:
 
 private:
   void remember(const Address& a, Clock::time_point now);
-  void learn(const PeerKey& k, Clock::time_point now);
+  // What a listing showed for one address: every key listed for it.
+  void learn(const Address& address, const std::vector<PublicKey>& listed, Clock::time_point now);
   std::vector<Resolved> release(bool all_present, Clock::time_point now);
 
   PeerDirectoryConfig config_;
@@ -166,9 +172,11 @@ private:
   std::optional<Clock::time_point> started_at_;  // the latest listing's start
   bool listing_ = false;
   bool wanted_ = false;
+  std::size_t pages_ = 1;
   std::unordered_map<Address, PeerKeys, AddressHash> keys_; // bounded with present_ (pinned ones stay)
   std::vector<KeyChange> key_changes_;
   std::uint64_t key_change_count_ = 0;
+  std::uint64_t ambiguous_ = 0;
   std::unordered_map<Address, std::vector<Bytes>, AddressHash> waiting_;
   std::deque<Address> waiting_order_;
   double tokens_;

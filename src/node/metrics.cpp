@@ -107,6 +107,31 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
   family("hoshino_presence_writes_total", "counter", "Writes of this node's presence record, by result.");
   for (auto [result, n] : {std::pair{"ok", m.presence_writes}, {"failed", m.presence_write_failures}})
     fmt::format_to(std::back_inserter(out), "hoshino_presence_writes_total{{result=\"{}\"}} {}\n", result, n);
+  if (!m.peers.peers().empty()) {
+    // In address order, so the page is stable from one scrape to the next.
+    std::map<core::Address, const core::PeerStats*> sorted;
+    for (const auto& [a, st] : m.peers.peers()) sorted.emplace(a, &st);
+    family("hoshino_peer_bytes_total", "counter", "Packet bytes exchanged with each peer (at most 256 peers).");
+    for (const auto& [a, st] : sorted) {
+      fmt::format_to(std::back_inserter(out), "hoshino_peer_bytes_total{{peer=\"{}\",direction=\"egress\"}} {}\n", a.str(), st->bytes_out);
+      fmt::format_to(std::back_inserter(out), "hoshino_peer_bytes_total{{peer=\"{}\",direction=\"ingress\"}} {}\n", a.str(), st->bytes_in);
+    }
+    family("hoshino_peer_objects_total", "counter", "Objects exchanged with each peer.");
+    for (const auto& [a, st] : sorted) {
+      fmt::format_to(std::back_inserter(out), "hoshino_peer_objects_total{{peer=\"{}\",direction=\"egress\"}} {}\n", a.str(), st->objects_out);
+      fmt::format_to(std::back_inserter(out), "hoshino_peer_objects_total{{peer=\"{}\",direction=\"ingress\"}} {}\n", a.str(), st->objects_in);
+    }
+    family("hoshino_peer_dropped_packets_total", "counter", "Packets to each peer that were dropped.");
+    for (const auto& [a, st] : sorted)
+      fmt::format_to(std::back_inserter(out), "hoshino_peer_dropped_packets_total{{peer=\"{}\"}} {}\n", a.str(), st->dropped);
+    family("hoshino_peer_rtt_seconds", "gauge", "Smoothed time from an object sent to a peer to the next one received from it.");
+    for (const auto& [a, st] : sorted)
+      if (st->rtt)
+        fmt::format_to(std::back_inserter(out), "hoshino_peer_rtt_seconds{{peer=\"{}\"}} {:.6f}\n", a.str(),
+                       std::chrono::duration<double>(*st->rtt).count());
+  }
+  single("hoshino_peer_table_forgotten_total", "counter", "Peers dropped from the per-peer table (over 256 at once).",
+         m.peers.forgotten());
   single("hoshino_queued_bytes", "gauge", "Packet bytes waiting for a PUT, all destinations together.", m.queued_bytes);
   single("hoshino_puts_in_flight", "gauge", "Object PUTs under way, all destinations together.", m.puts_in_flight);
   single("hoshino_delete_failures_total", "counter",

@@ -1,6 +1,7 @@
 #pragma once
 // Counters a node keeps, rendered in the Prometheus text format for /metrics.
 #include "core/inbox.hpp"
+#include "core/peer_stats.hpp"
 #include "store/object_store.hpp"
 
 #include <chrono>
@@ -42,6 +43,9 @@ struct Metrics {
   std::uint64_t peers_known = 0;
   std::uint64_t peer_key_changes = 0; // keys a listing showed that differ from the one known (or pinned)
   std::uint64_t presence_writes = 0, presence_write_failures = 0;
+  // Per peer (core/peer_stats.hpp): the series hoshino_peer_*{peer}, at most 256 peers (the quietest
+  // forgotten first), so a scan or a fleet of thousands cannot grow the page without bound.
+  core::PeerTable peers{256};
   // The node-wide bounds (core/bundler.hpp): bytes queued and PUTs in flight across destinations.
   std::uint64_t queued_bytes = 0, puts_in_flight = 0;
 

@@ -180,7 +180,10 @@ asio::awaitable<void> Node::egress_loop() {
 }
 
 void Node::enqueue(const core::Address& dst, core::Bytes packet) {
+  auto dropped = bundler_.dropped_packets();
   if (auto full = bundler_.add(dst, std::move(packet))) spawn(put_batch(std::move(*full)));
+  // Charged to the destination being added to (the node-wide bound may have taken another's: rare).
+  if (bundler_.dropped_packets() != dropped) metrics_.peers.on_dropped(dst, bundler_.dropped_packets() - dropped, Clock::now());
 }
 
 void Node::flush_bundles() {
@@ -205,22 +208,30 @@ void Node::answer_unreachable(std::string_view packet) {
 
 asio::awaitable<void> Node::list_peers() {
   constexpr std::size_t kPage = 1000;
-  const auto prefix = core::presence_prefix(config_.key_prefix);
+  // Only records inside our /64 (the first 16 hex digits of every address in it): records of other
+  // fleets sharing the prefix, or junk elsewhere, cost no pages.
+  const auto prefix = core::presence_prefix(config_.key_prefix) + config_.self.hex().substr(0, 16);
   std::vector<core::PeerKey> present;
+  std::size_t pages = 0;
   std::string after;
   bool complete = false, failed = false;
   listing_started_ms_ = now_ms();
   for (std::size_t page = 0; page < config_.max_peer_pages; ++page) {
     metrics_.request(store::OpKind::list);
+    ++pages;
     auto keys = co_await store_.list(prefix, kPage, after);
     if (!keys) {
       s3_failed(store::OpKind::list, keys.error());
       failed = true;
       break;
     }
-    for (const auto& k : *keys)
-      if (auto pk = core::parse_presence_key(config_.key_prefix, k.key); pk && pk->address != config_.self)
-        present.push_back(*pk); // our own record is no peer
+    for (const auto& k : *keys) {
+      auto pk = core::parse_presence_key(config_.key_prefix, k.key);
+      if (!pk || pk->address == config_.self) continue; // our own record is no peer
+      // A key nothing can be sealed to (a low-order point) is no key: that record is ignored.
+      if (config_.identity && !pair_key_for(pk->address, pk->key)) continue;
+      present.push_back(*pk);
+    }
     if (keys->size() < kPage) {
       complete = true;
       break;
@@ -228,11 +239,13 @@ asio::awaitable<void> Node::list_peers() {
     after = keys->back().key;
   }
   ++metrics_.peer_listings;
+  directory_.set_listing_pages(pages);
   auto now = Clock::now();
   auto resolved = failed ? directory_.on_list_failed(now) : directory_.on_listed(present, complete, now);
   if (failed) ++metrics_.peer_listing_failures;
   else if (complete) peer_listing_started_ms_ = listing_started_ms_;
   report_key_changes();
+  inbox_.retry_key_waits(now_ms()); // objects that waited for a sender's key: judged again now
   metrics_.peers_known = directory_.peers();
   if (stopping_) co_return;
   bool sent = false;
@@ -240,6 +253,8 @@ asio::awaitable<void> Node::list_peers() {
     if (r.present) {
       for (auto& p : r.packets) enqueue(r.dst, std::move(p));
       sent = true;
+    } else if (r.unproven) {
+      metrics_.dropped["peer_unknown"] += r.packets.size(); // more records than a listing reads: no answer
     } else {
       metrics_.dropped["no_peer"] += r.packets.size();
       if (!r.packets.empty()) answer_unreachable(r.packets.front());
@@ -324,6 +339,7 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
   auto sealing = seal_for(batch.dst);
   if (config_.identity && !sealing) { // its key went away meanwhile (a pinned peer's listing, a bound)
     metrics_.dropped["no_key"] += count;
+    metrics_.peers.on_dropped(batch.dst, count, Clock::now());
     in_flight.erase(id.id);
     if (in_flight.empty()) puts_in_flight_.erase(batch.dst);
     if (auto next = bundler_.on_put_done(batch.dst)) spawn(put_batch(std::move(*next)));
@@ -396,11 +412,13 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
     metrics_.egress.bytes += batch.bytes;
     ++metrics_.egress.objects;
     if (object.inlined) ++metrics_.egress.inlined_objects;
+    metrics_.peers.on_sent(batch.dst, batch.bytes, first_attempt, Clock::now());
     // The object is in the bucket: if the destination may be idle, its bell now (its LIST will find it).
     // (Also with the bell off here: only watching is off; a receiver that watches must be rung.)
     if (config_.ring && rings_.on_put(batch.dst, Clock::now())) spawn(ring(batch.dst));
   } else {
     metrics_.dropped["s3_put_failed"] += count;
+    metrics_.peers.on_dropped(batch.dst, count, Clock::now());
   }
   if (auto it = puts_in_flight_.find(batch.dst); it != puts_in_flight_.end()) {
     it->second.erase(id.id);
@@ -682,7 +700,8 @@ core::KeyLookup Node::open_key(const core::Address& sender, core::SealIds ids, s
   }
   // Not known: a listing that began after the object was made (with a second for clocks) would have
   // shown its sender's record, which a node writes before it sends anything. Then it is nobody's.
-  if (peer_listing_started_ms_ > made_ms + 1000) return {Status::refuse, {}};
+  // (An object dated ahead is judged by now: a future ULID must not buy a longer wait.)
+  if (peer_listing_started_ms_ > std::min(made_ms, now_ms()) + 1000) return {Status::refuse, {}};
   directory_.want_listing();
   return {Status::wait, {}};
 }
@@ -711,6 +730,55 @@ asio::awaitable<void> Node::replace_presence() {
   auto r = co_await store_.remove(std::move(keys));
   if (!r) s3_failed(store::OpKind::remove, r.error());
   else previous_presence_key_.clear();
+}
+
+namespace {
+
+std::string ago(std::optional<Clock::time_point> t, Clock::time_point now) {
+  if (!t) return "never";
+  auto s = std::chrono::duration_cast<std::chrono::seconds>(now - *t).count();
+  if (s < 1) return "just now";
+  if (s < 120) return fmt::format("{} s ago", s);
+  if (s < 7200) return fmt::format("{} min ago", s / 60);
+  return fmt::format("{} h ago", s / 3600);
+}
+
+std::string size(std::uint64_t bytes) {
+  if (bytes < 10 * 1024) return fmt::format("{} B", bytes);
+  if (bytes < 10 * 1024 * 1024) return fmt::format("{:.1f} KiB", static_cast<double>(bytes) / 1024);
+  if (bytes < 10ULL * 1024 * 1024 * 1024) return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20));
+  return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1 << 30));
+}
+
+} // namespace
+
+std::string Node::render_show() const {
+  auto now = Clock::now();
+  std::string out = fmt::format("node: {}\n", config_.self.str());
+  if (config_.identity) out += fmt::format("  public key: {}\n", core::key_to_base64(config_.identity->public_key));
+  else out += "  public key: (objects not sealed: --no-seal)\n";
+  out += fmt::format("  inbox: {}\n  peers known: {}\n", inbox_prefix_, directory_.peers());
+  // Peers in address order: those with traffic, then those only known from the directory.
+  std::map<core::Address, const core::PeerStats*> rows;
+  for (const auto& [a, st] : metrics_.peers.peers()) rows.emplace(a, &st);
+  for (const auto& [a, k] : directory_.keys()) rows.try_emplace(a, nullptr);
+  for (const auto& [a, st] : rows) {
+    out += fmt::format("\npeer: {}", a.str());
+    if (auto n = config_.peer_names.find(a); n != config_.peer_names.end() && !n->second.empty())
+      out += fmt::format(" ({})", n->second);
+    out += "\n";
+    if (auto k = directory_.keys().find(a); k != directory_.keys().end() && k->second.current)
+      out += fmt::format("  key: {}… ({})\n", core::fingerprint(*k->second.current),
+                         k->second.pinned ? "pinned" : "trusted on first use");
+    if (!st) continue;
+    out += fmt::format("  latest received: {}\n  latest sent: {}\n", ago(st->last_in, now), ago(st->last_out, now));
+    out += fmt::format("  transfer: {} received in {} objects, {} sent in {} objects\n", size(st->bytes_in),
+                       st->objects_in, size(st->bytes_out), st->objects_out);
+    if (st->dropped) out += fmt::format("  dropped: {} packets\n", st->dropped);
+    if (st->rtt)
+      out += fmt::format("  round trip: {:.1f} ms\n", std::chrono::duration<double, std::milli>(*st->rtt).count());
+  }
+  return out;
 }
 
 void Node::report_key_changes() {
@@ -762,6 +830,8 @@ void Node::deliver() {
       log::error("cannot write {}: a restart may deliver recent packets again (logged at most every {} s)",
                  config_.state_dir->path(), kErrorLogInterval.count());
   }
+  for (const auto& [sender, bytes] : inbox_.take_delivered_objects())
+    metrics_.peers.on_received(sender, bytes, 1, Clock::now());
   for (auto& packet : inbox_.take_deliveries()) {
     if (device_.write(packet)) {
       ++metrics_.ingress.packets;

@@ -57,6 +57,7 @@ struct NodeConfig {
   std::optional<core::Psk> psk;
   // Peers whose keys are pinned (the peers file): a listing cannot change them.
   std::vector<core::PeerKey> pinned_peers;
+  std::map<core::Address, std::string> peer_names; // from the peers file, for `hoshino show`
   bool inline_small = true;     // bodies that fit in the key travel there (no GET for the receiver)
   // Objects announce their successor's key, and beats poll announced keys with GET (core/chain.hpp).
   bool chain_keys = true;
@@ -111,6 +112,8 @@ public:
   const core::IngressSchedule& schedule() const noexcept { return schedule_; }
   const std::string& inbox_prefix() const noexcept { return inbox_prefix_; }
   const core::PeerDirectory& peers() const noexcept { return directory_; }
+  // What `hoshino show` prints (like `wg show`): this node, then each peer.
+  std::string render_show() const;
 
 private:
   asio::awaitable<void> egress_loop();

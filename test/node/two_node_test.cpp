@@ -1342,3 +1342,70 @@ TEST_CASE("A key rotated during a ping stream loses no ping", "[node][identity][
   CHECK(p.b.metrics().peer_key_changes >= 1);
   p.stop();
 }
+
+TEST_CASE("A forged presence record for a node changes nothing: traffic goes on under its real key", "[node][identity][hostile]") {
+  test::VirtualTime vt;
+  Pair p(presence_config(kA), presence_config(kB));
+  p.dev_b.on_write = [&](const core::Bytes& pkt) { // answers A's packets (not its own ICMPv6 errors)
+    if (core::parse_ipv6(pkt)->src == kA) p.dev_b.inject(ipv6_packet(kB, kA, "re: " + payload_of(pkt)));
+  };
+  p.start();
+  p.dev_a.inject(ipv6_packet(kA, kB, "before"));
+  REQUIRE(p.run_until([&] { return p.dev_a.written().size() == 1; }));
+  // A writer publishes a record for A under a key of his own; B lists again (a packet to nobody).
+  auto forged = core::generate_key_pair();
+  p.bucket.objects()[core::presence_key("hoshino", kA, forged.public_key)] =
+      core::format_presence({kA, "evil", "x", 1});
+  auto listings = p.b.metrics().peer_listings;
+  p.run_until([] { return false; }, 6s); // past the last listing's answer for absent addresses
+  p.dev_b.inject(ipv6_packet(kB, kNobody, "scan"));
+  REQUIRE(p.run_until([&] { return p.b.metrics().peer_listings > listings; }));
+  CHECK(p.b.peers().key_of(kA) == identity_of(kA).public_key);
+  CHECK(p.b.peers().ambiguous() >= 1);
+  for (int i = 0; i < 5; ++i) {
+    p.dev_a.inject(ipv6_packet(kA, kB, "after " + std::to_string(i)));
+    REQUIRE(p.run_until([&] { return p.dev_a.written().size() == static_cast<std::size_t>(i + 2); }, 2s));
+    CHECK(payload_of(p.dev_a.written().back()) == "re: after " + std::to_string(i));
+  }
+  CHECK(p.b.metrics().peer_key_changes == 0);
+  p.stop();
+}
+
+TEST_CASE("An object from a node that started after the receiver's last listing waits for its key, then is delivered",
+          "[node][identity]") {
+  test::VirtualTime vt;
+  asio::io_context io;
+  store::MemoryStore bucket{io, 300us};
+  device::MemoryDevice dev_b{io}, dev_c{io};
+  const auto kC = addr("fd5e::c");
+  node::Node b{io, dev_b, bucket, presence_config(kB)};
+  Running rb(io, b);
+  // B lists the directory (a packet to nobody) before C exists.
+  dev_b.inject(ipv6_packet(kB, kNobody, "anyone"));
+  REQUIRE(run_until(io, [&] { return b.metrics().peer_listings == 1; }));
+  run_until(io, [] { return false; }, 3s);
+  node::Node c{io, dev_c, bucket, presence_config(kC)};
+  Running rc(io, c);
+  REQUIRE(dev_b.written().size() == 1); // the ICMPv6 answer for "anyone"
+  dev_c.inject(ipv6_packet(kC, kB, "hello from c"));
+  REQUIRE(run_until(io, [&] { return dev_b.written().size() == 2; }, 5s));
+  CHECK(payload_of(dev_b.written()[1]) == "hello from c");
+  CHECK(b.inbox().key_waits() >= 1);      // it waited for C's key ...
+  CHECK(b.metrics().peer_listings >= 2);  // ... which a second listing brought
+  CHECK(b.inbox().dropped(core::DropReason::unknown_key) == 0);
+  rc.stop();
+  rb.stop();
+}
+
+TEST_CASE("Objects from a sender outside the /64 are refused before any GET", "[node][hostile]") {
+  test::VirtualTime vt;
+  Pair p;
+  p.start();
+  core::UlidGenerator gen([] { return 3; });
+  auto outsider = addr("fd99::1");
+  core::ObjectKey id{kB, outsider, gen.next(wall_ms()), {}};
+  p.bucket.objects()[core::base_key("hoshino", id)] = "junk body";
+  REQUIRE(p.run_until([&] { return p.b.inbox().dropped(core::DropReason::malformed_key) == 1; }));
+  CHECK(p.bucket.requests(store::OpKind::get) == 0);
+  p.stop();
+}

@@ -169,7 +169,7 @@ TEST_CASE("Directory: a sender heard from is there; waiting queues are bounded",
   // The peer memory is bounded too: a third present node is not remembered, only found again.
   d.start_listing(now);
   d.on_listed({{a, {}}, {b, {}}, {e, {}}}, true, now);
-  CHECK(d.peers() <= 2);
+  CHECK(d.peers() == 2);
   PeerDirectory later;
   later.on_heard(kPeer, now);
   CHECK(later.route(kPeer, p, now + 9min) == Route::send);
@@ -266,4 +266,73 @@ TEST_CASE("Directory: listings wanted by the inbox alone are rate limited", "[pr
   CHECK(d.start_listing(now + 20s)); // the last wish is served later, not forgotten
   d.on_listed({}, true, now + 20s);
   CHECK_FALSE(d.start_listing(now + 30s)); // nobody wants one
+}
+
+TEST_CASE("Directory: a second record for an address changes nothing until the first is gone", "[presence][identity][hostile]") {
+  PeerDirectoryConfig c;
+  c.need_keys = true;
+  PeerDirectory d(c);
+  auto now = t0();
+  auto real = generate_key_pair().public_key, forged = generate_key_pair().public_key;
+  auto list = [&](std::vector<PeerKey> keys, Clock::time_point at) {
+    d.want_listing();
+    REQUIRE(d.start_listing(at));
+    d.on_listed(keys, true, at);
+  };
+  list({{kPeer, real}}, now);
+  CHECK(d.key_of(kPeer) == real);
+  // A writer adds a record for the peer, sorting before or after the real one: nothing changes.
+  list({{kPeer, forged}, {kPeer, real}}, now + 2s);
+  list({{kPeer, real}, {kPeer, forged}}, now + 4s);
+  CHECK(d.key_of(kPeer) == real);
+  CHECK_FALSE(d.key_with_id(kPeer, key_id(forged), now + 4s));
+  CHECK(d.take_key_changes().empty());
+  CHECK(d.ambiguous() == 2);
+  // First use while two records are listed: no key is trusted until one is left.
+  PeerDirectory fresh(c);
+  fresh.want_listing();
+  REQUIRE(fresh.start_listing(now));
+  fresh.on_listed({{kPeer, forged}, {kPeer, real}}, true, now);
+  CHECK_FALSE(fresh.key_of(kPeer));
+  // A rotation: the new record is written, then the old removed; the switch comes with the removal.
+  list({{kPeer, real}, {kPeer, forged}}, now + 20min);
+  CHECK(d.key_of(kPeer) == real);
+  list({{kPeer, forged}}, now + 21min);
+  CHECK(d.key_of(kPeer) == forged);
+  CHECK(d.key_with_id(kPeer, key_id(real), now + 22min) == real); // the overlap
+  CHECK(d.take_key_changes().size() == 1);
+}
+
+TEST_CASE("Directory: an incomplete listing proves no absence; the key table stays bounded", "[presence][identity]") {
+  PeerDirectoryConfig c;
+  c.need_keys = true;
+  c.max_peers = 4;
+  PeerDirectory d(c);
+  auto now = t0();
+  Bytes p = "p";
+  CHECK(d.route(kNobody, p, now) == Route::wait);
+  REQUIRE(d.start_listing(now));
+  auto r = d.on_listed({{kPeer, generate_key_pair().public_key}}, false, now);
+  REQUIRE(r.size() == 1);
+  CHECK_FALSE(r[0].present);
+  CHECK(r[0].unproven); // dropped without an ICMPv6 answer
+  // Junk addresses fill the table, then go: a real peer listed later still gets its key.
+  for (int round = 0; round < 3; ++round) {
+    std::vector<PeerKey> junk;
+    for (int i = 0; i < 4; ++i) {
+      auto a = kNobody;
+      a.bytes[13] = static_cast<std::uint8_t>(round);
+      a.bytes[15] = static_cast<std::uint8_t>(i);
+      junk.push_back({a, generate_key_pair().public_key});
+    }
+    d.want_listing();
+    REQUIRE(d.start_listing(now + std::chrono::minutes(11 * (round + 1))));
+    d.on_listed(junk, true, now + std::chrono::minutes(11 * (round + 1)));
+    CHECK(d.keys().size() <= 4);
+  }
+  auto real = generate_key_pair().public_key;
+  d.want_listing();
+  REQUIRE(d.start_listing(now + 50min));
+  d.on_listed({{kSelf, real}}, true, now + 50min);
+  CHECK(d.key_of(kSelf) == real);
 }
