@@ -25,5 +25,6 @@ int main(int argc, char** argv) {
   if (options->command == "genkey") return hoshino::app::genkey();
   if (options->command == "pubkey") return hoshino::app::pubkey();
   if (options->command == "peers") return hoshino::app::peers(*options);
+  if (options->command == "show") return hoshino::app::show(*options);
   return hoshino::app::run(*options);
 }

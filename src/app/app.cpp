@@ -10,6 +10,7 @@
 #include "device/netlink.hpp"
 #include "device/tun_device.hpp"
 #include "hoshino_config.h"
+#include "node/control_server.hpp"
 #include "node/metrics_server.hpp"
 #include "node/node.hpp"
 #include "s3/client.hpp"
@@ -161,12 +162,16 @@ int run(const Options& o) {
   }
 
   std::vector<core::PeerKey> pinned;
+  std::map<core::Address, std::string> peer_names;
   if (!o.peers_file.empty()) {
     auto text = read_file(o.peers_file);
     if (!text) return fail("cannot read " + o.peers_file + " (--peers-file)");
     auto parsed = parse_peers_file(*text, o.peers_file);
     if (!parsed) return fail(parsed.error());
-    for (const auto& p : *parsed) pinned.push_back({p.address, p.key});
+    for (const auto& p : *parsed) {
+      pinned.push_back({p.address, p.key});
+      peer_names[p.address] = p.name;
+    }
   }
 
   const auto env = s3::process_env();
@@ -268,6 +273,7 @@ int run(const Options& o) {
   if (o.seal) {
     config.identity = *identity;
     config.pinned_peers = pinned;
+    config.peer_names = peer_names;
   } else {
     config.psk.reset();
     log::warn("--no-seal: objects travel unsealed; anyone who can read the bucket reads the packets, and "
@@ -300,6 +306,10 @@ int run(const Options& o) {
   }
   node::Node node(io, *tun_ptr, store, config);
   node_ptr = &node;
+  // `hoshino show`: in the state directory (0700, root's), so only root reaches it.
+  auto control = node::ControlServer::bind(io, o.state_dir + "/control.sock", [&] { return node.render_show(); });
+  if (!control) return fail(control.error());
+  asio::co_spawn(io, (*control)->run(), rethrow);
   fmt::print("hoshino {}: {} on {}{}, bucket {}, inbox {}{}\n", HOSHINO_VERSION, self.str(), o.tun,
              o.netns.empty() ? "" : " (netns " + o.netns + ")", o.bucket, node.inbox_prefix(),
              !o.seal ? ", objects NOT sealed" : psk ? ", objects sealed (pair keys + PSK)" : ", objects sealed");
@@ -329,6 +339,7 @@ int run(const Options& o) {
     if (ec) return;
     log::info("signal {}: flushing and stopping", signo);
     hup.cancel();
+    (*control)->stop();
     node.stop();
   });
   if (metrics) {
@@ -413,6 +424,16 @@ int peers(const Options& o) {
     fmt::print("{:<40} {:<44} {:<20} {:<10} {}{}\n", r.peer.address.str(), core::key_to_base64(r.peer.key), r.hostname,
                r.version, r.started, r.problem.empty() ? "" : "  (" + r.problem + ")");
   fmt::print("{} node(s)\n", rows.size());
+  return 0;
+}
+
+int show(const Options& o) {
+  auto path = o.state_dir + "/control.sock";
+  auto answer = node::read_control_socket(path);
+  if (!answer.ok)
+    return fail("show: no running node with state directory " + o.state_dir + " (" + answer.text +
+                "); use --state-dir if it runs with another");
+  fmt::print("{}", answer.text);
   return 0;
 }
 

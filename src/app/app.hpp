@@ -12,5 +12,6 @@ int run(const Options& options);
 int genkey();
 int pubkey();
 int peers(const Options& options);
+int show(const Options& options);
 
 } // namespace hoshino::app

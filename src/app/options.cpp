@@ -35,6 +35,8 @@ std::string usage() {
        hoshino pubkey            read a private key on stdin, print its public key
        hoshino peers --bucket NAME [--endpoint URL] [--region R] [--key-prefix P]
                                  list the nodes' presence records in the bucket
+       hoshino show [--state-dir DIR]
+                                 the running node and its peers, as `wg show` (root)
 
 IPv6 over S3: creates a TUN interface with address <ULA /64>:<first 16 hex digits of the machine-id>,
 PUTs the packets routed into it into the destination node's inbox in the bucket, and LISTs/GETs its own
@@ -166,7 +168,7 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     else if (a == "--private-key-file") err = take(o.private_key_file);
     else if (a == "--peers-file") err = take(o.peers_file);
     else if (a == "--no-seal") o.seal = false;
-    else if (i == 0 && (a == "genkey" || a == "pubkey" || a == "peers")) o.command = std::string(a);
+    else if (i == 0 && (a == "genkey" || a == "pubkey" || a == "peers" || a == "show")) o.command = std::string(a);
     else if (a == "--state-dir") err = take(o.state_dir);
     else if (a == "--mtu") err = take_number(1280, 65535, o.mtu);
     else if (a == "--queue-bytes") err = take_number(65536, std::size_t{1} << 32, o.queue_bytes);
@@ -209,6 +211,7 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     if (args.size() > 1) return o.command + " takes no options (" + o.command + " < in > out, as wg does)";
     return o;
   }
+  if (o.command == "show") return o; // only --state-dir matters: where the running node's socket is
   if (o.bucket.empty()) return std::string("--bucket is required");
   if (o.command == "peers") return o;
   if (o.ula.empty()) return std::string("--ula is required (e.g. --ula fd5e:59b8:f71d:9a3e::/64)");

@@ -698,6 +698,8 @@ core::KeyLookup Node::open_key(const core::Address& sender, core::SealIds ids, s
     if (const core::Psk* pair = pair_key_for(sender, *key)) return {Status::key, *pair};
     return {Status::refuse, {}};
   }
+  // A pinned sender's key is what the peers file says: nothing a listing shows can change it.
+  if (auto k = directory_.keys().find(sender); k != directory_.keys().end() && k->second.pinned) return {Status::refuse, {}};
   // Not known: a listing that began after the object was made (with a second for clocks) would have
   // shown its sender's record, which a node writes before it sends anything. Then it is nobody's.
   // (An object dated ahead is judged by now: a future ULID must not buy a longer wait.)

@@ -153,6 +153,17 @@ pub_b=$(sed -n 's/^public key //p' "$HS_WORK/b.log" | tail -1)
 cat "$HS_WORK/peers.txt"
 check "hoshino peers lists both nodes with their public keys and hostnames" \
   bash -c "grep -q '^$addr_a *$pub_a *$(hostname)' '$HS_WORK/peers.txt' && grep -q '^$addr_b *$pub_b ' '$HS_WORK/peers.txt' && grep -q '^2 node(s)' '$HS_WORK/peers.txt'"
+"$HS_BIN/hoshino" show --state-dir "$HS_WORK/a.state" > "$HS_WORK/show.txt" 2>&1
+cat "$HS_WORK/show.txt"
+check "hoshino show: the node, its key, and b with traffic both ways and a round trip" \
+  bash -c "grep -q '^node: $addr_a' '$HS_WORK/show.txt' && grep -qF 'public key: $pub_a' '$HS_WORK/show.txt' &&
+           grep -q '^peer: $addr_b' '$HS_WORK/show.txt' && grep -q 'trusted on first use' '$HS_WORK/show.txt' &&
+           grep -q 'transfer: .* received in [1-9][0-9]* objects, .* sent in [1-9]' '$HS_WORK/show.txt' &&
+           grep -q 'round trip: [0-9.]* ms' '$HS_WORK/show.txt'"
+check "the control socket is root's only (mode 0600)" \
+  test "$(stat -c %a "$HS_WORK/a.state/control.sock" 2>/dev/null)" = 600
+check "hoshino show without a running node says so" \
+  bash -c "! '$HS_BIN/hoshino' show --state-dir /nonexistent 2>/dev/null && '$HS_BIN/hoshino' show --state-dir /nonexistent 2>&1 | grep -q 'no running node'"
 check "the private key was made in the state directory, mode 0600" \
   test "$(stat -c %a "$HS_WORK/a.state/private.key" 2>/dev/null)" = 600
 nobody="$HS_ULA::dead"

@@ -1340,6 +1340,20 @@ TEST_CASE("A key rotated during a ping stream loses no ping", "[node][identity][
   CHECK(p.bucket.objects().count(presence_of(kB)) == 0);
   CHECK(p.a.metrics().peer_key_changes >= 1);
   CHECK(p.b.metrics().peer_key_changes >= 1);
+  // The peer view (`hoshino show`): B with its new key, traffic both ways, a round trip.
+  auto view = p.a.render_show();
+  INFO(view);
+  CHECK(view.find("node: fd5e::a\n  public key: " + core::key_to_base64(new_a.public_key)) == 0);
+  CHECK(view.find("peer: fd5e::b\n  key: " + core::fingerprint(new_b.public_key) + "… (trusted on first use)") !=
+        std::string::npos);
+  CHECK(view.find("received in 40 objects") != std::string::npos);
+  CHECK(view.find("sent in 40 objects") != std::string::npos);
+  CHECK(view.find("round trip: ") != std::string::npos);
+  const auto& stats = p.a.metrics().peers.peers().at(kB);
+  CHECK(stats.objects_in == 40);
+  REQUIRE(stats.rtt);
+  CHECK(*stats.rtt > 0ms);
+  CHECK(*stats.rtt < 1s);
   p.stop();
 }
 

@@ -177,6 +177,11 @@ TEST_CASE("Identity and sealing flags; subcommands", "[options]") {
   REQUIRE(peers);
   CHECK(peers->command == "peers");
   CHECK(parse({"peers"}).error() == "--bucket is required");
+  auto show = parse({"show", "--state-dir", "/s"});
+  REQUIRE(show);
+  CHECK(show->command == "show");
+  CHECK(show->state_dir == "/s");
+  CHECK(parse({"show"})->state_dir == "/var/lib/hoshino");
   // A subcommand is the first word only.
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "genkey"}).error() == "unknown option 'genkey'");
 }
