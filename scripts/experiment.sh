@@ -8,6 +8,8 @@
 #                         [--baseline-bin DIR] [--out DIR]
 #                         [--bucket B --endpoint-from-env] [-- extra hoshino flags]
 #
+#   --nodes N ...    the fleet experiment instead: N nodes, all-pairs first pings, a hub, idle cost
+#                    (scripts/fleet.sh --nodes N [--duration S] [--idle S] [--out DIR])
 #   --duration S     iperf3 bulk TCP seconds (default 10)
 #   --streams N      parallel TCP streams in the bulk phase (iperf3 -P, default 1)
 #   --sizes "..."    ping payload sizes (default "56 1200")
@@ -33,6 +35,7 @@ streams=1 duration=10 sizes="56 1200" interval=0.2 count=50 idle=30 out="" bucke
 node_flags=() extra_names=() extra_flags=() baseline_bin=""
 while (($#)); do
   case $1 in
+    --nodes) exec bash "$(dirname "${BASH_SOURCE[0]}")/fleet.sh" "$@" ;; # the fleet experiment (scripts/fleet.sh)
     --duration) duration=$2; shift 2 ;;
     --streams) streams=$2; shift 2 ;;
     --sizes) sizes=$2; shift 2 ;;
@@ -47,7 +50,7 @@ while (($#)); do
     --bucket) bucket=$2; shift 2 ;;
     --endpoint-from-env) from_env=1; shift ;;
     --) shift; node_flags=("$@"); break ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "experiment.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done

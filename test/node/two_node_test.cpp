@@ -1423,3 +1423,60 @@ TEST_CASE("Objects from a sender outside the /64 are refused before any GET", "[
   CHECK(p.bucket.requests(store::OpKind::get) == 0);
   p.stop();
 }
+
+TEST_CASE("Four nodes in one bucket: all pairs, fan-in to one, sealed per pair; a stopped node becomes unreachable",
+          "[node][identity][fleet]") {
+  test::VirtualTime vt;
+  asio::io_context io;
+  store::MemoryStore bucket{io, 300us};
+  const std::vector<core::Address> addrs{addr("fd5e::1"), addr("fd5e::2"), addr("fd5e::3"), addr("fd5e::4")};
+  std::vector<std::unique_ptr<device::MemoryDevice>> devs;
+  std::vector<std::unique_ptr<node::Node>> nodes;
+  std::vector<std::unique_ptr<Running>> running;
+  for (const auto& a : addrs) {
+    devs.push_back(std::make_unique<device::MemoryDevice>(io));
+    nodes.push_back(std::make_unique<node::Node>(io, *devs.back(), bucket, presence_config(a)));
+  }
+  for (auto& n : nodes) running.push_back(std::make_unique<Running>(io, *n));
+  auto from = [](const core::Bytes& p) { return core::parse_ipv6(p)->src; };
+  // All ordered pairs: 3 packets from each node to each other one, all at once.
+  for (std::size_t i = 0; i < 4; ++i)
+    for (std::size_t j = 0; j < 4; ++j)
+      if (i != j)
+        for (int k = 0; k < 3; ++k) devs[i]->inject(ipv6_packet(addrs[i], addrs[j], "m" + std::to_string(k)));
+  REQUIRE(run_until(io, [&] {
+    for (auto& d : devs)
+      if (d->written().size() < 9) return false;
+    return true;
+  }));
+  for (std::size_t j = 0; j < 4; ++j) {
+    std::map<core::Address, std::vector<std::string>> got;
+    for (const auto& p : devs[j]->written()) got[from(p)].push_back(payload_of(p));
+    CHECK(got.size() == 3);
+    for (const auto& [src, payloads] : got) CHECK(payloads == std::vector<std::string>{"m0", "m1", "m2"}); // in order
+  }
+  // Fan-in: three senders, 200 packets each, to node 1 at once; every one arrives, in order per sender.
+  const std::size_t before = devs[0]->written().size();
+  for (int k = 0; k < 200; ++k)
+    for (std::size_t i = 1; i < 4; ++i) devs[i]->inject(ipv6_packet(addrs[i], addrs[0], std::to_string(k)));
+  REQUIRE(run_until(io, [&] { return devs[0]->written().size() == before + 600; }));
+  std::map<core::Address, int> next;
+  for (std::size_t k = before; k < devs[0]->written().size(); ++k) {
+    const auto& p = devs[0]->written()[k];
+    CHECK(payload_of(p) == std::to_string(next[from(p)]++));
+  }
+  CHECK(next.size() == 3);
+  for (auto& n : nodes) {
+    CHECK(n->inbox().dropped(core::DropReason::bad_seal) == 0);
+    CHECK(n->inbox().dropped(core::DropReason::unknown_key) == 0);
+  }
+  // Node 4 stops cleanly (its record goes); once node 1's knowledge of it expires, a packet to it is
+  // answered unreachable instead of being PUT into an inbox nobody reads.
+  running[3]->stop();
+  run_until(io, [] { return false; }, 11min);
+  const std::size_t seen = devs[0]->written().size();
+  devs[0]->inject(ipv6_packet(addrs[0], addrs[3], "still there?"));
+  REQUIRE(run_until(io, [&] { return devs[0]->written().size() == seen + 1; }));
+  CHECK(is_unreachable_for(devs[0]->written().back(), addrs[0]));
+  for (std::size_t i = 0; i < 3; ++i) running[i]->stop();
+}
