@@ -236,6 +236,8 @@ int run(const Options& o) {
   config.psk = psk;
   config.bundler.max_queue_bytes = o.queue_bytes;
   config.bundler.max_in_flight = o.max_in_flight;
+  config.bundler.max_total_queue_bytes = o.total_queue_bytes;
+  config.bundler.max_total_in_flight = o.total_in_flight;
   config.bundler.max_bundle_bytes = o.bundle_bytes;
   config.bundler.max_bundle_packets = o.bundle_packets;
   config.ingress.pace.anticipate = o.anticipate;

@@ -75,6 +75,10 @@ inbox to deliver packets sent to it.
 
 Tuning (the defaults are what the benchmarks in README measure):
   --max-in-flight N      PUTs in flight per destination, 1-256 (default: 4)
+  --total-queue-bytes N  packets waiting for all destinations together; beyond, the oldest of the
+                         largest queue are dropped (default: 67108864, 64 MiB)
+  --total-in-flight N    PUTs in flight for all destinations together, 1-4096; destinations then
+                         take turns (default: 64)
   --bundle-bytes N       packet bytes per object at most, 1280-8388608 (default: 2097152)
   --bundle-packets N     packets per object at most, 1-65535 (default: 65535)
   --no-inline            always send a body, even when the packets fit in the key
@@ -173,6 +177,8 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     else if (a == "--mtu") err = take_number(1280, 65535, o.mtu);
     else if (a == "--queue-bytes") err = take_number(65536, std::size_t{1} << 32, o.queue_bytes);
     else if (a == "--max-in-flight") err = take_number(1, 256, o.max_in_flight);
+    else if (a == "--total-queue-bytes") err = take_number(1 << 20, std::size_t{1} << 34, o.total_queue_bytes);
+    else if (a == "--total-in-flight") err = take_number(1, 4096, o.total_in_flight);
     else if (a == "--bundle-bytes") err = take_number(1280, 8 << 20, o.bundle_bytes);
     else if (a == "--bundle-packets") err = take_number(1, 65535, o.bundle_packets);
     else if (a == "--no-inline") o.inline_small = false;

@@ -18,6 +18,8 @@ struct Options {
   std::size_t mtu = 53049;
   std::size_t queue_bytes = 8 << 20; // packets waiting per destination; beyond, the oldest are dropped
   std::size_t max_in_flight = 4;     // PUTs per destination
+  std::size_t total_queue_bytes = 64 << 20; // packets waiting, all destinations together
+  std::size_t total_in_flight = 64;  // PUTs, all destinations together
   std::size_t bundle_bytes = 2 << 20;
   std::size_t bundle_packets = 65535;
   bool inline_small = true;          // packets that fit in the key travel there

@@ -344,6 +344,8 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
     if (in_flight.empty()) puts_in_flight_.erase(batch.dst);
     if (auto next = bundler_.on_put_done(batch.dst)) spawn(put_batch(std::move(*next)));
     for (auto& waiting : bundler_.take_unblocked()) spawn(put_batch(std::move(waiting)));
+    metrics_.queued_bytes = bundler_.total_queued_bytes();
+    metrics_.puts_in_flight = bundler_.total_in_flight();
     co_return;
   }
   std::optional<core::Psk> seal_key;

@@ -185,3 +185,18 @@ TEST_CASE("Identity and sealing flags; subcommands", "[options]") {
   // A subcommand is the first word only.
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "genkey"}).error() == "unknown option 'genkey'");
 }
+
+TEST_CASE("Node-wide bounds: defaults and limits", "[options]") {
+  auto o = parse({"--bucket", "b", "--ula", "fd5e::/64"});
+  REQUIRE(o);
+  CHECK(o->total_queue_bytes == 64u << 20);
+  CHECK(o->total_in_flight == 64);
+  o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--total-queue-bytes", "16777216", "--total-in-flight=8"});
+  REQUIRE(o);
+  CHECK(o->total_queue_bytes == 16u << 20);
+  CHECK(o->total_in_flight == 8);
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--total-in-flight", "0"}).error().find("from 1 to 4096") !=
+        std::string::npos);
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--total-queue-bytes", "1000"}).error().find("must be a number") !=
+        std::string::npos);
+}
