@@ -649,3 +649,42 @@ TEST_CASE_METHOD(Fixture, "An announced key that answered with junk is not polle
   CHECK(in.start_polls(kNow + 10).empty()); // not asked again on every beat
   CHECK_FALSE(in.chained(kNow + 10));
 }
+
+TEST_CASE_METHOD(Fixture, "A stream whose polls at once keep missing polls first after half its cadence", "[inbox][chain]") {
+  for (bool paced : {true, false}) {
+    auto c = config();
+    c.stream_gap_ms = 100;
+    c.paced_first_poll = paced;
+    Inbox in(c);
+    // Objects made every 40 ms; each appears 30 ms after the previous one was read (not pipelined):
+    // the poll at once after each hit misses.
+    std::vector<std::string> keys;
+    for (int i = 0; i < 40; ++i) keys.push_back(key(kA, kNow - 2000 + 40 * static_cast<std::uint64_t>(i), 1));
+    std::uint64_t t = kNow;
+    receive(in, keys[0], body(kA, {"0"}, std::nullopt, ulid_of(keys[1])), t);
+    std::size_t at_once = 0, misses = 0;
+    for (std::size_t i = 1; i + 1 < keys.size(); ++i) {
+      if (in.polls_due(t)) ++at_once; // the first poll for this object goes at once
+      std::uint64_t visible = t + 30;
+      for (;;) {
+        auto due = in.polls_due(t) ? std::optional<std::uint64_t>(t) : in.next_poll_ms(t);
+        REQUIRE(due);
+        t = *due;
+        REQUIRE(in.start_polls(t) == std::vector<std::string>{keys[i]});
+        if (t >= visible) break;
+        in.on_poll_missed(keys[i], false, t);
+        ++misses;
+        t += 1;
+      }
+      in.on_polled(keys[i], body(kA, {"x"}, std::nullopt, ulid_of(keys[i + 1])), t);
+    }
+    INFO("paced " << paced << ": at once " << at_once << ", misses " << misses);
+    if (paced) {
+      CHECK(at_once <= 12);   // a few at first, then every 8th to look again
+      CHECK(misses <= 160);   // against over 250 at once (below)
+    } else {
+      CHECK(at_once == 38);   // the experiment's switch: always at once
+      CHECK(misses >= 200);
+    }
+  }
+}
