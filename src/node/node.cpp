@@ -488,7 +488,7 @@ asio::awaitable<void> Node::ingress_loop() {
     auto step = co_await heartbeat_.next();
     if (stopping_) break;
     // The presence record is rewritten rarely; beats come at least every bell interval or poll-max.
-    if (presence_published_ && !presence_writing_ && Clock::now() >= presence_due_) spawn(refresh_presence());
+    if (config_.presence && !presence_writing_ && Clock::now() >= presence_due_) spawn(refresh_presence());
     switch (step.action) {
       case IngressAction::list: spawn(list_once(step.second_lane)); break;
       case IngressAction::poll: {

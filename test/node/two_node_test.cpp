@@ -1480,3 +1480,21 @@ TEST_CASE("Four nodes in one bucket: all pairs, fan-in to one, sealed per pair; 
   CHECK(is_unreachable_for(devs[0]->written().back(), addrs[0]));
   for (std::size_t i = 0; i < 3; ++i) running[i]->stop();
 }
+
+TEST_CASE("A presence record that could not be written is written again within a minute", "[node][presence]") {
+  test::VirtualTime vt;
+  Pair p(presence_config(kA), presence_config(kB));
+  bool refuse = true;
+  p.bucket.fault = [&](store::OpKind op, const std::string& key) -> std::optional<s3::Error> {
+    if (refuse && op == store::OpKind::put && key.starts_with("hoshino/peers/")) return store::http_error(503, "SlowDown");
+    return std::nullopt;
+  };
+  p.start();
+  p.run_until([] { return false; }, 2s);
+  CHECK(p.bucket.objects().count(presence_of(kA)) == 0);
+  CHECK(p.a.metrics().presence_write_failures == 1);
+  refuse = false;
+  REQUIRE(p.run_until([&] { return p.bucket.objects().count(presence_of(kA)) == 1; }, 70s));
+  CHECK(p.a.metrics().presence_writes == 1);
+  p.stop();
+}
