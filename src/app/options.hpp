@@ -28,7 +28,6 @@ struct Options {
   bool chain_keys = true;            // announce successors' keys; poll announced keys with GET
   bool bell = true;                  // idle nodes watch a doorbell object instead of LISTing
   bool ring = true;                  // ring an idle destination's doorbell (off: the original design)
-  bool paced_first_poll = true;      // off: --experiment eager-stream-polls (a stream's polls at once)
   std::string netns;     // empty: stay in the current namespace
   std::string machine_id = "/etc/machine-id";
   std::string metrics = "127.0.0.1:8081"; // or "off"

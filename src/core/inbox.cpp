@@ -182,11 +182,7 @@ void Inbox::on_polled(const std::string& key, std::string_view body, std::uint64
   // The announced key has answered: it is not asked again (an authentic body announces the next one;
   // anything else would otherwise be fetched on every beat until the chain's time is up).
   if (auto k = parse_key(config_.key_prefix, key)) {
-    if (auto c = chains_.find(k->src); c != chains_.end() && c->second.next == k->id) {
-      c->second.answered = true;
-      if (c->second.first_poll && c->second.first_at_once) c->second.eager_hits = c->second.eager_hits * 0.875 + 0.125;
-      c->second.first_poll = false;
-    }
+    if (auto c = chains_.find(k->src); c != chains_.end() && c->second.next == k->id) c->second.answered = true;
   }
   if (handled(key, body.size())) return;
   Address sender;
@@ -210,12 +206,8 @@ void Inbox::on_poll_missed(const std::string& key, bool failed, std::uint64_t no
   ++(failed ? poll_errors_ : poll_misses_);
   // A stream's object is late: ask again after an eighth of its cadence, not at once.
   if (auto k = parse_key(config_.key_prefix, key)) {
-    if (auto c = chains_.find(k->src); c != chains_.end() && c->second.next == k->id) {
-      auto& a = c->second;
-      if (a.first_poll && a.first_at_once && !failed) a.eager_hits *= 0.875;
-      a.first_poll = false;
-      if (streaming(a)) a.poll_at_ms = now_ms + std::max<std::uint64_t>(1, a.gap_ms / 8);
-    }
+    if (auto c = chains_.find(k->src); c != chains_.end() && c->second.next == k->id && streaming(c->second))
+      c->second.poll_at_ms = now_ms + std::max<std::uint64_t>(1, c->second.gap_ms / 8);
   }
 }
 
@@ -244,13 +236,7 @@ void Inbox::announce(const Address& sender, const Ulid& of, const Ulid& next, st
     a.next = next;
     a.since_ms = now_ms;
     a.answered = false;
-    a.first_poll = true;
-    // At once: in a stream the next object is often there already (pipelined PUTs). Unless polls at
-    // once mostly miss for this sender: then after half its cadence (every 8th still at once, to see
-    // whether that changed).
-    ++a.announcements;
-    a.first_at_once = !config_.paced_first_poll || !streaming(a) || a.eager_hits >= 0.5 || a.announcements % 8 == 0;
-    a.poll_at_ms = a.first_at_once ? 0 : now_ms + a.gap_ms / 2;
+    a.poll_at_ms = 0; // at once: in a stream the next object is often there already (pipelined PUTs)
     return;
   }
   if (chains_.size() >= config_.max_chains) forget_expired_chains(now_ms);

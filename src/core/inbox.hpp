@@ -76,9 +76,6 @@ struct InboxConfig {
   // a poll of its next key misses, the next poll waits an eighth of that cadence instead of going back
   // to back (most of those polls miss). 0: always back to back.
   std::uint64_t stream_gap_ms = 100;
-  // A stream whose poll at once after an object mostly misses (the next object is not there yet) polls
-  // first after half its cadence instead (off: always at once, as the experiment `eager-stream-polls`).
-  bool paced_first_poll = true;
   ReplayConfig replay;                 // which (sender, ULID) were consumed
   // A failed GET is tried again after retry_base_ms, doubling up to retry_max_ms, until the object is
   // older than max_age_ms (a SlowDown burst delays packets; it does not lose them).
@@ -216,12 +213,6 @@ private:
     std::uint64_t poll_at_ms = 0; // a streaming sender's next key is not polled before this
     bool answered = false;      // a poll found it (the cadence is kept for the next announcement)
     std::uint64_t of_ms = 0;    // the time in the ULID of the object that announced it
-    // Whether the poll at once after an object usually finds the next one already there (pipelined
-    // PUTs): smoothed over the polls made at once. Low: a stream's first poll waits half its cadence.
-    double eager_hits = 1.0;
-    bool first_poll = true;     // no poll for this announcement yet
-    bool first_at_once = true;  // ... and it goes at once (measured), not after half the cadence
-    unsigned announcements = 0; // every 8th first poll goes at once, to measure eager_hits again
   };
   bool streaming(const Announced& a) const { return a.gap_ms > 0 && a.gap_ms < config_.stream_gap_ms; }
   // The announced key, if it is still worth asking for (not listed, consumed or asked already).
