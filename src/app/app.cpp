@@ -244,6 +244,7 @@ int run(const Options& o) {
   config.ingress.pace.second_lane = o.second_list;
   config.inline_small = o.inline_small;
   config.chain_keys = o.chain_keys;
+  config.paced_stream_polls = o.paced_stream_polls;
   config.ingress.chained_list_interval = o.chained_list;
   config.clock = &clock;
   const std::string hostname = host_name();

@@ -92,6 +92,8 @@ Tuning (the defaults are what the benchmarks in README measure):
                          still ring others' bells: a peer may be watching)
   --delete-interval D    at most one DeleteObjects of consumed objects per D (default: 250ms;
                          0ms: one as soon as an object is consumed)
+  --experiment NAMES     switches for A/B runs, comma-separated: unpaced-stream-polls (a stream's
+                         next key is polled back to back after a miss, as before the pacing)
   --original-design      the 2023 original's behaviour, for comparisons: --bundle-packets 1
                          --max-in-flight 256 --poll-min 500ms --poll-max 500ms --no-anticipation
                          --no-inline --no-second-list --no-chain --delete-interval 0ms --no-bell
@@ -172,6 +174,19 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     else if (a == "--private-key-file") err = take(o.private_key_file);
     else if (a == "--peers-file") err = take(o.peers_file);
     else if (a == "--no-seal") o.seal = false;
+    else if (a == "--experiment") {
+      // Switches for A/B runs of the experiment kit (README, Benchmarks), comma-separated.
+      std::string v;
+      err = take(v);
+      for (std::size_t at = 0; !err && at <= v.size();) {
+        auto comma = v.find(',', at);
+        std::string name = v.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+        if (name == "unpaced-stream-polls") o.paced_stream_polls = false;
+        else err = "--experiment '" + name + "': unknown (unpaced-stream-polls)";
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+      }
+    }
     else if (i == 0 && (a == "genkey" || a == "pubkey" || a == "peers" || a == "show")) o.command = std::string(a);
     else if (a == "--state-dir") err = take(o.state_dir);
     else if (a == "--mtu") err = take_number(1280, 65535, o.mtu);

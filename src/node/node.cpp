@@ -36,8 +36,8 @@ core::InboxConfig inbox_config(const NodeConfig& c, std::uint64_t start_ms) {
   i.replay.forget_after_ms = i.max_age_ms + i.max_future_ms;
   // A sender whose objects come closer than the pace's stream window is a stream: poll its next key
   // when its cadence says the object is due, not back to back.
-  i.stream_gap_ms = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(c.ingress.pace.stream_window).count());
+  i.stream_gap_ms = c.paced_stream_polls ? static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(c.ingress.pace.stream_window).count()) : 0;
   return i;
 }
 

@@ -200,3 +200,14 @@ TEST_CASE("Node-wide bounds: defaults and limits", "[options]") {
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--total-queue-bytes", "1000"}).error().find("must be a number") !=
         std::string::npos);
 }
+
+TEST_CASE("Experiment switches", "[options]") {
+  auto o = parse({"--bucket", "b", "--ula", "fd5e::/64"});
+  REQUIRE(o);
+  CHECK(o->paced_stream_polls);
+  o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-stream-polls"});
+  REQUIRE(o);
+  CHECK_FALSE(o->paced_stream_polls);
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-stream-polls,nope"}).error() ==
+        "--experiment 'nope': unknown (unpaced-stream-polls)");
+}
