@@ -228,8 +228,9 @@ asio::awaitable<void> Node::list_peers() {
     for (const auto& k : *keys) {
       auto pk = core::parse_presence_key(config_.key_prefix, k.key);
       if (!pk || pk->address == config_.self) continue; // our own record is no peer
-      // A key nothing can be sealed to (a low-order point) is no key: that record is ignored.
-      if (config_.identity && !pair_key_for(pk->address, pk->key)) continue;
+      // (A key nothing can be sealed to, a low-order point, is found out when first used: pair_key_for
+      // fails and that peer's packets are dropped as no_key. Checking each listed key here would cost
+      // an X25519 per junk record and listing.)
       present.push_back(*pk);
     }
     if (keys->size() < kPage) {
