@@ -245,6 +245,7 @@ int run(const Options& o) {
   config.inline_small = o.inline_small;
   config.chain_keys = o.chain_keys;
   config.paced_stream_polls = o.paced_stream_polls;
+  config.paced_conversations = o.paced_conversations;
   config.ingress.chained_list_interval = o.chained_list;
   config.clock = &clock;
   const std::string hostname = host_name();

@@ -93,7 +93,9 @@ Tuning (the defaults are what the benchmarks in README measure):
   --delete-interval D    at most one DeleteObjects of consumed objects per D (default: 250ms;
                          0ms: one as soon as an object is consumed)
   --experiment NAMES     switches for A/B runs, comma-separated: unpaced-stream-polls (a stream's
-                         next key is polled back to back after a miss, as before the pacing)
+                         next key is polled back to back after a miss, as before the pacing),
+                         paced-conversations (a reply's key back to back 8 times, then every
+                         1, 2, 4, 8, 10 ms: fewer GETs, slower replies)
   --original-design      the 2023 original's behaviour, for comparisons: --bundle-packets 1
                          --max-in-flight 256 --poll-min 500ms --poll-max 500ms --no-anticipation
                          --no-inline --no-second-list --no-chain --delete-interval 0ms --no-bell
@@ -182,7 +184,8 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
         auto comma = v.find(',', at);
         std::string name = v.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
         if (name == "unpaced-stream-polls") o.paced_stream_polls = false;
-        else err = "--experiment '" + name + "': unknown (unpaced-stream-polls)";
+        else if (name == "paced-conversations") o.paced_conversations = true;
+        else err = "--experiment '" + name + "': unknown (unpaced-stream-polls, paced-conversations)";
         if (comma == std::string::npos) break;
         at = comma + 1;
       }

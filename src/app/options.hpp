@@ -29,6 +29,7 @@ struct Options {
   bool bell = true;                  // idle nodes watch a doorbell object instead of LISTing
   bool ring = true;                  // ring an idle destination's doorbell (off: the original design)
   bool paced_stream_polls = true;    // off: --experiment unpaced-stream-polls (a stream's polls back to back)
+  bool paced_conversations = false;  // on: --experiment paced-conversations (a reply's polls back off)
   std::string netns;     // empty: stay in the current namespace
   std::string machine_id = "/etc/machine-id";
   std::string metrics = "127.0.0.1:8081"; // or "off"

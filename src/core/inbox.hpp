@@ -76,6 +76,12 @@ struct InboxConfig {
   // a poll of its next key misses, the next poll waits an eighth of that cadence instead of going back
   // to back (most of those polls miss). 0: always back to back.
   std::uint64_t stream_gap_ms = 100;
+  // A conversation's reply (a sender that is not streaming) is polled back to back for the first
+  // conversation_eager_polls misses (a reply within a round trip or two is found at once), then after
+  // 1, 2, 4... ms up to conversation_poll_max_ms: an idle conversation costs ~40 GETs a second, not a
+  // thousand. 0: always back to back (the experiment `unpaced-conversations`).
+  unsigned conversation_eager_polls = 8;
+  std::uint64_t conversation_poll_max_ms = 0; // on with `--experiment paced-conversations`: 10
   ReplayConfig replay;                 // which (sender, ULID) were consumed
   // A failed GET is tried again after retry_base_ms, doubling up to retry_max_ms, until the object is
   // older than max_age_ms (a SlowDown burst delays packets; it does not lose them).
@@ -146,6 +152,8 @@ public:
   void on_polled(const std::string& key, std::string_view body, std::uint64_t now_ms);
   // A poll found nothing yet (failed: it could not ask): the key stays announced until its time is up.
   void on_poll_missed(const std::string& key, bool failed, std::uint64_t now_ms);
+  // This node sent to `peer`: its reply is likely, so its next key is polled back to back again.
+  void on_sent_to(const Address& peer);
   // A poll's body passed max_object_bytes: the object is refused (oversized) and deleted.
   void on_poll_too_large(const std::string& key, std::uint64_t now_ms);
   // Packets ready for the kernel, in order per sender. Persist take_replay_changes() first.
@@ -213,6 +221,7 @@ private:
     std::uint64_t poll_at_ms = 0; // a streaming sender's next key is not polled before this
     bool answered = false;      // a poll found it (the cadence is kept for the next announcement)
     std::uint64_t of_ms = 0;    // the time in the ULID of the object that announced it
+    unsigned misses = 0;        // polls of this announced key that found nothing yet
   };
   bool streaming(const Announced& a) const { return a.gap_ms > 0 && a.gap_ms < config_.stream_gap_ms; }
   // The announced key, if it is still worth asking for (not listed, consumed or asked already).

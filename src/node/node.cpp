@@ -36,6 +36,7 @@ core::InboxConfig inbox_config(const NodeConfig& c, std::uint64_t start_ms) {
   i.replay.forget_after_ms = i.max_age_ms + i.max_future_ms;
   // A sender whose objects come closer than the pace's stream window is a stream: poll its next key
   // when its cadence says the object is due, not back to back.
+  if (c.paced_conversations) i.conversation_poll_max_ms = 10;
   i.stream_gap_ms = c.paced_stream_polls ? static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(c.ingress.pace.stream_window).count()) : 0;
   return i;
@@ -415,6 +416,7 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
     metrics_.egress.bytes += batch.bytes;
     ++metrics_.egress.objects;
     if (object.inlined) ++metrics_.egress.inlined_objects;
+    inbox_.on_sent_to(batch.dst);
     metrics_.peers.on_sent(batch.dst, batch.bytes, first_attempt, Clock::now());
     // The object is in the bucket: if the destination may be idle, its bell now (its LIST will find it).
     // (Also with the bell off here: only watching is off; a receiver that watches must be rung.)

@@ -62,6 +62,7 @@ struct NodeConfig {
   // Objects announce their successor's key, and beats poll announced keys with GET (core/chain.hpp).
   bool chain_keys = true;
   bool paced_stream_polls = true; // off: core::InboxConfig::stream_gap_ms = 0 (an experiment's switch)
+  bool paced_conversations = false; // on: core::InboxConfig::conversation_poll_max_ms = 10 (an experiment)
   // Where the replay window's highest ULIDs persist (--state-dir); null: nothing outlives the process.
   StateDir* state_dir = nullptr;
   // A LIST whose page is full of keys already handled (deletes refused or lagging) reads on, this many

@@ -649,3 +649,34 @@ TEST_CASE_METHOD(Fixture, "An announced key that answered with junk is not polle
   CHECK(in.start_polls(kNow + 10).empty()); // not asked again on every beat
   CHECK_FALSE(in.chained(kNow + 10));
 }
+
+TEST_CASE_METHOD(Fixture, "A conversation's reply is polled back to back at first, then at a bounded rate", "[inbox][chain]") {
+  for (bool paced : {true, false}) {
+    auto c = config();
+    c.stream_gap_ms = 100;
+    c.conversation_poll_max_ms = paced ? 25 : 0;
+    Inbox in(c);
+    auto k1 = key(kA, kNow - 2000, 1), k2 = key(kA, kNow - 1000, 1);
+    receive(in, k1, body(kA, {"0"}, std::nullopt, ulid_of(k2)), kNow);
+    // A reply that takes a second to come: count the polls made, each answered "not yet" after 1.5 ms.
+    std::uint64_t t = kNow;
+    int polls = 0, early = 0;
+    while (t < kNow + 1000) {
+      auto due = in.polls_due(t) ? std::optional<std::uint64_t>(t) : in.next_poll_ms(t);
+      REQUIRE(due);
+      t = std::max(t, *due);
+      REQUIRE(in.start_polls(t) == std::vector<std::string>{k2});
+      ++polls;
+      if (t < kNow + 12) ++early;
+      t += 1;
+      in.on_poll_missed(k2, false, t);
+    }
+    INFO("paced " << paced << ": " << polls << " polls, " << early << " in the first 12 ms");
+    if (paced) {
+      CHECK(early >= 8);    // the first 8 go back to back: a reply within a round trip is found at once
+      CHECK(polls <= 60);   // then at most one per 25 ms: ~40 a second
+    } else {
+      CHECK(polls >= 900);  // the experiment's switch: back to back all along
+    }
+  }
+}

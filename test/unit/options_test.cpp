@@ -208,6 +208,11 @@ TEST_CASE("Experiment switches", "[options]") {
   o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-stream-polls"});
   REQUIRE(o);
   CHECK_FALSE(o->paced_stream_polls);
+  CHECK_FALSE(o->paced_conversations);
+  o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "paced-conversations,unpaced-stream-polls"});
+  REQUIRE(o);
+  CHECK(o->paced_conversations);
+  CHECK_FALSE(o->paced_stream_polls);
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-stream-polls,nope"}).error() ==
-        "--experiment 'nope': unknown (unpaced-stream-polls)");
+        "--experiment 'nope': unknown (unpaced-stream-polls, paced-conversations)");
 }
