@@ -1,5 +1,7 @@
 #include "node/control_server.hpp"
 
+#include "node/answer.hpp"
+
 #include "util/spawn.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -21,7 +23,7 @@ namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxConnections = 4;
-constexpr auto kTimeout = std::chrono::seconds(2);
+constexpr auto kTimeout = std::chrono::milliseconds(2000);
 constexpr std::size_t kMaxAnswer = 4 << 20;
 
 } // namespace
@@ -76,19 +78,14 @@ asio::awaitable<void> ControlServer::run() {
 
 asio::awaitable<void> ControlServer::serve(asio::local::stream_protocol::socket socket,
                                            std::shared_ptr<std::size_t> active) {
-  using namespace asio::experimental::awaitable_operators;
   struct Release {
     std::shared_ptr<std::size_t> n;
     ~Release() { --*n; }
   } release{active};
   std::string answer = render_();
-  asio::steady_timer deadline(io_, kTimeout);
-  auto write = asio::async_write(socket, asio::buffer(answer), use_tuple);
-  auto expired = deadline.async_wait(use_tuple);
-  auto either = std::move(write) || std::move(expired);
-  co_await std::move(either);
-  asio::error_code ignored;
-  socket.shutdown(asio::local::stream_protocol::socket::shutdown_both, ignored);
+  asio::steady_timer deadline(io_);
+  auto written = answer_and_close(socket, deadline, std::move(answer), kTimeout);
+  co_await std::move(written);
 }
 
 ControlAnswer read_control_socket(const std::string& path) {

@@ -1,5 +1,7 @@
 #include "node/metrics_server.hpp"
 
+#include "node/answer.hpp"
+
 #include "util/log.hpp"
 #include "util/spawn.hpp"
 
@@ -140,13 +142,8 @@ asio::awaitable<void> MetricsServer::serve(asio::ip::tcp::socket socket, [[maybe
   }
   std::string response = fmt::format("HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
                                      status, type, body.size(), body);
-  deadline.expires_after(limits_.timeout);
-  auto write = asio::async_write(socket, asio::buffer(response), use_tuple);
-  auto write_expired = deadline.async_wait(use_tuple);
-  auto write_or_timeout = std::move(write) || std::move(write_expired);
-  co_await std::move(write_or_timeout);
-  asio::error_code ignored;
-  socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  auto written = answer_and_close(socket, deadline, std::move(response), limits_.timeout);
+  co_await std::move(written);
 }
 
 } // namespace hoshino::node

@@ -328,7 +328,24 @@ bool Node::forward(core::Bytes packet) {
   return true;
 }
 
+void Node::put_finished(const core::Address& dst) {
+  if (auto next = bundler_.on_put_done(dst)) spawn(put_batch(std::move(*next)));
+  // A node-wide PUT slot came free: destinations that waited for one take their turns.
+  for (auto& waiting : bundler_.take_unblocked()) spawn(put_batch(std::move(waiting)));
+  metrics_.queued_bytes = bundler_.total_queued_bytes();
+  metrics_.puts_in_flight = bundler_.total_in_flight();
+}
+
 asio::awaitable<void> Node::put_batch(core::Batch batch) {
+  std::size_t count = batch.packets.size();
+  // Before the chain's pick: a batch that cannot be sealed announces no key and takes no order slot.
+  auto sealing = seal_for(batch.dst);
+  if (config_.identity && !sealing) { // its key went away meanwhile (a pinned peer's listing, a bound)
+    metrics_.dropped["no_key"] += count;
+    metrics_.peers.on_dropped(batch.dst, count, Clock::now());
+    put_finished(batch.dst);
+    co_return;
+  }
   auto pick = chain_.pick(batch.dst, now_ms());
   core::ObjectKey id{batch.dst, config_.self, pick.id, {}};
   // Pipelined behind a PUT still in flight: this object may become visible first, so it names the
@@ -337,19 +354,6 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
   std::optional<core::Ulid> after;
   if (!in_flight.empty()) after = *in_flight.rbegin();
   in_flight.insert(id.id);
-  std::size_t count = batch.packets.size();
-  auto sealing = seal_for(batch.dst);
-  if (config_.identity && !sealing) { // its key went away meanwhile (a pinned peer's listing, a bound)
-    metrics_.dropped["no_key"] += count;
-    metrics_.peers.on_dropped(batch.dst, count, Clock::now());
-    in_flight.erase(id.id);
-    if (in_flight.empty()) puts_in_flight_.erase(batch.dst);
-    if (auto next = bundler_.on_put_done(batch.dst)) spawn(put_batch(std::move(*next)));
-    for (auto& waiting : bundler_.take_unblocked()) spawn(put_batch(std::move(waiting)));
-    metrics_.queued_bytes = bundler_.total_queued_bytes();
-    metrics_.puts_in_flight = bundler_.total_in_flight();
-    co_return;
-  }
   std::optional<core::Psk> seal_key;
   core::SealIds ids;
   if (sealing) {
@@ -429,11 +433,7 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
     it->second.erase(id.id);
     if (it->second.empty()) puts_in_flight_.erase(it);
   }
-  if (auto next = bundler_.on_put_done(batch.dst)) spawn(put_batch(std::move(*next)));
-  // A node-wide PUT slot came free: destinations that waited for one take their turns.
-  for (auto& waiting : bundler_.take_unblocked()) spawn(put_batch(std::move(waiting)));
-  metrics_.queued_bytes = bundler_.total_queued_bytes();
-  metrics_.puts_in_flight = bundler_.total_in_flight();
+  put_finished(batch.dst);
 }
 
 asio::awaitable<void> Node::ring(core::Address dst) {

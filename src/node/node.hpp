@@ -128,6 +128,7 @@ private:
   struct PollRound;
   asio::awaitable<void> poll_key(std::string key, std::shared_ptr<PollRound> round);
   asio::awaitable<void> put_batch(core::Batch batch);
+  void put_finished(const core::Address& dst); // a PUT slot of dst came free: the next batches go
   bool forward(core::Bytes packet); // classify and queue one outgoing packet; false if it is not ours to send
   void enqueue(const core::Address& dst, core::Bytes packet); // to the bundler (a full bundle goes at once)
   void flush_bundles();                // the end of a burst: partial bundles with nothing in flight go
