@@ -16,7 +16,7 @@
 #
 #   --setting NAME "FLAGS"  one node pair run with these hoshino flags (repeatable; NAME: letters,
 #                    digits, . _ -; FLAGS may be ""). Without any: "defaults" (""), plus "no-bell"
-#                    ("--no-bell") when the binary knows that flag, else "poll-2s" ("--poll-max 2s")
+#                    ("--bell-interval off") when the binary knows that setting, else "poll-2s" ("--poll-max 2s")
 #                    and "poll-10s" ("--poll-max 10s"). The script passes --key-prefix first: a
 #                    setting's own --key-prefix would win and its pair could share another's inbox.
 #   --baseline-bin DIR  one more pair named "baseline": hoshino's default flags, run with DIR/hoshino
@@ -84,7 +84,9 @@ if [[ ! -x $s3tool ]]; then
 fi
 bins=()
 if ((${#names[@]} == 0)); then
-  if "$bin/hoshino" --help 2>&1 | grep -q -- '--no-bell'; then
+  if "$bin/hoshino" check --bucket b --ula fd5e::/64 --bell-interval off > /dev/null 2>&1; then
+    names=(defaults no-bell); flags=("" "--bell-interval off")
+  elif "$bin/hoshino" --help 2>&1 | grep -q -- '--no-bell'; then # builds before the config file
     names=(defaults no-bell); flags=("" "--no-bell")
   else
     names=(defaults poll-2s poll-10s); flags=("" "--poll-max 2s" "--poll-max 10s")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The latency/cost experiment kit: two nodes in network namespaces on the local RGW (or a bucket you
 # name), measured in one run, written as JSON, a Markdown table and PNG plots. The same experiment runs
-# with hoshino's defaults and with the original design's settings (--original-design), side by side.
+# with hoshino's defaults and with the original design's settings (--experiment original-design), side by side.
 #
 #   scripts/experiment.sh [--duration S] [--sizes "56 1200"] [--interval S] [--count N] [--idle S]
 #                         [--streams N] [--s3-delay MS] [--no-original] [--variant NAME "FLAGS"]
@@ -19,7 +19,7 @@
 #                    (scripts/delay_proxy.py; this kernel has no tc netem)
 #   --no-original    skip the original-design run (halves the time)
 #   --variant NAME "FLAGS"  one more run with these hoshino flags, e.g. --variant one-list
-#                    "--no-second-list" (repeatable; A/B tests of a setting in the same run)
+#                    "--experiment no-second-list" (repeatable; A/B tests of a setting in the same run)
 #   --baseline-bin DIR  one more run named "baseline": hoshino's default flags (not the ones after --),
 #                    run with DIR/hoshino instead of the fresh build, e.g. today's defaults built from
 #                    an older commit (scripts/build-baseline.sh REV DIR builds one; pass DIR/src), so old
@@ -150,7 +150,7 @@ variants=(defaults)
 run_variant defaults "${node_flags[@]}"
 if ((original)); then
   variants+=(original)
-  run_variant original --original-design
+  run_variant original --experiment original-design
 fi
 for i in "${!extra_names[@]}"; do
   variants+=("${extra_names[$i]}")

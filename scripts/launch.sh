@@ -3,26 +3,29 @@
 #
 #   scripts/launch.sh --bucket B --ula PREFIX/64 [options] HOST...
 #     --psk-file F     copy this key to every host and seal objects with it (recommended)
-#     --env-file F     extra lines for /etc/hoshino/hoshino.env (AWS_REGION, credentials, AWS_ENDPOINT_URL)
-#     --args "..."     extra hoshino flags (e.g. "--metrics 127.0.0.1:9100 -v")
+#     --env-file F     lines for /etc/hoshino/hoshino.env, hoshino's environment (AWS credentials, AWS_REGION)
+#     --set KEY=VALUE  one more line of /etc/hoshino/hoshino.conf (repeatable; keys are hoshino's long
+#                      flags, e.g. --set metrics=127.0.0.1:9100 --set verbose=1)
 #     --ssh "CMD"      the ssh command (default: ssh -o BatchMode=yes); HOST may be user@host
 #     --dry-run        print what would be done (secrets redacted); run nothing (not even the local build)
 #
 # Per host: installs the runtime libraries, copies the binary and the systemd unit (built here, for
-# Debian 12), writes /etc/hoshino/hoshino.env (mode 0600), enables and (re)starts hoshino.service, and reads
-# /etc/machine-id to print the node's address.
+# Debian 12), writes /etc/hoshino/hoshino.conf (checked here first with `hoshino check`) and
+# /etc/hoshino/hoshino.env (mode 0600), enables and (re)starts hoshino.service, and reads /etc/machine-id
+# to print the node's address.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-bucket="" ula="" psk_file="" env_file="" extra_args="" ssh_cmd="ssh -o BatchMode=yes" dry_run=0 hosts=()
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+bucket="" ula="" psk_file="" env_file="" settings=() ssh_cmd="ssh -o BatchMode=yes" dry_run=0 hosts=()
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while (($#)); do
   case $1 in
     --bucket) bucket=${2:?--bucket needs a value}; shift 2 ;;
     --ula) ula=${2:?--ula needs a value}; shift 2 ;;
     --psk-file) psk_file=${2:?}; shift 2 ;;
     --env-file) env_file=${2:?}; shift 2 ;;
-    --args) extra_args=${2:?}; shift 2 ;;
+    --set) [[ ${2:-} == *=* ]] || { echo "launch.sh: --set needs KEY=VALUE" >&2; exit 2; }
+           settings+=("${2%%=*} = ${2#*=}"); shift 2 ;;
     --ssh) ssh_cmd=${2:?}; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
     -h|--help) usage 0 ;;
@@ -55,16 +58,22 @@ run ninja -C "$root/build-release"
 run meson install -C "$root/build-release" --destdir "$stage/root" --no-rebuild
 run tar -C "$stage/root" -czf "$stage/hoshino.tar.gz" usr
 
-# The environment file every host gets. It may hold credentials: created under umask 077, so it is never
-# readable by others, not even between its creation and a chmod.
+# The settings every host gets, checked by the binary that will read them (a typo fails here, not on
+# every host at once).
+{
+  echo "# written by scripts/launch.sh"
+  echo "bucket = $bucket"
+  echo "ula = $ula"
+  [[ -z $psk_file ]] || echo "psk-file = /etc/hoshino/psk"
+  for line in "${settings[@]}"; do echo "$line"; done
+} > "$stage/hoshino.conf"
+if ((dry_run)); then echo "hoshino.conf for every host:"; sed 's/^/  /' "$stage/hoshino.conf"
+else "$stage/root/usr/bin/hoshino" check --config "$stage/hoshino.conf" > /dev/null; fi
+# The environment file may hold credentials: created under umask 077, so it is never readable by others,
+# not even between its creation and a chmod.
 (
   umask 077
-  {
-    echo "HOSHINO_BUCKET=$bucket"
-    echo "HOSHINO_ULA=$ula"
-    echo "HOSHINO_ARGS=${psk_file:+--psk-file /etc/hoshino/psk }$extra_args"
-    [[ -n $env_file ]] && cat "$env_file"
-  } > "$stage/hoshino.env"
+  if [[ -n $env_file ]]; then cat "$env_file"; else echo "# no environment (an instance profile gives credentials)"; fi > "$stage/hoshino.env"
 )
 # Dry-run output ends up in terminals and logs: secrets are shown as <redacted>.
 redact() {
@@ -88,8 +97,9 @@ for host in "${hosts[@]}"; do
   feed "$stage/hoshino.tar.gz" $ssh_cmd "$host" "sudo tar -C / -xzf -"
   # Secrets on the host: root-only files, created so (umask 077; install replaces an older file, whatever
   # its mode, by a new one).
-  feed "$stage/hoshino.env" $ssh_cmd "$host" \
-    "sudo install -d -m 0755 /etc/hoshino && sudo sh -c 'umask 077 && install -m 0600 /dev/stdin /etc/hoshino/hoshino.env'"
+  feed "$stage/hoshino.conf" $ssh_cmd "$host" \
+    "sudo install -d -m 0755 /etc/hoshino && sudo install -m 0644 /dev/stdin /etc/hoshino/hoshino.conf"
+  feed "$stage/hoshino.env" $ssh_cmd "$host" "sudo sh -c 'umask 077 && install -m 0600 /dev/stdin /etc/hoshino/hoshino.env'"
   if [[ -n $psk_file ]]; then
     feed "$psk_file" $ssh_cmd "$host" "sudo sh -c 'umask 077 && install -m 0600 /dev/stdin /etc/hoshino/psk'"
   fi

@@ -9,13 +9,13 @@
 
 int main(int argc, char** argv) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
-  auto options = hoshino::app::parse_options(args);
+  auto options = hoshino::app::parse_options(args, hoshino::app::read_file);
   if (!options) {
     fmt::print(stderr, "hoshino: {} (try --help)\n", options.error());
     return 2;
   }
   if (options->help) {
-    fmt::print("{}", hoshino::app::usage());
+    fmt::print("{}", hoshino::app::usage(options->command, options->help_topic));
     return 0;
   }
   if (options->version) {
@@ -26,5 +26,6 @@ int main(int argc, char** argv) {
   if (options->command == "pubkey") return hoshino::app::pubkey();
   if (options->command == "peers") return hoshino::app::peers(*options);
   if (options->command == "show") return hoshino::app::show(*options);
+  if (options->command == "check") return hoshino::app::check(*options);
   return hoshino::app::run(*options);
 }

@@ -43,13 +43,6 @@ int fail(const std::string& message) {
   return 1;
 }
 
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // This node's identity: --private-key-file, else <state-dir>/private.key, made on first start (0600).
 Result<core::KeyPair, std::string> load_identity(const Options& o) {
@@ -137,51 +130,162 @@ Result<Unit, std::string> configure(const device::TunDevice& tun, const Options&
 
 } // namespace
 
-int run(const Options& o) {
-  const double start_time = now_seconds();
-  log::threshold() = o.verbosity >= 2 ? log::Level::debug : o.verbosity == 1 ? log::Level::info : log::Level::warn;
+namespace {
 
+// Step 1: who this node is on the /64 (the ULA prefix and the machine-id).
+struct LocalAddress {
+  core::UlaPrefix prefix;
+  core::Address self;
+};
+Result<LocalAddress, std::string> local_address(const Options& o) {
   auto prefix = core::parse_ula_prefix(o.ula);
-  if (!prefix) return fail(prefix.error());
+  if (!prefix) return prefix.error();
   auto machine_id = read_file(o.machine_id);
-  if (!machine_id) return fail("cannot read " + o.machine_id + " (--machine-id)");
+  if (!machine_id) return "cannot read " + o.machine_id + " (--machine-id)";
   auto id = core::interface_id_from_machine_id(*machine_id);
-  if (!id) return fail(o.machine_id + ": " + id.error());
-  const core::Address self = prefix->with(*id);
+  if (!id) return o.machine_id + ": " + id.error();
+  return LocalAddress{*prefix, prefix->with(*id)};
+}
 
+// Step 2: the keys shared with peers: the PSK, and the pinned peers (--peers-file, the config's [Peer]s).
+struct SharedKeys {
   std::optional<core::Psk> psk;
+  std::vector<PinnedPeer> pinned;
+};
+Result<SharedKeys, std::string> load_shared_keys(const Options& o) {
+  SharedKeys keys;
   if (!o.psk_file.empty()) {
     auto content = read_file(o.psk_file);
-    if (!content) return fail("cannot read " + o.psk_file + " (--psk-file)");
+    if (!content) return "cannot read " + o.psk_file + " (--psk-file)";
     auto key = core::parse_psk(*content);
-    if (!key) return fail("--psk-file " + o.psk_file + ": " + key.error()); // never echoes the content
-    psk = *key;
+    if (!key) return "--psk-file " + o.psk_file + ": " + key.error(); // never echoes the content
+    keys.psk = *key;
     struct stat st {};
     if (::stat(o.psk_file.c_str(), &st) == 0 && (st.st_mode & 0077))
       log::warn("--psk-file {} is readable by other users (chmod 600 it)", o.psk_file);
   }
-
-  std::vector<core::PeerKey> pinned;
-  std::map<core::Address, std::string> peer_names;
+  keys.pinned = o.peers;
   if (!o.peers_file.empty()) {
     auto text = read_file(o.peers_file);
-    if (!text) return fail("cannot read " + o.peers_file + " (--peers-file)");
+    if (!text) return "cannot read " + o.peers_file + " (--peers-file)";
     auto parsed = parse_peers_file(*text, o.peers_file);
-    if (!parsed) return fail(parsed.error());
+    if (!parsed) return parsed.error();
     for (const auto& p : *parsed) {
-      pinned.push_back({p.address, p.key});
-      peer_names[p.address] = p.name;
+      for (const auto& q : keys.pinned)
+        if (q.address == p.address)
+          return o.peers_file + ": " + p.address.str() + " is pinned in " + o.config + " too";
+      keys.pinned.push_back(p);
     }
   }
+  return keys;
+}
 
+// Step 3: the S3 client, with credentials from the environment, the shared file or (neither) an EC2
+// instance profile through IMDSv2, fetched here so that a missing role is a startup error.
+struct S3Connection {
+  std::unique_ptr<s3::Client> client;
+  std::unique_ptr<s3::ImdsProvider> imds; // set: the credentials expire and are renewed while running
+  std::optional<s3::ExpiringCredentials> expiring;
+};
+Result<s3::ClientConfig, std::string> resolve_s3(const Options& o, bool& use_imds, std::optional<s3::ImdsConfig>& imds) {
   const auto env = s3::process_env();
-  auto s3config = s3::resolve_client_config(o.endpoint, o.region, env, false);
+  auto config = s3::resolve_client_config(o.endpoint, o.region, env, false);
+  if (!config) return config.error();
+  use_imds = config->credentials.access_key_id.empty();
+  imds = s3::imds_config_from_env(env);
+  if (use_imds && !imds)
+    return s3::resolve_credentials(env).error() + " (instance metadata disabled by AWS_EC2_METADATA_DISABLED)";
+  return config;
+}
+Result<S3Connection, std::string> connect_s3(asio::io_context& io, s3::ClientConfig config, bool use_imds,
+                                             const std::optional<s3::ImdsConfig>& imds_config) {
+  S3Connection c;
+  c.client = std::make_unique<s3::Client>(io, std::move(config));
+  if (!use_imds) return c;
+  c.imds = std::make_unique<s3::ImdsProvider>(c.client->http(), *imds_config);
+  auto fetched = run_to_completion(io, c.imds->fetch());
+  if (!fetched) return s3::resolve_credentials(s3::process_env()).error() + ", and " + fetched.error();
+  c.expiring = std::move(fetched).value();
+  c.client->set_credentials(c.expiring->credentials);
+  log::info("credentials from the instance metadata service, valid until {}",
+            std::chrono::system_clock::to_time_t(c.expiring->expiration));
+  return c;
+}
+
+// The offset to S3's clock, from every answer's Date (core/clock_offset.hpp); the bucket check is its
+// first sample. A skew is logged at most every 10 minutes.
+void watch_server_clock(s3::Client& client, core::ClockOffset& clock) {
+  auto last_log = std::make_shared<std::chrono::steady_clock::time_point>();
+  client.on_server_date = [&clock, last_log](std::uint64_t sent_ms, std::uint64_t received_ms, std::string_view date) {
+    auto server = core::parse_http_date(date);
+    if (!server) return;
+    clock.on_sample(sent_ms, received_ms, *server);
+    auto now = std::chrono::steady_clock::now();
+    if (clock.correction_ms() != 0 &&
+        (*last_log == std::chrono::steady_clock::time_point{} || now - *last_log >= std::chrono::minutes(10))) {
+      *last_log = now;
+      log::warn("this machine's clock is {:+.1f} s off S3's: objects are stamped and judged by S3's time; fix the "
+                "time sync (logged at most every 10 min)", static_cast<double>(-clock.estimate_ms()) / 1000);
+    }
+  };
+}
+
+// Step 4: the node's configuration: the command line's (defaults from node::NodeConfig) plus who it is.
+node::NodeConfig node_config(const Options& o, const LocalAddress& local, const SharedKeys& keys,
+                             const core::ClockOffset& clock, const std::string& hostname) {
+  node::NodeConfig config = o.node;
+  config.prefix = local.prefix;
+  config.self = local.self;
+  config.psk = keys.psk;
+  config.clock = &clock;
+  config.hostname = hostname;
+  config.version = HOSHINO_VERSION;
+  config.presence_published = true;
+  return config;
+}
+
+// Step 5: who is there (core/presence.hpp): written after every local check (a failure later would leave
+// a record for a node that is not there) and before the node runs, so a policy that forbids it is a
+// startup error. Peers answer packets to an address without a record with ICMPv6 unreachable.
+Result<Unit, std::string> publish_presence(asio::io_context& io, store::S3Store& store, const Options& o,
+                                           const core::Address& self, const core::PublicKey& key_of_self,
+                                           const std::string& hostname, double start_time) {
+  core::PresenceRecord record{self, hostname, HOSHINO_VERSION, static_cast<std::uint64_t>(start_time * 1000)};
+  const auto& prefix = o.node.key_prefix;
+  auto key = core::presence_key(prefix, self, key_of_self);
+  if (auto ok = run_to_completion(io, store.put(key, core::format_presence(record), false)); !ok)
+    return "cannot write this node's presence record " + key + ": " + ok.error().describe() +
+           " (the policy must allow PutObject and DeleteObject on it: README, Least privilege)";
+  // Records of this address under other keys (a key replaced while the node was down, a kill -9 during
+  // a rotation) would make peers seal to a key nobody holds: removed.
+  auto mine = core::presence_prefix(prefix) + self.hex() + ".";
+  if (auto listed = run_to_completion(io, store.list(mine, 1000, "")); listed) {
+    std::vector<std::string> stale;
+    for (const auto& k : *listed)
+      if (k.key != key) stale.push_back(k.key);
+    if (!stale.empty()) {
+      auto removed = run_to_completion(io, store.remove(stale));
+      if (!removed || !removed->empty())
+        log::warn("could not remove {} old presence record(s) of this node (first: {})", stale.size(), stale.front());
+    }
+  }
+  return Unit{};
+}
+
+} // namespace
+
+int run(const Options& o) {
+  const double start_time = now_seconds();
+  log::threshold() = o.verbosity >= 2 ? log::Level::debug : o.verbosity == 1 ? log::Level::info : log::Level::warn;
+
+  auto local = local_address(o);
+  if (!local) return fail(local.error());
+  auto keys = load_shared_keys(o);
+  if (!keys) return fail(keys.error());
+  bool use_imds = false;
+  std::optional<s3::ImdsConfig> imds_config;
+  auto s3config = resolve_s3(o, use_imds, imds_config);
   if (!s3config) return fail(s3config.error());
-  // Neither the environment nor the shared file: an EC2 instance profile, through IMDSv2.
-  const bool use_imds = s3config->credentials.access_key_id.empty();
-  auto imds_config = s3::imds_config_from_env(env);
-  if (use_imds && !imds_config)
-    return fail(s3::resolve_credentials(env).error() + " (instance metadata disabled by AWS_EC2_METADATA_DISABLED)");
   if (!o.netns.empty()) {
     auto ns = device::open_netns(o.netns);
     if (!ns) return fail(ns.error());
@@ -189,72 +293,18 @@ int run(const Options& o) {
   }
 
   asio::io_context io;
-  s3::Client client(io, std::move(s3config).value());
-  std::optional<s3::ImdsProvider> imds;
-  std::optional<s3::ExpiringCredentials> expiring;
-  if (use_imds) {
-    imds.emplace(client.http(), *imds_config);
-    auto fetched = run_to_completion(io, imds->fetch());
-    if (!fetched)
-      return fail(s3::resolve_credentials(env).error() + ", and " + fetched.error());
-    expiring = std::move(fetched).value();
-    client.set_credentials(expiring->credentials);
-    log::info("credentials from the instance metadata service, valid until {}",
-              std::chrono::system_clock::to_time_t(expiring->expiration));
-  }
-  // The offset to S3's clock, from every answer's Date (core/clock_offset.hpp); the startup check below
-  // is its first sample.
+  auto s3 = connect_s3(io, std::move(s3config).value(), use_imds, imds_config);
+  if (!s3) return fail(s3.error());
+  s3::Client& client = *s3->client;
   core::ClockOffset clock;
-  std::chrono::steady_clock::time_point last_skew_log{};
-  client.on_server_date = [&](std::uint64_t sent_ms, std::uint64_t received_ms, std::string_view date) {
-    auto server = core::parse_http_date(date);
-    if (!server) return;
-    clock.on_sample(sent_ms, received_ms, *server);
-    auto now = std::chrono::steady_clock::now();
-    if (clock.correction_ms() != 0 &&
-        (last_skew_log == std::chrono::steady_clock::time_point{} || now - last_skew_log >= std::chrono::minutes(10))) {
-      last_skew_log = now;
-      log::warn("this machine's clock is {:+.1f} s off S3's: objects are stamped and judged by S3's time; fix the "
-                "time sync (logged at most every 10 min)", static_cast<double>(-clock.estimate_ms()) / 1000);
-    }
-  };
+  watch_server_clock(client, clock);
   store::S3Store store(client, o.bucket);
-  if (auto ok = run_to_completion(io, store.check(core::inbox_prefix(o.key_prefix, self))); !ok)
+  if (auto ok = run_to_completion(io, store.check(core::inbox_prefix(o.node.key_prefix, local->self))); !ok)
     return fail("bucket " + o.bucket + ": " + ok.error().describe());
 
-  node::NodeConfig config;
-  config.prefix = *prefix;
-  config.self = self;
-  config.key_prefix = o.key_prefix;
-  config.ingress.pace.min = o.poll_min;
-  config.ingress.pace.max = o.poll_max;
-  config.ingress.pace.busy = o.poll_busy;
-  config.ingress.delete_interval = o.delete_interval;
-  config.ingress.bell = o.bell;
-  config.ring = o.ring;
-  config.ingress.bell_interval = o.bell_interval;
-  config.psk = psk;
-  config.bundler.max_queue_bytes = o.queue_bytes;
-  config.bundler.max_in_flight = o.max_in_flight;
-  config.bundler.max_total_queue_bytes = o.total_queue_bytes;
-  config.bundler.max_total_in_flight = o.total_in_flight;
-  config.bundler.max_bundle_bytes = o.bundle_bytes;
-  config.bundler.max_bundle_packets = o.bundle_packets;
-  config.ingress.pace.anticipate = o.anticipate;
-  config.ingress.pace.second_lane = o.second_list;
-  config.inline_small = o.inline_small;
-  config.chain_keys = o.chain_keys;
-  config.paced_stream_polls = o.paced_stream_polls;
-  config.paced_conversations = o.paced_conversations;
-  config.ingress.chained_list_interval = o.chained_list;
-  config.clock = &clock;
   const std::string hostname = host_name();
-  config.hostname = hostname;
-  config.version = HOSHINO_VERSION;
-  config.presence_published = true;
-  device::TunDevice* tun_ptr = nullptr;
+  node::NodeConfig config = node_config(o, *local, *keys, clock, hostname);
   node::Node* node_ptr = nullptr;
-
   std::unique_ptr<node::MetricsServer> metrics;
   if (o.metrics != "off") {
     auto m = node::MetricsServer::bind(io, o.metrics, [&] {
@@ -266,7 +316,6 @@ int run(const Options& o) {
 
   auto tun = device::TunDevice::create(io, o.tun, o.mtu);
   if (!tun) return fail(tun.error());
-  tun_ptr = tun->get();
   // After the interface (which needs root, the more basic error), before it is configured.
   auto state_dir = node::StateDir::open(o.state_dir);
   if (!state_dir) return fail(state_dir.error());
@@ -276,47 +325,28 @@ int run(const Options& o) {
   if (!identity) return fail(identity.error());
   if (o.seal) {
     config.identity = *identity;
-    config.pinned_peers = pinned;
-    config.peer_names = peer_names;
+    for (const auto& p : keys->pinned) {
+      config.pinned_peers.push_back({p.address, p.key});
+      config.peer_names[p.address] = p.name;
+    }
   } else {
     config.psk.reset();
     log::warn("--no-seal: objects travel unsealed; anyone who can read the bucket reads the packets, and "
               "anyone who can write it can send as any node");
   }
-  if (auto r = configure(*tun_ptr, o, self, *prefix); !r) return fail(o.tun + ": " + r.error()); // closing removes it
+  if (auto r = configure(**tun, o, local->self, local->prefix); !r) return fail(o.tun + ": " + r.error()); // closing removes it
+  if (auto r = publish_presence(io, store, o, local->self, identity->public_key, hostname, start_time); !r)
+    return fail(r.error());
 
-  // Who is there (core/presence.hpp): written after every local check (a failure later would leave a
-  // record for a node that is not there) and before the node runs, so a policy that forbids it is a
-  // startup error. Peers answer packets to an address without a record with ICMPv6 unreachable.
-  {
-    core::PresenceRecord record{self, hostname, HOSHINO_VERSION, static_cast<std::uint64_t>(start_time * 1000)};
-    auto key = core::presence_key(o.key_prefix, self, identity->public_key);
-    if (auto ok = run_to_completion(io, store.put(key, core::format_presence(record), false)); !ok)
-      return fail("cannot write this node's presence record " + key + ": " + ok.error().describe() +
-                  " (the policy must allow PutObject and DeleteObject on it: README, Least privilege)");
-    // Records of this address under other keys (a key replaced while the node was down, a kill -9 during
-    // a rotation) would make peers seal to a key nobody holds: removed.
-    auto mine = core::presence_prefix(o.key_prefix) + self.hex() + ".";
-    if (auto listed = run_to_completion(io, store.list(mine, 1000, "")); listed) {
-      std::vector<std::string> stale;
-      for (const auto& k : *listed)
-        if (k.key != key) stale.push_back(k.key);
-      if (!stale.empty()) {
-        auto removed = run_to_completion(io, store.remove(stale));
-        if (!removed || !removed->empty())
-          log::warn("could not remove {} old presence record(s) of this node (first: {})", stale.size(), stale.front());
-      }
-    }
-  }
-  node::Node node(io, *tun_ptr, store, config);
+  node::Node node(io, **tun, store, config);
   node_ptr = &node;
   // `hoshino show`: in the state directory (0700, root's), so only root reaches it.
   auto control = node::ControlServer::bind(io, o.state_dir + "/control.sock", [&] { return node.render_show(); });
   if (!control) return fail(control.error());
   asio::co_spawn(io, (*control)->run(), rethrow);
-  fmt::print("hoshino {}: {} on {}{}, bucket {}, inbox {}{}\n", HOSHINO_VERSION, self.str(), o.tun,
+  fmt::print("hoshino {}: {} on {}{}, bucket {}, inbox {}{}\n", HOSHINO_VERSION, local->self.str(), o.tun,
              o.netns.empty() ? "" : " (netns " + o.netns + ")", o.bucket, node.inbox_prefix(),
-             !o.seal ? ", objects NOT sealed" : psk ? ", objects sealed (pair keys + PSK)" : ", objects sealed");
+             !o.seal ? ", objects NOT sealed" : keys->psk ? ", objects sealed (pair keys + PSK)" : ", objects sealed");
   fmt::print("public key {}\n", core::key_to_base64(identity->public_key));
   std::fflush(stdout);
 
@@ -346,11 +376,9 @@ int run(const Options& o) {
     (*control)->stop();
     node.stop();
   });
-  if (metrics) {
-    asio::co_spawn(io, metrics->run(), rethrow);
-  }
-  if (imds) {
-    asio::co_spawn(io, s3::refresh_credentials(*imds, *expiring, [&](const s3::Credentials& c) {
+  if (metrics) asio::co_spawn(io, metrics->run(), rethrow);
+  if (s3->imds) {
+    asio::co_spawn(io, s3::refresh_credentials(*s3->imds, *s3->expiring, [&](const s3::Credentials& c) {
       client.set_credentials(c);
       log::info("instance metadata credentials renewed");
     }), rethrow);
@@ -362,6 +390,25 @@ int run(const Options& o) {
   });
   io.run();
   return node.fatal_error().empty() ? 0 : 1; // said already, loudly
+}
+
+int check(const Options& o) {
+  // What can be judged from the settings alone; the files they name are read when the node starts.
+  if (auto prefix = core::parse_ula_prefix(o.ula); !prefix) {
+    fail(prefix.error());
+    return 2;
+  }
+  fmt::print("{}", effective_settings(o));
+  return 0;
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return ss.str();
 }
 
 int genkey() {
@@ -388,7 +435,7 @@ int peers(const Options& o) {
   asio::io_context io;
   s3::Client client(io, std::move(s3config).value());
   store::S3Store store(client, o.bucket);
-  const auto prefix = core::presence_prefix(o.key_prefix);
+  const auto prefix = core::presence_prefix(o.node.key_prefix);
   struct Row {
     core::PeerKey peer;
     std::string hostname = "?", version = "?", started = "?", problem;
@@ -400,7 +447,7 @@ int peers(const Options& o) {
     auto keys = run_to_completion(io, store.list(prefix, kPage, after));
     if (!keys) return fail("bucket " + o.bucket + ": " + keys.error().describe());
     for (const auto& k : *keys)
-      if (auto pk = core::parse_presence_key(o.key_prefix, k.key)) rows.push_back(Row{*pk, "?", "?", "?", ""});
+      if (auto pk = core::parse_presence_key(o.node.key_prefix, k.key)) rows.push_back(Row{*pk, "?", "?", "?", ""});
     if (keys->size() < kPage) break;
     after = keys->back().key;
   }
@@ -411,7 +458,7 @@ int peers(const Options& o) {
       r.problem = "not read: more than 1000 records";
       continue;
     }
-    auto key = core::presence_key(o.key_prefix, r.peer.address, r.peer.key);
+    auto key = core::presence_key(o.node.key_prefix, r.peer.address, r.peer.key);
     auto body = run_to_completion(io, store.get(key, core::kMaxPresenceBytes));
     if (!body) {
       r.problem = body.error().describe();

@@ -1,10 +1,12 @@
 #include "app/options.hpp"
 
+#include "util/text.hpp"
+
 #include <fmt/core.h>
 
 #include <charconv>
-#include <optional>
 #include <cmath>
+#include <map>
 
 namespace hoshino::app {
 
@@ -29,229 +31,681 @@ Result<std::chrono::nanoseconds, std::string> parse_duration(std::string_view te
   return std::chrono::nanoseconds(static_cast<long long>(ns));
 }
 
-std::string usage() {
-  return R"(usage: hoshino --bucket NAME --ula PREFIX/64 [options]
-       hoshino genkey            print a new private key (base64, as `wg genkey`)
-       hoshino pubkey            read a private key on stdin, print its public key
-       hoshino peers --bucket NAME [--endpoint URL] [--region R] [--key-prefix P]
-                                 list the nodes' presence records in the bucket
-       hoshino show [--state-dir DIR]
-                                 the running node and its peers, as `wg show` (root)
-
-IPv6 over S3: creates a TUN interface with address <ULA /64>:<first 16 hex digits of the machine-id>,
-PUTs the packets routed into it into the destination node's inbox in the bucket, and LISTs/GETs its own
-inbox to deliver packets sent to it.
-
-  --bucket NAME          S3 bucket shared by the nodes (required)
-  --ula PREFIX/64        unique local /64 (fc00::/7) shared by the nodes (required)
-  --endpoint URL         S3 endpoint (default: $AWS_ENDPOINT_URL, else AWS)
-  --region R             S3 region (default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1)
-  --tun NAME             interface name (default: hoshino0)
-  --mtu N                interface MTU, 1280-65535 (default: 53049)
-  --netns NAME           create the interface, then move it into /run/netns/NAME and configure it
-                         there; hoshino and its S3 connections stay where they started
-  --machine-id PATH      file with 32 hex digits (default: /etc/machine-id)
-  --metrics ADDR:PORT    Prometheus /metrics endpoint, or "off" (default: 127.0.0.1:8081)
-  --key-prefix P         object key prefix in the bucket (default: hoshino)
-  --state-dir DIR        what a restart must remember (the replay window), one per node
-                         (default: /var/lib/hoshino)
-  --queue-bytes N        packets waiting per destination while its PUTs are in flight; beyond this
-                         the oldest are dropped and counted (default: 8388608, 8 MiB)
-  --private-key-file P   this node's X25519 private key (default: <state-dir>/private.key, made
-                         on first start, mode 0600); objects are sealed with a key per pair of
-                         nodes (X25519 + HKDF, ChaCha20-Poly1305), peers' public keys come from
-                         their presence records (trusted on first use) or --peers-file
-  --peers-file PATH      pin peers' public keys ([Peer] sections: Address, PublicKey, Name)
-  --psk-file PATH        also mix this 32-byte key shared by the nodes into every pair key (as
-                         WireGuard's preshared key); make with: openssl rand -hex 32 > PATH
-  --no-seal              objects travel unsealed (anyone who can read the bucket reads them)
-  --poll-min D           fastest inbox LIST interval (default: 0ms, back to back while active)
-  --poll-max D           slowest inbox LIST interval (default: 5s; idle nodes watch their
-                         doorbell instead, unless --no-bell)
-  --bell-interval D      an idle node checks its doorbell (one GET) every D: a packet to it waits
-                         D/2 on average; it costs 86400 s/D GETs a day (default: 1750ms, $0.0198 a
-                         day at S3 Standard prices)
-  --poll-busy D          LIST interval while objects arrive continuously (default: 0ms)
-
-Tuning (the defaults are what the benchmarks in README measure):
-  --max-in-flight N      PUTs in flight per destination, 1-256 (default: 4)
-  --total-queue-bytes N  packets waiting for all destinations together; beyond, the oldest of the
-                         largest queue are dropped (default: 67108864, 64 MiB)
-  --total-in-flight N    PUTs in flight for all destinations together, 1-4096; destinations then
-                         take turns (default: 64)
-  --bundle-bytes N       packet bytes per object at most, 1280-8388608 (default: 2097152)
-  --bundle-packets N     packets per object at most, 1-65535 (default: 65535)
-  --no-inline            always send a body, even when the packets fit in the key
-  --no-anticipation      do not poll faster after sending (by default a reply is expected)
-  --no-second-list       one LIST at a time, also during conversations
-  --no-chain             objects do not announce their successor's key, and the inbox is only ever
-                         LISTed (by default, awaited objects are polled with GET: 1/12 of the price)
-  --chained-list D       while announced keys are polled, LIST only every D, for new senders and
-                         broken chains (default: 1s)
-  --no-bell              idle nodes LIST every --poll-max instead of watching a doorbell (they
-                         still ring others' bells: a peer may be watching)
-  --delete-interval D    at most one DeleteObjects of consumed objects per D (default: 250ms;
-                         0ms: one as soon as an object is consumed)
-  --experiment NAMES     switches for A/B runs, comma-separated: unpaced-stream-polls (a stream's
-                         next key is polled back to back after a miss, as before the pacing),
-                         paced-conversations (a reply's key back to back 8 times, then every
-                         1, 2, 4, 8, 10 ms: fewer GETs, slower replies)
-  --original-design      the 2023 original's behaviour, for comparisons: --bundle-packets 1
-                         --max-in-flight 256 --poll-min 500ms --poll-max 500ms --no-anticipation
-                         --no-inline --no-second-list --no-chain --delete-interval 0ms --no-bell
-  -v, --verbose          more logging (repeat for debug)
-  --version              print the version
-  --help                 this text
-
-Durations take a unit: ns, us, ms, s, m (e.g. 250ms, 5s).
-
-Environment:
-  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   credentials
-  AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials), AWS_PROFILE (default "default")
-  AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL
-)";
+std::string format_duration(std::chrono::nanoseconds d) {
+  const auto n = d.count();
+  if (n != 0 && n % 1'000'000'000 == 0) return fmt::format("{}s", n / 1'000'000'000);
+  if (n % 1'000'000 == 0) return fmt::format("{}ms", n / 1'000'000);
+  if (n % 1'000 == 0) return fmt::format("{}us", n / 1'000);
+  return fmt::format("{}ns", n);
 }
 
 namespace {
 
-// The field a duration flag sets, or nullptr if `flag` is not one.
-std::chrono::nanoseconds* duration_flag(Options& o, std::string_view flag) {
-  if (flag == "--poll-min") return &o.poll_min;
-  if (flag == "--poll-max") return &o.poll_max;
-  if (flag == "--poll-busy") return &o.poll_busy;
-  if (flag == "--delete-interval") return &o.delete_interval;
-  if (flag == "--chained-list") return &o.chained_list;
-  if (flag == "--bell-interval") return &o.bell_interval;
+using Error = std::optional<std::string>;
+using Setter = std::function<Error(Options&, std::string_view value, const std::string& name)>;
+using Getter = std::function<std::string(const Options&)>;
+
+// Which commands a flag applies to (the node and `check` share every flag).
+enum : unsigned { kNode = 1, kPeers = 2, kShow = 4 };
+
+struct Flag {
+  std::string_view name;  // the long flag without "--", and the config file's key
+  std::string_view arg;   // what its value is, for --help; empty: a switch
+  std::string_view group; // network, s3, security, node, tuning, experiment
+  bool common;            // in plain --help (at most 15 flags there)
+  unsigned commands;
+  std::string_view help;
+  Setter set;
+  Getter get;             // the value as the config file spells it ("" unset)
+  std::string_view unset = {}; // what an unset value means, for --help ("$AWS_REGION, ... else us-east-1")
+  bool in_file = true;    // --help, --version and --config are command-line only
+};
+
+// --- flag builders over a field accessor: [](auto& o) -> auto& { return o.x; }
+
+template <class F>
+Setter text(F field) {
+  return [field](Options& o, std::string_view v, const std::string&) -> Error {
+    field(o) = std::string(v);
+    return std::nullopt;
+  };
+}
+template <class F>
+Getter text_of(F field) {
+  return [field](const Options& o) { return std::string(field(o)); };
+}
+
+Error parse_number(std::string_view v, std::size_t lo, std::size_t hi, const std::string& name, std::size_t& into) {
+  unsigned long long n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || p != v.data() + v.size() || n < lo || n > hi)
+    return fmt::format("{} '{}' must be a number from {} to {}", name, v, lo, hi);
+  into = static_cast<std::size_t>(n);
+  return std::nullopt;
+}
+
+template <class F>
+Setter number(F field, std::size_t lo, std::size_t hi) {
+  return [field, lo, hi](Options& o, std::string_view v, const std::string& name) -> Error {
+    std::size_t n = 0;
+    if (auto e = parse_number(v, lo, hi, name, n)) return e;
+    field(o) = static_cast<std::remove_reference_t<decltype(field(o))>>(n);
+    return std::nullopt;
+  };
+}
+template <class F>
+Getter number_of(F field) {
+  return [field](const Options& o) { return std::to_string(field(o)); };
+}
+
+template <class F>
+Setter duration(F field) {
+  return [field](Options& o, std::string_view v, const std::string& name) -> Error {
+    auto d = parse_duration(v);
+    if (!d) return name + ": " + d.error();
+    field(o) = *d;
+    return std::nullopt;
+  };
+}
+template <class F>
+Getter duration_of(F field) {
+  return [field](const Options& o) { return format_duration(field(o)); };
+}
+
+// A switch sets field to `on` (a config file says `key = true` or `key = false`).
+template <class F>
+Setter toggle(F field, bool on) {
+  return [field, on](Options& o, std::string_view v, const std::string&) -> Error {
+    field(o) = v == "true" ? on : !on;
+    return std::nullopt;
+  };
+}
+template <class F>
+Getter toggle_of(F field, bool on) {
+  return [field, on](const Options& o) { return std::string(field(o) == on ? "true" : "false"); };
+}
+
+// --- experiment switches (--experiment a,b): A/B runs of scripts/experiment.sh, README's Benchmarks
+
+struct Experiment {
+  std::string_view name;
+  std::string_view help;
+  std::function<Error(Options&, std::string_view value)> apply; // value: after "name=" (bundle-packets)
+  std::function<std::optional<std::string>(const Options&)> on; // spelled as given, if it is in effect
+};
+
+constexpr std::uint64_t kPacedConversationPollMaxMs = 10;
+
+const std::vector<Experiment>& experiments() {
+  static const std::vector<Experiment> table = [] {
+    auto flag = [](std::string_view name, std::string_view help, auto field, auto off) {
+      return Experiment{name, help,
+                        [field, off](Options& o, std::string_view) -> Error {
+                          field(o) = off;
+                          return std::nullopt;
+                        },
+                        [field, off, name](const Options& o) -> std::optional<std::string> {
+                          if (field(o) == off) return std::string(name);
+                          return std::nullopt;
+                        }};
+    };
+    std::vector<Experiment> t;
+    t.push_back({"original-design",
+                 "the 2023 original's behaviour, for comparisons: bundle-packets=1, no-inline, no-anticipation, "
+                 "no-second-list, no-chain, no-ring, --max-in-flight 256, --poll-min/--poll-max/--poll-busy 500ms, "
+                 "--delete-interval 0ms, --bell-interval off (later flags refine it)",
+                 [](Options& o, std::string_view) -> Error {
+                   // One packet per object, each PUT at once, a fixed 500 ms poll, no reaction to outgoing
+                   // traffic, every body fetched with a GET.
+                   auto& n = o.node;
+                   n.bundler.max_bundle_packets = 1;
+                   n.bundler.max_in_flight = 256;
+                   n.ingress.pace.min = n.ingress.pace.max = n.ingress.pace.busy = std::chrono::milliseconds(500);
+                   n.ingress.pace.anticipate = false;
+                   n.inline_small = false;
+                   n.ingress.pace.second_lane = false;
+                   n.chain_keys = false;
+                   n.ingress.delete_interval = std::chrono::milliseconds(0);
+                   n.ingress.bell = false;
+                   n.ring = false;
+                   return std::nullopt;
+                 },
+                 [](const Options&) -> std::optional<std::string> { return std::nullopt; }}); // shown expanded
+    t.push_back(flag("no-inline", "always write a body, even when the packets fit in the key",
+                     [](auto& o) -> auto& { return o.node.inline_small; }, false));
+    t.push_back(flag("no-anticipation", "do not poll faster after sending (by default a reply is expected)",
+                     [](auto& o) -> auto& { return o.node.ingress.pace.anticipate; }, false));
+    t.push_back(flag("no-second-list", "one LIST at a time, also during conversations",
+                     [](auto& o) -> auto& { return o.node.ingress.pace.second_lane; }, false));
+    t.push_back(flag("no-chain",
+                     "objects do not announce their successor's key, and the inbox is only ever LISTed (by "
+                     "default, awaited objects are polled with GET: 1/12 of the price)",
+                     [](auto& o) -> auto& { return o.node.chain_keys; }, false));
+    t.push_back(flag("no-ring", "never ring a destination's doorbell (the original design rings nothing)",
+                     [](auto& o) -> auto& { return o.node.ring; }, false));
+    t.push_back(flag("unpaced-stream-polls",
+                     "a stream's next key is polled back to back after a miss, as before the pacing",
+                     [](auto& o) -> auto& { return o.node.inbox.stream_gap_ms; }, std::uint64_t{0}));
+    t.push_back(flag("paced-conversations",
+                     "a reply's key is polled back to back 8 times, then every 1, 2, 4, 8, 10 ms: fewer GETs, "
+                     "slower replies",
+                     [](auto& o) -> auto& { return o.node.inbox.conversation_poll_max_ms; },
+                     kPacedConversationPollMaxMs));
+    t.push_back({"bundle-packets=N", "at most N packets per object, 1-65535 (1: no bundling)",
+                 [](Options& o, std::string_view v) -> Error {
+                   return parse_number(v, 1, 65535, "--experiment bundle-packets", o.node.bundler.max_bundle_packets);
+                 },
+                 [](const Options& o) -> std::optional<std::string> {
+                   if (o.node.bundler.max_bundle_packets == core::BundlerConfig{}.max_bundle_packets) return std::nullopt;
+                   return fmt::format("bundle-packets={}", o.node.bundler.max_bundle_packets);
+                 }});
+    return t;
+  }();
+  return table;
+}
+
+std::string experiment_names() {
+  std::string out;
+  for (const auto& e : experiments()) out += (out.empty() ? "" : ", ") + std::string(e.name);
+  return out;
+}
+
+Error set_experiments(Options& o, std::string_view list, const std::string& name) {
+  for (std::size_t at = 0; at <= list.size();) {
+    auto comma = list.find(',', at);
+    std::string_view item = trim(list.substr(at, comma == std::string_view::npos ? std::string_view::npos : comma - at));
+    auto eq = item.find('=');
+    std::string_view key = item.substr(0, eq);
+    const Experiment* found = nullptr;
+    for (const auto& e : experiments()) {
+      auto e_key = e.name.substr(0, e.name.find('='));
+      bool takes_value = e_key.size() != e.name.size();
+      if (e_key == key && takes_value == (eq != std::string_view::npos)) found = &e;
+    }
+    if (!found) return fmt::format("{} '{}': unknown (one of: {})", name, item, experiment_names());
+    if (auto e = found->apply(o, eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1))) return e;
+    if (comma == std::string_view::npos) break;
+    at = comma + 1;
+  }
+  return std::nullopt;
+}
+
+std::string experiments_of(const Options& o) {
+  std::string out;
+  for (const auto& e : experiments())
+    if (auto on = e.on(o)) out += (out.empty() ? "" : ",") + *on;
+  return out;
+}
+
+// --- the table: the order of --help and of `hoshino check`
+
+const std::vector<Flag>& flags() {
+  static const std::vector<Flag> table = [] {
+    std::vector<Flag> t;
+    // Network
+    t.push_back({"ula", "PREFIX/64", "network", true, kNode,
+                 "unique local /64 (fc00::/7) shared by the nodes (required); this node's address is the prefix "
+                 "with the first 16 hex digits of the machine-id",
+                 text([](auto& o) -> auto& { return o.ula; }), text_of([](auto& o) -> auto& { return o.ula; })});
+    t.push_back({"tun", "NAME", "network", true, kNode, "interface name",
+                 text([](auto& o) -> auto& { return o.tun; }), text_of([](auto& o) -> auto& { return o.tun; })});
+    t.push_back({"mtu", "N", "network", true, kNode, "interface MTU, 1280-65535",
+                 number([](auto& o) -> auto& { return o.mtu; }, 1280, 65535),
+                 number_of([](auto& o) -> auto& { return o.mtu; })});
+    t.push_back({"netns", "NAME", "network", false, kNode,
+                 "create the interface, then move it into /run/netns/NAME and configure it there; hoshino and "
+                 "its S3 connections stay where they started",
+                 text([](auto& o) -> auto& { return o.netns; }), text_of([](auto& o) -> auto& { return o.netns; }),
+                 "the current namespace"});
+    t.push_back({"machine-id", "PATH", "network", false, kNode, "file with 32 hex digits",
+                 text([](auto& o) -> auto& { return o.machine_id; }),
+                 text_of([](auto& o) -> auto& { return o.machine_id; })});
+    // S3
+    t.push_back({"bucket", "NAME", "s3", true, kNode | kPeers, "S3 bucket shared by the nodes (required)",
+                 text([](auto& o) -> auto& { return o.bucket; }), text_of([](auto& o) -> auto& { return o.bucket; })});
+    t.push_back({"endpoint", "URL", "s3", true, kNode | kPeers, "S3 endpoint",
+                 text([](auto& o) -> auto& { return o.endpoint; }),
+                 text_of([](auto& o) -> auto& { return o.endpoint; }), "$AWS_ENDPOINT_URL, else AWS"});
+    t.push_back({"region", "R", "s3", true, kNode | kPeers, "S3 region",
+                 text([](auto& o) -> auto& { return o.region; }), text_of([](auto& o) -> auto& { return o.region; }),
+                 "$AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1"});
+    t.push_back({"key-prefix", "P", "s3", false, kNode | kPeers, "object key prefix in the bucket",
+                 text([](auto& o) -> auto& { return o.node.key_prefix; }),
+                 text_of([](auto& o) -> auto& { return o.node.key_prefix; })});
+    // Security
+    t.push_back({"private-key-file", "PATH", "security", true, kNode,
+                 "this node's X25519 private key (mode 0600): objects are sealed with a key per pair of nodes; "
+                 "peers' public keys come from their presence records (trust on first use) or are pinned",
+                 text([](auto& o) -> auto& { return o.private_key_file; }),
+                 text_of([](auto& o) -> auto& { return o.private_key_file; }),
+                 "<state-dir>/private.key, made on first start"});
+    t.push_back({"peers-file", "PATH", "security", true, kNode,
+                 "pin peers' public keys: [Peer] sections with Address, PublicKey, Name (or in the config file)",
+                 text([](auto& o) -> auto& { return o.peers_file; }),
+                 text_of([](auto& o) -> auto& { return o.peers_file; }), "trust on first use"});
+    t.push_back({"psk-file", "PATH", "security", true, kNode,
+                 "also mix this 32-byte key shared by the nodes into every pair key (as WireGuard's preshared "
+                 "key); make with: openssl rand -hex 32 > PATH",
+                 text([](auto& o) -> auto& { return o.psk_file; }), text_of([](auto& o) -> auto& { return o.psk_file; }),
+                 "none"});
+    t.push_back({"no-seal", "", "security", false, kNode,
+                 "objects travel unsealed (anyone who can read the bucket reads them; logged at startup)",
+                 toggle([](auto& o) -> auto& { return o.seal; }, false),
+                 toggle_of([](auto& o) -> auto& { return o.seal; }, false)});
+    // Node
+    t.push_back({"config", "PATH", "node", true, kNode | kPeers | kShow,
+                 "read settings from PATH first: `key = value` lines named after the long flags, `#` comments, "
+                 "then [Peer] sections; flags on the command line override it",
+                 text([](auto& o) -> auto& { return o.config; }), text_of([](auto& o) -> auto& { return o.config; }),
+                 "", false});
+    t.push_back({"state-dir", "DIR", "node", true, kNode | kShow,
+                 "what a restart must remember (the replay window, the key), one per node; `hoshino show` finds "
+                 "the node's socket there",
+                 text([](auto& o) -> auto& { return o.state_dir; }),
+                 text_of([](auto& o) -> auto& { return o.state_dir; })});
+    t.push_back({"metrics", "ADDR:PORT", "node", true, kNode, "Prometheus /metrics endpoint, or \"off\"",
+                 text([](auto& o) -> auto& { return o.metrics; }),
+                 text_of([](auto& o) -> auto& { return o.metrics; })});
+    t.push_back({"verbose", "", "node", true, kNode, "-v: more logging; -vv: debug (config file: verbose = 0-2)",
+                 [](Options& o, std::string_view v, const std::string& name) -> Error {
+                   if (v.starts_with('+')) { // the command line: -v adds one, -vv two
+                     o.verbosity += v == "+2" ? 2 : 1;
+                     return std::nullopt;
+                   }
+                   std::size_t n = 0;
+                   if (auto e = parse_number(v, 0, 2, name, n)) return e;
+                   o.verbosity = static_cast<int>(n);
+                   return std::nullopt;
+                 },
+                 [](const Options& o) { return std::to_string(o.verbosity); }});
+    t.push_back({"help", "", "node", true, kNode | kPeers | kShow,
+                 "this text; --help TOPIC: network, s3, security, node, tuning, experiment or all",
+                 [](Options& o, std::string_view, const std::string&) -> Error {
+                   o.help = true;
+                   return std::nullopt;
+                 },
+                 nullptr, "", false});
+    t.push_back({"version", "", "node", true, kNode,  "print the version",
+                 [](Options& o, std::string_view, const std::string&) -> Error {
+                   o.version = true;
+                   return std::nullopt;
+                 },
+                 nullptr, "", false});
+    // Tuning: the defaults are what README's benchmarks measure.
+    t.push_back({"queue-bytes", "N", "tuning", false, kNode,
+                 "packets waiting per destination while its PUTs are in flight; beyond, the oldest are dropped "
+                 "and counted",
+                 number([](auto& o) -> auto& { return o.node.bundler.max_queue_bytes; }, 65536, std::size_t{1} << 32),
+                 number_of([](auto& o) -> auto& { return o.node.bundler.max_queue_bytes; })});
+    t.push_back({"max-in-flight", "N", "tuning", false, kNode, "PUTs in flight per destination, 1-256",
+                 number([](auto& o) -> auto& { return o.node.bundler.max_in_flight; }, 1, 256),
+                 number_of([](auto& o) -> auto& { return o.node.bundler.max_in_flight; })});
+    t.push_back({"total-queue-bytes", "N", "tuning", false, kNode,
+                 "packets waiting for all destinations together; beyond, the oldest of the largest queue are "
+                 "dropped",
+                 number([](auto& o) -> auto& { return o.node.bundler.max_total_queue_bytes; }, 1 << 20,
+                        std::size_t{1} << 34),
+                 number_of([](auto& o) -> auto& { return o.node.bundler.max_total_queue_bytes; })});
+    t.push_back({"total-in-flight", "N", "tuning", false, kNode,
+                 "PUTs in flight for all destinations together, 1-4096; destinations then take turns",
+                 number([](auto& o) -> auto& { return o.node.bundler.max_total_in_flight; }, 1, 4096),
+                 number_of([](auto& o) -> auto& { return o.node.bundler.max_total_in_flight; })});
+    t.push_back({"bundle-bytes", "N", "tuning", false, kNode, "packet bytes per object at most, 1280-8388608",
+                 number([](auto& o) -> auto& { return o.node.bundler.max_bundle_bytes; }, 1280, 8 << 20),
+                 number_of([](auto& o) -> auto& { return o.node.bundler.max_bundle_bytes; })});
+    t.push_back({"poll-min", "D", "tuning", false, kNode, "fastest inbox LIST interval (0ms: back to back while active)",
+                 duration([](auto& o) -> auto& { return o.node.ingress.pace.min; }),
+                 duration_of([](auto& o) -> auto& { return o.node.ingress.pace.min; })});
+    t.push_back({"poll-max", "D", "tuning", false, kNode,
+                 "slowest inbox LIST interval (idle nodes watch their doorbell instead, unless --bell-interval off)",
+                 duration([](auto& o) -> auto& { return o.node.ingress.pace.max; }),
+                 duration_of([](auto& o) -> auto& { return o.node.ingress.pace.max; })});
+    t.push_back({"poll-busy", "D", "tuning", false, kNode, "LIST interval while objects arrive continuously",
+                 duration([](auto& o) -> auto& { return o.node.ingress.pace.busy; }),
+                 duration_of([](auto& o) -> auto& { return o.node.ingress.pace.busy; })});
+    t.push_back({"bell-interval", "D", "tuning", false, kNode,
+                 "an idle node checks its doorbell (one GET) every D: a packet to it waits D/2 on average, and it "
+                 "costs 86400 s/D GETs a day (1750ms: $0.0198 a day at S3 Standard prices); off: idle nodes LIST "
+                 "every --poll-max instead (they still ring others' bells)",
+                 [](Options& o, std::string_view v, const std::string& name) -> Error {
+                   if (v == "off") {
+                     o.node.ingress.bell = false;
+                     return std::nullopt;
+                   }
+                   auto d = parse_duration(v);
+                   if (!d) return name + ": " + d.error();
+                   o.node.ingress.bell = true;
+                   o.node.ingress.bell_interval = *d;
+                   return std::nullopt;
+                 },
+                 [](const Options& o) {
+                   return o.node.ingress.bell ? format_duration(o.node.ingress.bell_interval) : std::string("off");
+                 }});
+    t.push_back({"chained-list", "D", "tuning", false, kNode,
+                 "while announced keys are polled, LIST only every D, for new senders and broken chains",
+                 duration([](auto& o) -> auto& { return o.node.ingress.chained_list_interval; }),
+                 duration_of([](auto& o) -> auto& { return o.node.ingress.chained_list_interval; })});
+    t.push_back({"delete-interval", "D", "tuning", false, kNode,
+                 "at most one DeleteObjects of consumed objects per D (0ms: one as soon as an object is consumed)",
+                 duration([](auto& o) -> auto& { return o.node.ingress.delete_interval; }),
+                 duration_of([](auto& o) -> auto& { return o.node.ingress.delete_interval; })});
+    // Experiment
+    t.push_back({"experiment", "NAMES", "experiment", false, kNode,
+                 "switches for A/B runs of scripts/experiment.sh, comma-separated (--help experiment lists them)",
+                 [](Options& o, std::string_view v, const std::string& name) { return set_experiments(o, v, name); },
+                 [](const Options& o) { return experiments_of(o); }, "none"});
+    return t;
+  }();
+  return table;
+}
+
+const Flag* find_flag(std::string_view name) {
+  for (const auto& f : flags())
+    if (f.name == name) return &f;
   return nullptr;
 }
 
-} // namespace
+unsigned command_bit(std::string_view command) {
+  if (command.empty() || command == "check") return kNode;
+  if (command == "peers") return kPeers;
+  if (command == "show") return kShow;
+  return 0; // genkey, pubkey
+}
 
-Result<Options, std::string> parse_options(std::span<const std::string_view> args) {
-  Options o;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string_view a = args[i];
-    std::string_view inline_value;
-    bool has_inline = false;
-    if (a.starts_with("--")) {
-      if (auto eq = a.find('='); eq != std::string_view::npos) {
-        inline_value = a.substr(eq + 1);
-        a = a.substr(0, eq);
-        has_inline = true;
-      }
+bool is_command(std::string_view a) {
+  return a == "genkey" || a == "pubkey" || a == "peers" || a == "show" || a == "check";
+}
+
+constexpr std::string_view kGroups[] = {"network", "s3", "security", "node", "tuning", "experiment"};
+
+bool is_topic(std::string_view a) {
+  if (a == "all") return true;
+  for (auto g : kGroups)
+    if (g == a) return true;
+  return false;
+}
+
+std::string flags_of_command(unsigned bit) {
+  std::string out;
+  for (const auto& f : flags())
+    if ((f.commands & bit) && f.name != "help") out += (out.empty() ? "--" : ", --") + std::string(f.name);
+  return out;
+}
+
+// The config file: `key = value` lines, `#` comments, then [Peer] sections (app/peers_file.hpp).
+Error apply_file(Options& o, std::string_view text, const std::string& path) {
+  std::map<std::string, std::size_t, std::less<>> seen;
+  std::size_t n = 0;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    auto end = rest.find('\n');
+    std::string_view line = rest.substr(0, end);
+    std::string_view after = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+    ++n;
+    if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    line = trim(line);
+    if (line.empty()) {
+      rest = after;
+      continue;
     }
-    // Stores the flag's value (inline "--x=v" or the next argument); returns an error if there is none.
-    auto take = [&](std::string& into) -> std::optional<std::string> {
-      if (has_inline) into = std::string(inline_value);
-      else if (i + 1 < args.size()) into = std::string(args[++i]);
-      else return std::string(a) + " needs a value";
+    if (line.front() == '[') {
+      if (line != "[Peer]") return fmt::format("{}:{}: unknown section '{}' (only [Peer], after the settings)", path, n, line);
+      // The peers parser numbers lines from the file's start: the lines before this one, kept blank.
+      std::string peers_text(n - 1, '\n');
+      peers_text.append(rest);
+      auto peers = parse_peers_file(peers_text, path);
+      if (!peers) return std::move(peers).error();
+      o.peers = std::move(peers).value();
       return std::nullopt;
-    };
-    // A whole decimal number in [lo, hi].
-    auto take_number = [&](std::size_t lo, std::size_t hi, std::size_t& into) -> std::optional<std::string> {
-      std::string v;
-      if (auto e = take(v)) return e;
-      unsigned long long n = 0;
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-      if (ec != std::errc{} || p != v.data() + v.size() || n < lo || n > hi)
-        return fmt::format("{} '{}' must be a number from {} to {}", a, v, lo, hi);
-      into = static_cast<std::size_t>(n);
-      return std::nullopt;
-    };
-    std::optional<std::string> err;
-    if (a == "--help" || a == "-h") o.help = true;
-    else if (a == "--version") o.version = true;
-    else if (a == "-v" || a == "--verbose") ++o.verbosity;
-    else if (a == "-vv") o.verbosity += 2;
-    else if (a == "--bucket") err = take(o.bucket);
-    else if (a == "--ula") err = take(o.ula);
-    else if (a == "--endpoint") err = take(o.endpoint);
-    else if (a == "--region") err = take(o.region);
-    else if (a == "--tun") err = take(o.tun);
-    else if (a == "--netns") err = take(o.netns);
-    else if (a == "--machine-id") err = take(o.machine_id);
-    else if (a == "--metrics") err = take(o.metrics);
-    else if (a == "--key-prefix") err = take(o.key_prefix);
-    else if (a == "--psk-file") err = take(o.psk_file);
-    else if (a == "--private-key-file") err = take(o.private_key_file);
-    else if (a == "--peers-file") err = take(o.peers_file);
-    else if (a == "--no-seal") o.seal = false;
-    else if (a == "--experiment") {
-      // Switches for A/B runs of the experiment kit (README, Benchmarks), comma-separated.
-      std::string v;
-      err = take(v);
-      for (std::size_t at = 0; !err && at <= v.size();) {
-        auto comma = v.find(',', at);
-        std::string name = v.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-        if (name == "unpaced-stream-polls") o.paced_stream_polls = false;
-        else if (name == "paced-conversations") o.paced_conversations = true;
-        else err = "--experiment '" + name + "': unknown (unpaced-stream-polls, paced-conversations)";
-        if (comma == std::string::npos) break;
-        at = comma + 1;
-      }
     }
-    else if (i == 0 && (a == "genkey" || a == "pubkey" || a == "peers" || a == "show")) o.command = std::string(a);
-    else if (a == "--state-dir") err = take(o.state_dir);
-    else if (a == "--mtu") err = take_number(1280, 65535, o.mtu);
-    else if (a == "--queue-bytes") err = take_number(65536, std::size_t{1} << 32, o.queue_bytes);
-    else if (a == "--max-in-flight") err = take_number(1, 256, o.max_in_flight);
-    else if (a == "--total-queue-bytes") err = take_number(1 << 20, std::size_t{1} << 34, o.total_queue_bytes);
-    else if (a == "--total-in-flight") err = take_number(1, 4096, o.total_in_flight);
-    else if (a == "--bundle-bytes") err = take_number(1280, 8 << 20, o.bundle_bytes);
-    else if (a == "--bundle-packets") err = take_number(1, 65535, o.bundle_packets);
-    else if (a == "--no-inline") o.inline_small = false;
-    else if (a == "--no-anticipation") o.anticipate = false;
-    else if (a == "--no-second-list") o.second_list = false;
-    else if (a == "--no-chain") o.chain_keys = false;
-    else if (a == "--no-bell") o.bell = false;
-    else if (a == "--original-design") {
-      // The 2023 original, for side-by-side experiments: one packet per object, each PUT at once, a
-      // fixed 500 ms poll, no reaction to outgoing traffic, every body fetched with a GET.
-      o.bundle_packets = 1;
-      o.max_in_flight = 256;
-      o.poll_min = o.poll_max = o.poll_busy = std::chrono::milliseconds(500);
-      o.anticipate = false;
-      o.inline_small = false;
-      o.second_list = false;
-      o.chain_keys = false;
-      o.delete_interval = std::chrono::milliseconds(0);
-      o.bell = false;
-      o.ring = false;
-    } else if (auto* d = duration_flag(o, a)) {
-      std::string v;
-      err = take(v);
-      if (!err) {
-        auto parsed = parse_duration(v);
-        if (!parsed) err = std::string(a) + ": " + parsed.error();
-        else *d = *parsed;
-      }
-    } else {
-      err = "unknown option '" + std::string(args[i]) + "'";
-    }
-    if (err) return *err;
+    auto eq = line.find('=');
+    if (eq == std::string_view::npos) return fmt::format("{}:{}: expected `key = value`", path, n);
+    std::string key(trim(line.substr(0, eq)));
+    std::string_view value = trim(line.substr(eq + 1));
+    const Flag* f = find_flag(key);
+    if (!f || !f->in_file) return fmt::format("{}:{}: unknown key '{}'", path, n, key);
+    if (auto [it, fresh] = seen.emplace(key, n); !fresh)
+      return fmt::format("{}:{}: {} is set twice (first on line {})", path, n, key, it->second);
+    if (value.empty()) return fmt::format("{}:{}: {} needs a value", path, n, key);
+    if (f->arg.empty() && f->name != "verbose" && value != "true" && value != "false")
+      return fmt::format("{}:{}: {} must be true or false", path, n, key);
+    if (auto e = f->set(o, value, key)) return fmt::format("{}:{}: {}", path, n, *e);
+    rest = after;
   }
-  if (o.help || o.version) return o;
-  if (o.command == "genkey" || o.command == "pubkey") {
-    if (args.size() > 1) return o.command + " takes no options (" + o.command + " < in > out, as wg does)";
-    return o;
-  }
-  if (o.command == "show") return o; // only --state-dir matters: where the running node's socket is
-  if (o.bucket.empty()) return std::string("--bucket is required");
-  if (o.command == "peers") return o;
+  return std::nullopt;
+}
+
+// Settings that must agree with each other, whether from the file or the command line.
+Error check_node(const Options& o) {
+  const auto& in = o.node.ingress;
   if (o.ula.empty()) return std::string("--ula is required (e.g. --ula fd5e:59b8:f71d:9a3e::/64)");
-  if (o.poll_max < o.poll_min) return std::string("--poll-max must not be below --poll-min");
-  if (o.bell_interval < std::chrono::milliseconds(100))
+  if (in.pace.max < in.pace.min) return std::string("--poll-max must not be below --poll-min");
+  if (in.bell && in.bell_interval < std::chrono::milliseconds(100))
     return std::string("--bell-interval must be at least 100ms (each check is a paid GET)");
   // A node goes idle when its pace slows to the bell interval: a fast pace at or above it would watch
   // the bell in the middle of a conversation, where nobody rings.
-  if (o.bell && (o.poll_min >= o.bell_interval || o.poll_busy >= o.bell_interval))
-    return std::string("--poll-min and --poll-busy must be below --bell-interval (or use --no-bell)");
+  if (in.bell && (in.pace.min >= in.bell_interval || in.pace.busy >= in.bell_interval))
+    return std::string("--poll-min and --poll-busy must be below --bell-interval (or --bell-interval off)");
   if (!o.seal && !o.psk_file.empty())
     return std::string("--no-seal and --psk-file contradict each other (the PSK is mixed into sealing keys)");
-  if (!o.seal && !o.peers_file.empty())
-    return std::string("--no-seal and --peers-file contradict each other (pinned keys are for sealing)");
-  if (o.key_prefix.empty() || o.key_prefix.front() == '/' || o.key_prefix.back() == '/')
-    return "--key-prefix '" + o.key_prefix + "' must be non-empty without leading or trailing '/'";
+  if (!o.seal && (!o.peers_file.empty() || !o.peers.empty()))
+    return std::string("--no-seal and pinned peers contradict each other (pinned keys are for sealing)");
+  return std::nullopt;
+}
+
+std::string wrap(std::string_view text, std::size_t indent, std::size_t width) {
+  std::string out, line;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    auto space = text.find(' ', at);
+    std::string_view word = text.substr(at, space == std::string_view::npos ? std::string_view::npos : space - at);
+    if (!line.empty() && indent + line.size() + 1 + word.size() > width) {
+      out += line + "\n" + std::string(indent, ' ');
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + std::string(word);
+    if (space == std::string_view::npos) break;
+    at = space + 1;
+  }
+  return out + line;
+}
+
+std::string fallback_of(const Flag& f) {
+  if (!f.get) return "";
+  const Options defaults;
+  std::string v = f.get(defaults);
+  if (!f.unset.empty() && v.empty()) return std::string(f.unset);
+  if (!f.arg.empty()) return v;
+  return ""; // switches: off unless given
+}
+
+std::string flag_line(const Flag& f) {
+  std::string head = "  --" + std::string(f.name) + (f.arg.empty() ? "" : " " + std::string(f.arg));
+  if (f.name == "verbose") head = "  -v, --verbose";
+  if (f.name == "help") head = "  --help [TOPIC]";
+  std::string text(f.help);
+  if (auto d = fallback_of(f); !d.empty()) text += " (default: " + d + ")";
+  constexpr std::size_t kColumn = 25;
+  std::string out = head.size() + 1 < kColumn ? head + std::string(kColumn - head.size(), ' ') : head + "\n" + std::string(kColumn, ' ');
+  return out + wrap(text, kColumn, 104) + "\n";
+}
+
+std::string group_title(std::string_view g) {
+  if (g == "network") return "Network";
+  if (g == "s3") return "S3";
+  if (g == "security") return "Security";
+  if (g == "node") return "Node";
+  if (g == "tuning") return "Tuning (the defaults are what README's benchmarks measure)";
+  return "Experiment switches (for A/B runs; README, Benchmarks)";
+}
+
+std::string group_help(std::string_view g, unsigned bit, bool common_only) {
+  std::string out;
+  for (const auto& f : flags())
+    if (f.group == g && (f.commands & bit) && (!common_only || f.common)) out += flag_line(f);
+  if (g == "experiment" && !common_only && (bit & kNode)) {
+    for (const auto& e : experiments()) {
+      std::string head = "    " + std::string(e.name);
+      out += head + std::string(head.size() + 1 < 25 ? 25 - head.size() : 1, ' ') + wrap(e.help, 25, 104) + "\n";
+    }
+  }
+  return out.empty() ? out : group_title(g) + ":\n" + out;
+}
+
+constexpr std::string_view kEnvironment = R"(Durations take a unit: ns, us, ms, s, m (e.g. 250ms, 5s).
+
+Environment:
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   credentials (else the shared file, else
+                         the EC2 instance profile through IMDSv2)
+  AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials), AWS_PROFILE (default "default")
+  AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL
+)";
+
+} // namespace
+
+std::string usage(std::string_view command, std::string_view topic) {
+  if (command == "genkey") return "usage: hoshino genkey > private.key\n\nPrints a new X25519 private key (base64, as `wg genkey`).\n";
+  if (command == "pubkey") return "usage: hoshino pubkey < private.key\n\nReads a private key on stdin, prints its public key (as `wg pubkey`).\n";
+  std::string out;
+  const unsigned bit = command_bit(command);
+  if (command == "peers")
+    out = "usage: hoshino peers --bucket NAME [options]\n\nLists the nodes' presence records in the bucket: address, "
+          "public key, hostname, version, start time.\n\n";
+  else if (command == "show")
+    out = "usage: hoshino show [--state-dir DIR]\n\nThe running node and its peers, as `wg show` (root: it asks "
+          "the node's\ncontrol socket in its state directory).\n\n";
+  else if (command == "check")
+    out = "usage: hoshino check [--config PATH] [options]\n\nChecks a node's settings as the node would, and prints "
+          "the effective ones in config file syntax (exit 0), or the first error (exit 2). Takes every flag of the "
+          "node.\n\n";
+  else if (!topic.empty())
+    out = "usage: hoshino [--config PATH] --bucket NAME --ula PREFIX/64 [options]\n\n";
+  else
+    out = R"(usage: hoshino [--config PATH] --bucket NAME --ula PREFIX/64 [options]    run a node
+       hoshino genkey | pubkey | peers | show | check [options]   (hoshino COMMAND --help)
+
+IPv6 over S3: creates a TUN interface with address <ULA /64>:<first 16 hex digits of the machine-id>,
+PUTs the packets routed into it into the destination node's inbox in the bucket, and watches its own
+inbox to deliver packets sent to it.
+
+)";
+  const bool common_only = (command.empty() && topic.empty());
+  for (auto g : kGroups) {
+    if (!topic.empty() && topic != "all" && topic != g) continue;
+    auto part = group_help(g, bit, common_only);
+    if (!part.empty()) out += part + "\n";
+  }
+  if (common_only)
+    out += "More flags: hoshino --help network | s3 | security | node | tuning | experiment | all\n\n";
+  if (bit & kNode) out += kEnvironment;
+  else if (bit & kPeers) out += kEnvironment.substr(kEnvironment.find("Environment:"));
+  return out;
+}
+
+std::vector<FlagDoc> flag_docs() {
+  std::vector<FlagDoc> out;
+  for (const auto& f : flags())
+    out.push_back({"--" + std::string(f.name), std::string(f.arg), std::string(f.group), fallback_of(f)});
+  return out;
+}
+
+std::string effective_settings(const Options& o) {
+  std::string out = "# hoshino's effective settings (`hoshino check`): every key, defaults included\n";
+  std::string_view group;
+  for (const auto& f : flags()) {
+    if (!f.in_file || !(f.commands & kNode)) continue;
+    if (f.group != group) {
+      group = f.group;
+      out += "\n# " + group_title(group) + "\n";
+    }
+    std::string v = f.get(o);
+    if (v.empty()) out += fmt::format("# {} = ({})\n", f.name, f.unset.empty() ? "unset" : f.unset);
+    else out += fmt::format("{} = {}\n", f.name, v);
+  }
+  for (const auto& p : o.peers) {
+    out += fmt::format("\n[Peer]\nAddress = {}\nPublicKey = {}\n", p.address.str(), core::key_to_base64(p.key));
+    if (!p.name.empty()) out += "Name = " + p.name + "\n";
+  }
+  return out;
+}
+
+Result<Options, std::string> parse_options(std::span<const std::string_view> args, const ReadFile& read) {
+  Options o;
+  std::size_t i = 0;
+  if (!args.empty() && is_command(args[0])) {
+    o.command = std::string(args[0]);
+    i = 1;
+  }
+  const unsigned bit = command_bit(o.command);
+  // The command line first, into (flag, value) pairs: --config's file is applied before them.
+  struct Given {
+    const Flag* flag;
+    std::string value;
+    std::string spelled;
+  };
+  std::vector<Given> given;
+  for (; i < args.size(); ++i) {
+    std::string_view a = args[i];
+    std::string_view name, value;
+    bool has_value = false;
+    if (a == "-v" || a == "-vv") {
+      name = "verbose";
+      value = a == "-v" ? "+1" : "+2";
+    } else if (a == "-h") {
+      name = "help";
+    } else if (a.starts_with("--")) {
+      name = a.substr(2);
+      if (auto eq = name.find('='); eq != std::string_view::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+        has_value = true;
+      }
+    }
+    const Flag* f = name.empty() ? nullptr : find_flag(name);
+    if (!f || (bit == 0 && f->name != "help")) {
+      if (bit == 0) return o.command + " takes no options (" + o.command + " < in > out, as wg does)";
+      return "unknown option '" + std::string(a) + "'";
+    }
+    const std::string spelled = "--" + std::string(f->name);
+    if (bit != 0 && !(f->commands & bit))
+      return fmt::format("{}: {} does not apply (it takes {})", o.command.empty() ? "hoshino" : o.command, spelled,
+                         flags_of_command(bit));
+    if (f->name == "help") {
+      if (i + 1 < args.size() && is_topic(args[i + 1])) o.help_topic = std::string(args[++i]);
+    } else if (f->name == "verbose") {
+      if (value.empty()) value = "+1";
+    } else if (!f->arg.empty()) {
+      if (!has_value) {
+        if (i + 1 >= args.size()) return spelled + " needs a value";
+        value = args[++i];
+      }
+    } else if (has_value) {
+      return spelled + " takes no value";
+    } else {
+      value = "true";
+    }
+    given.push_back({f, std::string(value), spelled});
+  }
+  for (const auto& g : given)
+    if (g.flag->name == "help" || g.flag->name == "version") (void)g.flag->set(o, g.value, g.spelled);
+  if (o.help || o.version) return o;
+  for (const auto& g : given)
+    if (g.flag->name == "config") o.config = g.value;
+  if (!o.config.empty()) {
+    auto text = read ? read(o.config) : std::nullopt;
+    if (!text) return "cannot read " + o.config + " (--config)";
+    if (auto e = apply_file(o, *text, o.config)) return *e;
+  }
+  for (const auto& g : given)
+    if (auto e = g.flag->set(o, g.value, g.spelled)) return *e;
+
+  if (bit == 0 || o.command == "show") return o; // show: only --state-dir matters (where the socket is)
+  if (o.bucket.empty()) return std::string("--bucket is required");
+  const auto& prefix = o.node.key_prefix;
+  if (prefix.empty() || prefix.front() == '/' || prefix.back() == '/')
+    return "--key-prefix '" + prefix + "' must be non-empty without leading or trailing '/'";
+  if (o.command == "peers") return o;
+  if (auto e = check_node(o)) return *e;
   return o;
 }
 

@@ -1,61 +1,73 @@
 #pragma once
-// hoshino's command line. Parsing is pure (no I/O) so every flag and error is unit-tested.
+// hoshino's command line and its config file. One table of flags (options.cpp) parses both, prints
+// --help with the defaults of a default-constructed Options (whose node part is node::NodeConfig, the one
+// source of every tuning default), and prints the effective settings (`hoshino check`).
+// Pure: the config file's text comes through `read`, so every flag, key and error is unit-tested.
+#include "app/peers_file.hpp"
+#include "node/node_config.hpp"
 #include "util/result.hpp"
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hoshino::app {
 
 struct Options {
-  std::string bucket;
+  std::string command; // empty: run a node; else genkey, pubkey, peers, show, check
+  std::string config;  // --config PATH: read first; the command line overrides it
+  // Network
   std::string ula;
-  std::string endpoint;  // empty: AWS_ENDPOINT_URL, else AWS
-  std::string region;    // empty: AWS_REGION, AWS_DEFAULT_REGION, us-east-1
   std::string tun = "hoshino0";
   std::size_t mtu = 53049;
-  std::size_t queue_bytes = 8 << 20; // packets waiting per destination; beyond, the oldest are dropped
-  std::size_t max_in_flight = 4;     // PUTs per destination
-  std::size_t total_queue_bytes = 64 << 20; // packets waiting, all destinations together
-  std::size_t total_in_flight = 64;  // PUTs, all destinations together
-  std::size_t bundle_bytes = 2 << 20;
-  std::size_t bundle_packets = 65535;
-  bool inline_small = true;          // packets that fit in the key travel there
-  bool anticipate = true;            // poll fast after sending: a reply is likely
-  bool second_list = true;           // a second staggered LIST during conversations
-  bool chain_keys = true;            // announce successors' keys; poll announced keys with GET
-  bool bell = true;                  // idle nodes watch a doorbell object instead of LISTing
-  bool ring = true;                  // ring an idle destination's doorbell (off: the original design)
-  bool paced_stream_polls = true;    // off: --experiment unpaced-stream-polls (a stream's polls back to back)
-  bool paced_conversations = false;  // on: --experiment paced-conversations (a reply's polls back off)
-  std::string netns;     // empty: stay in the current namespace
+  std::string netns;   // empty: stay in the current namespace
   std::string machine_id = "/etc/machine-id";
-  std::string metrics = "127.0.0.1:8081"; // or "off"
-  std::string key_prefix = "hoshino";
-  std::string psk_file;  // empty: none mixed into the pair keys
+  // S3
+  std::string bucket;
+  std::string endpoint; // empty: AWS_ENDPOINT_URL, else AWS
+  std::string region;   // empty: AWS_REGION, AWS_DEFAULT_REGION, us-east-1
+  // Security
   std::string private_key_file; // empty: <state-dir>/private.key, created on first start
-  std::string peers_file; // empty: peers' keys are trusted on first use (their presence records)
-  bool seal = true;       // --no-seal: objects travel in the clear (logged at startup)
+  std::string peers_file;       // empty: peers' keys are trusted on first use (their presence records)
+  std::vector<PinnedPeer> peers; // [Peer] sections of the config file (pinned, as the peers file's)
+  std::string psk_file;         // empty: none mixed into the pair keys
+  bool seal = true;             // --no-seal: objects travel in the clear (logged at startup)
+  // Node
   std::string state_dir = "/var/lib/hoshino"; // what outlives a restart (systemd's StateDirectory=)
-  std::chrono::nanoseconds poll_min = std::chrono::milliseconds(0);
-  std::chrono::nanoseconds poll_max = std::chrono::seconds(5);
-  std::chrono::nanoseconds poll_busy = std::chrono::milliseconds(0);
-  std::chrono::nanoseconds delete_interval = std::chrono::milliseconds(250); // between DeleteObjects
-  std::chrono::nanoseconds chained_list = std::chrono::seconds(1); // LIST interval while keys are polled
-  std::chrono::nanoseconds bell_interval = std::chrono::milliseconds(1750); // idle: between doorbell checks
+  std::string metrics = "127.0.0.1:8081";     // or "off"
   int verbosity = 0;
+  // The key prefix, tuning and experiment switches, with the core's defaults. app::run fills in the rest.
+  node::NodeConfig node;
   bool help = false;
+  std::string help_topic; // --help TOPIC: a group of flags, or "all"
   bool version = false;
-  // The subcommand (genkey, pubkey, peers) or empty: run a node.
-  std::string command;
 };
+
+// Reads a file whole; nullopt if it cannot be read.
+using ReadFile = std::function<std::optional<std::string>(const std::string& path)>;
 
 // "250us", "10ms", "1.5s", "2m"; a bare number is an error (units are required).
 Result<std::chrono::nanoseconds, std::string> parse_duration(std::string_view text);
-// argv without the program name.
-Result<Options, std::string> parse_options(std::span<const std::string_view> args);
-std::string usage();
+// As parse_duration prints it back: "0ms", "250ms", "1750ms", "5s".
+std::string format_duration(std::chrono::nanoseconds d);
+// argv without the program name. `read` is asked for --config's file.
+Result<Options, std::string> parse_options(std::span<const std::string_view> args, const ReadFile& read = {});
+// --help for a command ("" for the node) and a topic ("" for the common flags, a group, or "all").
+std::string usage(std::string_view command = "", std::string_view topic = "");
+// The settings `o` runs with, as a config file (`hoshino check`): parsing it gives `o` back.
+std::string effective_settings(const Options& o);
+
+// What --help says of each flag, for the test that holds README's flag table to it.
+struct FlagDoc {
+  std::string flag;     // "--poll-max"
+  std::string arg;      // "D", or empty for a switch
+  std::string group;    // network, s3, security, node, tuning, experiment
+  std::string fallback; // the default as --help prints it ("5s"), or empty
+};
+std::vector<FlagDoc> flag_docs();
 
 } // namespace hoshino::app

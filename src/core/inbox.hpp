@@ -17,6 +17,7 @@
 #include "core/chain.hpp"
 #include "core/ipv6.hpp"
 #include "core/keys.hpp"
+#include "core/pace.hpp"
 #include "core/replay.hpp"
 #include "core/seal.hpp"
 
@@ -74,14 +75,16 @@ struct InboxConfig {
   std::uint64_t chain_ttl_ms = kChainTtlMs; // how long an announced key is polled
   // A sender whose objects are made closer together than this (their ULIDs' times) is streaming: after
   // a poll of its next key misses, the next poll waits an eighth of that cadence instead of going back
-  // to back (most of those polls miss). 0: always back to back.
-  std::uint64_t stream_gap_ms = 100;
+  // to back (most of those polls miss). 0: always back to back (`--experiment unpaced-stream-polls`).
+  // The pace's stream window: one definition of a stream.
+  std::uint64_t stream_gap_ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(PaceConfig{}.stream_window).count());
   // A conversation's reply (a sender that is not streaming) is polled back to back for the first
   // conversation_eager_polls misses (a reply within a round trip or two is found at once), then after
   // 1, 2, 4... ms up to conversation_poll_max_ms: an idle conversation costs ~40 GETs a second, not a
-  // thousand. 0: always back to back (the experiment `unpaced-conversations`).
+  // thousand. 0: always back to back (the default: pacing them costs the ping goal, README).
   unsigned conversation_eager_polls = 8;
-  std::uint64_t conversation_poll_max_ms = 0; // on with `--experiment paced-conversations`: 10
+  std::uint64_t conversation_poll_max_ms = 0; // `--experiment paced-conversations`: 10
   ReplayConfig replay;                 // which (sender, ULID) were consumed
   // A failed GET is tried again after retry_base_ms, doubling up to retry_max_ms, until the object is
   // older than max_age_ms (a SlowDown burst delays packets; it does not lose them).

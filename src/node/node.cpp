@@ -24,21 +24,15 @@ namespace {
 
 constexpr auto kErrorLogInterval = std::chrono::seconds(10);
 
+// The inbox's tunables come from the config as they are; who this node is, from the rest of it.
 core::InboxConfig inbox_config(const NodeConfig& c, std::uint64_t start_ms) {
-  core::InboxConfig i;
+  core::InboxConfig i = c.inbox;
   i.key_prefix = c.key_prefix;
   i.self = c.self;
-  i.max_concurrent_gets = c.max_concurrent_gets;
-  i.max_age_ms = c.max_age_ms;
   i.start_ms = start_ms;
   i.psk = c.psk;
   i.fingerprint_seed = crypto::random64();
   i.replay.forget_after_ms = i.max_age_ms + i.max_future_ms;
-  // A sender whose objects come closer than the pace's stream window is a stream: poll its next key
-  // when its cadence says the object is due, not back to back.
-  if (c.paced_conversations) i.conversation_poll_max_ms = 10;
-  i.stream_gap_ms = c.paced_stream_polls ? static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(c.ingress.pace.stream_window).count()) : 0;
   return i;
 }
 

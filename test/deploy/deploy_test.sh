@@ -66,15 +66,31 @@ assert "${" not in out
 open(sys.argv[2], "w").write(out)
 PY
 check "cloud-init user data passes cloud-init schema" cloud-init schema --config-file "$work/user-data.yaml"
+python3 - "$work/user-data.yaml" "$work/cloud-init.conf" <<'PY'
+import sys, yaml
+files = {f["path"]: f["content"] for f in yaml.safe_load(open(sys.argv[1]))["write_files"]}
+open(sys.argv[2], "w").write(files["/etc/hoshino/hoshino.conf"])
+PY
+check "cloud-init's /etc/hoshino/hoshino.conf passes hoshino check, with the template's values" bash -c "
+  '$build/src/hoshino' check --config '$work/cloud-init.conf' > '$work/cloud-init.effective' &&
+  grep -qx 'bucket = hoshino-example' '$work/cloud-init.effective' &&
+  grep -qx 'machine-id = /etc/hoshino/machine-id' '$work/cloud-init.effective' &&
+  grep -qx 'psk-file = /etc/hoshino/psk' '$work/cloud-init.effective'"
 printf '#cloud-config\npackages: 5\nruncmd: nope\n' > "$work/bad.yaml"
 check "cloud-init schema rejects a bad config (the check can fail)" bash -c "! cloud-init schema --config-file '$work/bad.yaml' >/dev/null 2>&1"
 
 # --- systemd unit and meson install
-check "meson install puts binary, unit and example config in place" bash -c "
+check "meson install puts binary, unit and example settings in place" bash -c "
   meson install -C '$build' --destdir '$work/inst' --no-rebuild >/dev/null &&
   test -x '$work/inst/usr/local/bin/hoshino' &&
   test -f '$work/inst/usr/local/lib/systemd/system/hoshino.service' &&
+  test -f '$work/inst/usr/local/etc/hoshino/hoshino.conf.example' &&
   test -f '$work/inst/usr/local/etc/hoshino/hoshino.env.example'"
+check "the example hoshino.conf passes hoshino check" bash -c "'$build/src/hoshino' check --config '$work/inst/usr/local/etc/hoshino/hoshino.conf.example' > /dev/null"
+printf 'bucket = b\nula = fd5e::/64\nbell-intervall = 2s\n' > "$work/typo.conf"
+check "hoshino check refuses a config with a typo, naming file and line (the check can fail)" bash -c "
+  ! '$build/src/hoshino' check --config '$work/typo.conf' > /dev/null 2> '$work/typo.err' &&
+  grep -q \"typo.conf:3: unknown key 'bell-intervall'\" '$work/typo.err'"
 unit=$work/inst/usr/local/lib/systemd/system/hoshino.service
 sed "s|^ExecStart=/usr/local/bin/hoshino|ExecStart=$build/src/hoshino|" "$unit" > "$work/hoshino.service"
 check "the unit passes systemd-analyze verify" systemd-analyze verify --man=no "$work/hoshino.service"
@@ -83,6 +99,7 @@ check "the unit: restart on failure, only CAP_NET_ADMIN, /dev/net/tun, no new pr
   grep -qx 'DeviceAllow=/dev/net/tun rw' '$unit' && grep -qx 'DevicePolicy=closed' '$unit' &&
   grep -qx 'NoNewPrivileges=yes' '$unit' && grep -qx 'ProtectSystem=strict' '$unit' &&
   grep -q '^EnvironmentFile=' '$unit'"
+check "the unit runs hoshino on /etc/hoshino/hoshino.conf" grep -qx 'ExecStart=/usr/local/bin/hoshino --config /usr/local/etc/hoshino/hoshino.conf' "$unit"
 
 # --- launch.sh, with a stand-in ssh that records what each host receives
 cat > "$work/fake-ssh" <<'SH'
@@ -99,7 +116,7 @@ case $cmd in
   *"tar -C / -xzf -"*) tar -C "$dir" -xzf - ;;
   # The files with secrets: the real command, sudo dropped and /etc/hoshino inside this host's tree, under
   # a permissive umask, so the modes checked are the ones the command itself sets.
-  *"/etc/hoshino/hoshino.env"*|*"/etc/hoshino/psk"*)
+  *"/etc/hoshino/hoshino.env"*|*"/etc/hoshino/psk"*|*"/etc/hoshino/hoshino.conf"*)
     cmd=${cmd//sudo /}; (umask 022; bash -c "${cmd//\/etc\/hoshino/$dir/etc/hoshino}") ;;
   "cat /etc/machine-id") [[ $host == *node1 ]] && echo 0123456789abcdef0000000000000000 || echo fedcba98765432100000000000000000 ;;
   *) cat > /dev/null ;;
@@ -111,11 +128,11 @@ echo "0011223344556677889900112233445566778899001122334455667788990011" > "$work
 printf 'AWS_REGION=eu-central-1\nAWS_ACCESS_KEY_ID=AKIDEXAMPLE\nAWS_SECRET_ACCESS_KEY=s3cr3t-v4lue\nAWS_SESSION_TOKEN=t0ken-v4lue\n' > "$work/aws.env"
 PATH="$work/shim:$PATH"; mkdir -p "$work/shim"; cp "$work/fake-ssh" "$work/shim/ssh" # any stray plain ssh call lands here too
 bash "$root/scripts/launch.sh" --bucket demo --ula fd5e:59b8:f71d:9a3e::/64 --psk-file "$work/psk" \
-  --env-file "$work/aws.env" --dry-run user@node1 node2 > "$work/dry.txt" 2>&1
+  --env-file "$work/aws.env" --set verbose=1 --dry-run user@node1 node2 > "$work/dry.txt" 2>&1
 check "launch --dry-run: runs nothing" test ! -e "$FAKE_SSH_LOG"
 check "launch --dry-run: shows every step for every host" bash -c "
-  [[ \$(grep -c 'would run: ssh' '$work/dry.txt') == 10 ]] && grep -q 'user@node1: address' '$work/dry.txt' &&
-  grep -q '^node2: address' '$work/dry.txt' && grep -q 'HOSHINO_BUCKET=demo' '$work/dry.txt'"
+  [[ \$(grep -c 'would run: ssh' '$work/dry.txt') == 12 ]] && grep -q 'user@node1: address' '$work/dry.txt' &&
+  grep -q '^node2: address' '$work/dry.txt' && grep -q '^  bucket = demo' '$work/dry.txt' && grep -q '^  verbose = 1' '$work/dry.txt'"
 check "launch --dry-run: secrets redacted, other settings shown" bash -c "
   ! grep -q -e s3cr3t-v4lue -e t0ken-v4lue '$work/dry.txt' && grep -q 'AWS_SECRET_ACCESS_KEY=<redacted>' '$work/dry.txt' &&
   grep -q 'AWS_SESSION_TOKEN=<redacted>' '$work/dry.txt' && grep -q 'AWS_ACCESS_KEY_ID=AKIDEXAMPLE' '$work/dry.txt'"
@@ -127,9 +144,16 @@ check "launch: prints each node's address from its machine-id" bash -c "
   grep -qx 'node2: fd5e:59b8:f71d:9a3e:fedc:ba98:7654:3210' '$work/real.txt'"
 check "launch: ships the binary, the unit, the settings and the key" bash -c "
   test -x '$FAKE_ROOT/node2/usr/bin/hoshino' && test -f '$FAKE_ROOT/node2/usr/lib/systemd/system/hoshino.service' &&
-  grep -q 'EnvironmentFile=/etc/hoshino/hoshino.env' '$FAKE_ROOT/node2/usr/lib/systemd/system/hoshino.service' &&
-  grep -qx 'HOSHINO_ARGS=--psk-file /etc/hoshino/psk ' '$FAKE_ROOT/node2/etc/hoshino/hoshino.env' &&
+  grep -qx 'ExecStart=/usr/bin/hoshino --config /etc/hoshino/hoshino.conf' '$FAKE_ROOT/node2/usr/lib/systemd/system/hoshino.service' &&
+  grep -q 'EnvironmentFile=-/etc/hoshino/hoshino.env' '$FAKE_ROOT/node2/usr/lib/systemd/system/hoshino.service' &&
+  grep -qx 'psk-file = /etc/hoshino/psk' '$FAKE_ROOT/node2/etc/hoshino/hoshino.conf' &&
+  grep -qx 'bucket = demo' '$FAKE_ROOT/node2/etc/hoshino/hoshino.conf' &&
+  '$build/src/hoshino' check --config '$FAKE_ROOT/node2/etc/hoshino/hoshino.conf' > /dev/null &&
   cmp -s '$work/psk' '$FAKE_ROOT/user@node1/etc/hoshino/psk'"
+bash "$root/scripts/launch.sh" --bucket demo --ula fd5e:59b8:f71d:9a3e::/64 --set bell-intervall=2s \
+  --ssh "$work/fake-ssh -o BatchMode=yes" node3 > "$work/typo.txt" 2>&1
+check "launch: a bad setting stops it before any host is touched" bash -c "
+  grep -q \"unknown key 'bell-intervall'\" '$work/typo.txt' && ! grep -q '^node3: ' '$FAKE_SSH_LOG'"
 check "launch: the settings (with the secret) and the key are root-only files (0600)" bash -c "
   grep -qx 'AWS_SECRET_ACCESS_KEY=s3cr3t-v4lue' '$FAKE_ROOT/node2/etc/hoshino/hoshino.env' &&
   [[ \$(stat -c %a '$FAKE_ROOT/node2/etc/hoshino/hoshino.env') == 600 && \$(stat -c %a '$FAKE_ROOT/node2/etc/hoshino/psk') == 600 ]]"

@@ -44,6 +44,9 @@ expect "missing --bucket" 2 "--bucket is required" -- "${hs[@]}" --ula fd5e::/64
 expect "flag without value" 2 "--mtu needs a value" -- "${hs[@]}" "${ok_args[@]}" --mtu
 expect "bad --mtu" 2 "must be a number from 1280 to 65535" -- "${hs[@]}" "${ok_args[@]}" --mtu 99
 expect "bad duration" 2 "unit must be" -- "${hs[@]}" "${ok_args[@]}" --poll-max 5
+printf 'bucket = %s\n# the interval, misspelt\nbell-intervall = 2s\n' "$bucket" > "$HS_WORK/typo.conf"
+expect "config file: an unknown key, with file and line" 2 "typo.conf:3: unknown key 'bell-intervall'" -- "${hs[@]}" "${ok_args[@]}" --config "$HS_WORK/typo.conf"
+expect "config file: unreadable" 2 "cannot read /nonexistent/hoshino.conf \(--config\)" -- "${hs[@]}" "${ok_args[@]}" --config /nonexistent/hoshino.conf
 expect "--ula not a ULA" 1 "fc00::/7" -- "${hs[@]}" "${ok_args[@]}" --ula 2001:db8::/64
 expect "--ula not a /64" 1 "must be a /64" -- "${hs[@]}" "${ok_args[@]}" --ula fd5e::/48
 expect "unreadable machine-id" 1 "cannot read /nonexistent/machine-id" -- "${hs[@]}" "${ok_args[@]}" --machine-id /nonexistent/machine-id

@@ -2,6 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <fmt/core.h>
+
+#include <fstream>
+#include <map>
 #include <vector>
 
 using namespace hoshino::app;
@@ -21,72 +25,75 @@ TEST_CASE("Defaults match the documented command line", "[options]") {
   CHECK(o->netns.empty());
   CHECK(o->machine_id == "/etc/machine-id");
   CHECK(o->metrics == "127.0.0.1:8081");
-  CHECK(o->key_prefix == "hoshino");
-  CHECK(o->poll_min == 0ms);
-  CHECK(o->poll_max == 5s);
+  CHECK(o->node.key_prefix == "hoshino");
+  CHECK(o->node.ingress.pace.min == 0ms);
+  CHECK(o->node.ingress.pace.max == 5s);
   CHECK(o->verbosity == 0);
-  CHECK(o->queue_bytes == 8u << 20);
-  CHECK(o->max_in_flight == 4);
-  CHECK(o->bundle_bytes == 2u << 20);
-  CHECK(o->bundle_packets == 65535);
-  CHECK(o->inline_small);
-  CHECK(o->anticipate);
+  CHECK(o->node.bundler.max_queue_bytes == 8u << 20);
+  CHECK(o->node.bundler.max_in_flight == 4);
+  CHECK(o->node.bundler.max_bundle_bytes == 2u << 20);
+  CHECK(o->node.bundler.max_bundle_packets == 65535);
+  CHECK(o->node.inline_small);
+  CHECK(o->node.ingress.pace.anticipate);
 }
 
 TEST_CASE("The doorbell: on by default, its interval a duration of at least 100 ms, or off", "[options]") {
   auto defaults = parse({"--bucket", "b", "--ula", "fd5e::/64"});
   REQUIRE(defaults);
-  CHECK(defaults->bell);
-  CHECK(defaults->bell_interval == 1750ms);
-  auto o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--bell-interval", "3s", "--no-bell"});
+  CHECK(defaults->node.ingress.bell);
+  CHECK(defaults->node.ingress.bell_interval == 1750ms);
+  auto o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--bell-interval", "3s"});
   REQUIRE(o);
-  CHECK(o->bell_interval == 3s);
-  CHECK_FALSE(o->bell);
+  CHECK(o->node.ingress.bell_interval == 3s);
+  CHECK(o->node.ingress.bell);
+  CHECK_FALSE(parse({"--bucket", "b", "--ula", "fd5e::/64", "--bell-interval", "off"})->node.ingress.bell);
   CHECK(parse({"--bucket", "b", "--ula", "x", "--bell-interval", "50ms"}).error() ==
         "--bell-interval must be at least 100ms (each check is a paid GET)");
   CHECK(parse({"--bucket", "b", "--ula", "x", "--bell-interval", "2"}).error().starts_with("--bell-interval: "));
   CHECK(parse({"--bucket", "b", "--ula", "x", "--poll-min", "2s"}).error() ==
-        "--poll-min and --poll-busy must be below --bell-interval (or use --no-bell)");
-  CHECK(parse({"--bucket", "b", "--ula", "x", "--poll-min", "2s", "--no-bell"}));
+        "--poll-min and --poll-busy must be below --bell-interval (or --bell-interval off)");
+  CHECK(parse({"--bucket", "b", "--ula", "x", "--poll-min", "2s", "--bell-interval", "off"}));
 }
 
 TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[options]") {
   auto o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--max-in-flight", "2", "--bundle-bytes=65536",
-                  "--bundle-packets", "10", "--no-inline", "--no-anticipation", "--no-second-list",
-                  "--delete-interval", "1s", "--no-chain", "--chained-list", "2s"});
+                  "--experiment", "bundle-packets=10,no-inline,no-anticipation,no-second-list",
+                  "--delete-interval", "1s", "--experiment=no-chain", "--chained-list", "2s"});
   REQUIRE(o);
-  CHECK(o->max_in_flight == 2);
-  CHECK(o->bundle_bytes == 65536);
-  CHECK(o->bundle_packets == 10);
-  CHECK_FALSE(o->inline_small);
-  CHECK_FALSE(o->anticipate);
-  CHECK_FALSE(o->second_list);
-  CHECK(o->delete_interval == 1s);
-  CHECK_FALSE(o->chain_keys);
-  CHECK(o->chained_list == 2s);
+  CHECK(o->node.bundler.max_in_flight == 2);
+  CHECK(o->node.bundler.max_bundle_bytes == 65536);
+  CHECK(o->node.bundler.max_bundle_packets == 10);
+  CHECK_FALSE(o->node.inline_small);
+  CHECK_FALSE(o->node.ingress.pace.anticipate);
+  CHECK_FALSE(o->node.ingress.pace.second_lane);
+  CHECK(o->node.ingress.delete_interval == 1s);
+  CHECK_FALSE(o->node.chain_keys);
+  CHECK(o->node.ingress.chained_list_interval == 2s);
   auto defaults = parse({"--bucket", "b", "--ula", "fd5e::/64"});
-  CHECK(defaults->delete_interval == 250ms);
-  CHECK(defaults->chain_keys);
-  CHECK(defaults->chained_list == 1s);
+  CHECK(defaults->node.ingress.delete_interval == 250ms);
+  CHECK(defaults->node.chain_keys);
+  CHECK(defaults->node.ingress.chained_list_interval == 1s);
   CHECK(parse({"--bucket", "b", "--ula", "x", "--chained-list"}).error() == "--chained-list needs a value");
   CHECK(parse({"--bucket", "b", "--ula", "x", "--delete-interval", "5"}).error().starts_with("--delete-interval: "));
-  auto orig = parse({"--bucket", "b", "--ula", "fd5e::/64", "--original-design"});
+  auto orig = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "original-design"});
   REQUIRE(orig);
-  CHECK(orig->bundle_packets == 1);
-  CHECK(orig->poll_min == 500ms);
-  CHECK(orig->poll_max == 500ms);
-  CHECK_FALSE(orig->anticipate);
-  CHECK_FALSE(orig->inline_small);
-  CHECK(orig->delete_interval == 0ms);
-  CHECK_FALSE(orig->chain_keys);
-  CHECK_FALSE(orig->bell);
-  CHECK_FALSE(orig->ring);
+  CHECK(orig->node.bundler.max_bundle_packets == 1);
+  CHECK(orig->node.ingress.pace.min == 500ms);
+  CHECK(orig->node.ingress.pace.max == 500ms);
+  CHECK_FALSE(orig->node.ingress.pace.anticipate);
+  CHECK_FALSE(orig->node.inline_small);
+  CHECK(orig->node.ingress.delete_interval == 0ms);
+  CHECK_FALSE(orig->node.chain_keys);
+  CHECK_FALSE(orig->node.ingress.bell);
+  CHECK_FALSE(orig->node.ring);
   // Later flags refine the preset.
-  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--original-design", "--poll-min", "100ms"})->poll_min == 100ms);
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "original-design", "--poll-min", "100ms"})->node.ingress.pace.min == 100ms);
   CHECK(parse({"--bucket", "b", "--ula", "x", "--max-in-flight", "0"}).error() ==
         "--max-in-flight '0' must be a number from 1 to 256");
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--bundle-bytes", "9000000"}));
-  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--bundle-packets", "65536"}));
+  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--experiment", "bundle-packets=65536"}));
+  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--experiment", "bundle-packets"})); // needs =N
+  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--experiment", "no-inline=1"}));
 }
 
 TEST_CASE("Every flag, in both spellings", "[options]") {
@@ -102,23 +109,23 @@ TEST_CASE("Every flag, in both spellings", "[options]") {
   CHECK(o->netns == "ns1");
   CHECK(o->machine_id == "/tmp/m");
   CHECK(o->metrics == "off");
-  CHECK(o->key_prefix == "a/b");
-  CHECK(o->poll_min == 250us);
-  CHECK(o->poll_max == 1500ms);
+  CHECK(o->node.key_prefix == "a/b");
+  CHECK(o->node.ingress.pace.min == 250us);
+  CHECK(o->node.ingress.pace.max == 1500ms);
   CHECK(o->verbosity == 2);
-  CHECK(o->queue_bytes == 1u << 20);
+  CHECK(o->node.bundler.max_queue_bytes == 1u << 20);
   CHECK(o->psk_file == "/etc/k");
 }
 
 TEST_CASE("Help and version need nothing else", "[options]") {
   CHECK(parse({"--help"})->help);
   CHECK(parse({"--version"})->version);
-  auto u = usage();
+  auto u = usage("", "all");
   for (const char* flag : {"--bucket", "--ula", "--endpoint", "--region", "--tun", "--mtu", "--netns", "--machine-id",
                            "--metrics", "--key-prefix", "--poll-min", "--poll-max", "--verbose", "--version", "--help",
                            "--queue-bytes", "--psk-file", "openssl rand -hex 32", "--max-in-flight",
-                           "--bundle-bytes", "--bundle-packets", "--no-inline", "--no-anticipation",
-                           "--original-design", "--no-second-list", "--delete-interval", "--no-chain", "--chained-list",
+                           "--bundle-bytes", "bundle-packets=N", "no-inline", "no-anticipation", "--experiment",
+                           "original-design", "no-second-list", "--delete-interval", "no-chain", "--chained-list",
                            "--state-dir", "/var/lib/hoshino",
                            "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL", "53049", "127.0.0.1:8081"})
     CHECK(u.find(flag) != std::string::npos);
@@ -189,12 +196,12 @@ TEST_CASE("Identity and sealing flags; subcommands", "[options]") {
 TEST_CASE("Node-wide bounds: defaults and limits", "[options]") {
   auto o = parse({"--bucket", "b", "--ula", "fd5e::/64"});
   REQUIRE(o);
-  CHECK(o->total_queue_bytes == 64u << 20);
-  CHECK(o->total_in_flight == 64);
+  CHECK(o->node.bundler.max_total_queue_bytes == 64u << 20);
+  CHECK(o->node.bundler.max_total_in_flight == 64);
   o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--total-queue-bytes", "16777216", "--total-in-flight=8"});
   REQUIRE(o);
-  CHECK(o->total_queue_bytes == 16u << 20);
-  CHECK(o->total_in_flight == 8);
+  CHECK(o->node.bundler.max_total_queue_bytes == 16u << 20);
+  CHECK(o->node.bundler.max_total_in_flight == 8);
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--total-in-flight", "0"}).error().find("from 1 to 4096") !=
         std::string::npos);
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--total-queue-bytes", "1000"}).error().find("must be a number") !=
@@ -204,15 +211,194 @@ TEST_CASE("Node-wide bounds: defaults and limits", "[options]") {
 TEST_CASE("Experiment switches", "[options]") {
   auto o = parse({"--bucket", "b", "--ula", "fd5e::/64"});
   REQUIRE(o);
-  CHECK(o->paced_stream_polls);
+  CHECK(o->node.inbox.stream_gap_ms == 100);
   o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-stream-polls"});
   REQUIRE(o);
-  CHECK_FALSE(o->paced_stream_polls);
-  CHECK_FALSE(o->paced_conversations);
+  CHECK(o->node.inbox.stream_gap_ms == 0);
+  CHECK(o->node.inbox.conversation_poll_max_ms == 0);
   o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "paced-conversations,unpaced-stream-polls"});
   REQUIRE(o);
-  CHECK(o->paced_conversations);
-  CHECK_FALSE(o->paced_stream_polls);
+  CHECK(o->node.inbox.conversation_poll_max_ms == 10);
+  CHECK(o->node.inbox.stream_gap_ms == 0);
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-stream-polls,nope"}).error() ==
-        "--experiment 'nope': unknown (unpaced-stream-polls, paced-conversations)");
+        "--experiment 'nope': unknown (one of: original-design, no-inline, no-anticipation, no-second-list, "
+        "no-chain, no-ring, unpaced-stream-polls, paced-conversations, bundle-packets=N)");
+}
+
+namespace {
+// A config file's text by path, as main()'s reader would give it.
+ReadFile files(std::map<std::string, std::string> contents) {
+  return [contents = std::move(contents)](const std::string& path) -> std::optional<std::string> {
+    auto it = contents.find(path);
+    if (it == contents.end()) return std::nullopt;
+    return it->second;
+  };
+}
+hoshino::Result<Options, std::string> parse_with(std::vector<std::string_view> args, const std::string& text) {
+  return parse_options(args, files({{"/etc/hoshino/hoshino.conf", text}}));
+}
+} // namespace
+
+TEST_CASE("A config file: keys named after the long flags, # comments, [Peer] sections", "[options][config]") {
+  auto o = parse_with({"--config", "/etc/hoshino/hoshino.conf"}, R"(# hoshino.conf
+bucket = my-bucket
+ula = fd5e:59b8:f71d:9a3e::/64   # trailing comments too
+  psk-file=/etc/hoshino/psk
+no-seal = false
+poll-max = 2s
+bell-interval = off
+experiment = no-inline,bundle-packets=4
+verbose = 1
+
+[Peer]
+Address = fd5e:59b8:f71d:9a3e:b2b2:b2b2:b2b2:b2b2
+PublicKey = AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=
+Name = vm-b
+)");
+  REQUIRE(o);
+  CHECK(o->bucket == "my-bucket");
+  CHECK(o->ula == "fd5e:59b8:f71d:9a3e::/64");
+  CHECK(o->psk_file == "/etc/hoshino/psk");
+  CHECK(o->seal);
+  CHECK(o->node.ingress.pace.max == 2s);
+  CHECK_FALSE(o->node.ingress.bell);
+  CHECK_FALSE(o->node.inline_small);
+  CHECK(o->node.bundler.max_bundle_packets == 4);
+  CHECK(o->verbosity == 1);
+  REQUIRE(o->peers.size() == 1);
+  CHECK(o->peers[0].name == "vm-b");
+  CHECK(o->peers[0].address.str() == "fd5e:59b8:f71d:9a3e:b2b2:b2b2:b2b2:b2b2");
+}
+
+TEST_CASE("The command line overrides the config file, whatever the order", "[options][config]") {
+  const std::string text = "bucket = from-file\nula = fd5e::/64\npoll-max = 2s\nno-seal = true\n";
+  auto o = parse_with({"--poll-max", "3s", "--config", "/etc/hoshino/hoshino.conf", "--bucket=from-flag"}, text);
+  REQUIRE(o);
+  CHECK(o->bucket == "from-flag");
+  CHECK(o->node.ingress.pace.max == 3s);
+  CHECK_FALSE(o->seal);
+  CHECK(o->ula == "fd5e::/64");
+  // A required key may come from either.
+  CHECK(parse_with({"--config", "/etc/hoshino/hoshino.conf", "--ula", "fd5e::/64"}, "bucket = b\n"));
+  CHECK(parse_with({"--config", "/etc/hoshino/hoshino.conf"}, "ula = fd5e::/64\n").error() == "--bucket is required");
+  // Cross-checks judge the result: the file's 2s poll-min, the command line's bell interval.
+  CHECK(parse_with({"--config", "/etc/hoshino/hoshino.conf", "--bell-interval", "1s"},
+                   "bucket = b\nula = fd5e::/64\npoll-min = 2s\n").error().starts_with("--poll-min and --poll-busy"));
+}
+
+TEST_CASE("Config file errors name the file and the line", "[options][config]") {
+  auto error = [](const std::string& text) {
+    auto o = parse_with({"--config", "/etc/hoshino/hoshino.conf"}, text);
+    REQUIRE_FALSE(o);
+    return o.error();
+  };
+  const std::string base = "bucket = b\nula = fd5e::/64\n";
+  CHECK(error(base + "bukcet = c\n") == "/etc/hoshino/hoshino.conf:3: unknown key 'bukcet'");
+  CHECK(error(base + "mtu = 70000\n") == "/etc/hoshino/hoshino.conf:3: mtu '70000' must be a number from 1280 to 65535");
+  CHECK(error(base + "poll-max = 5\n").starts_with("/etc/hoshino/hoshino.conf:3: poll-max: bad duration"));
+  CHECK(error(base + "just words\n") == "/etc/hoshino/hoshino.conf:3: expected `key = value`");
+  CHECK(error(base + "tun =\n") == "/etc/hoshino/hoshino.conf:3: tun needs a value");
+  CHECK(error(base + "no-seal = maybe\n") == "/etc/hoshino/hoshino.conf:3: no-seal must be true or false");
+  CHECK(error(base + "bucket = again\n") == "/etc/hoshino/hoshino.conf:3: bucket is set twice (first on line 1)");
+  CHECK(error(base + "experiment = nope\n").starts_with("/etc/hoshino/hoshino.conf:3: experiment 'nope': unknown"));
+  CHECK(error(base + "verbose = 7\n") == "/etc/hoshino/hoshino.conf:3: verbose '7' must be a number from 0 to 2");
+  CHECK(error(base + "[Interface]\n") ==
+        "/etc/hoshino/hoshino.conf:3: unknown section '[Interface]' (only [Peer], after the settings)");
+  CHECK(error(base + "\n[Peer]\nAddress = fd5e::1\n") == "/etc/hoshino/hoshino.conf:4: [Peer] needs Address and PublicKey");
+  CHECK(error(base + "[Peer]\nbucket = x\n").starts_with("/etc/hoshino/hoshino.conf:4: "));
+  // Command-line-only flags are not keys.
+  CHECK(error(base + "config = /other\n") == "/etc/hoshino/hoshino.conf:3: unknown key 'config'");
+  CHECK(error(base + "help = true\n") == "/etc/hoshino/hoshino.conf:3: unknown key 'help'");
+  CHECK(parse_options(std::vector<std::string_view>{"--config", "/nope"}, files({})).error() ==
+        "cannot read /nope (--config)");
+  CHECK(parse_options(std::vector<std::string_view>{"--config"}, files({})).error() == "--config needs a value");
+}
+
+TEST_CASE("hoshino check: the effective settings read back as the same settings", "[options][config]") {
+  auto o = parse_with({"check", "--config", "/etc/hoshino/hoshino.conf", "--experiment", "original-design"},
+                      "bucket = b\nula = fd5e::/64\nendpoint = http://127.0.0.1:7480\n[Peer]\n"
+                      "Address = fd5e::b2\nPublicKey = AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n");
+  REQUIRE(o);
+  CHECK(o->command == "check");
+  const auto text = effective_settings(*o);
+  CHECK(text.find("\nendpoint = http://127.0.0.1:7480\n") != std::string::npos);
+  CHECK(text.find("\nbell-interval = off\n") != std::string::npos);
+  CHECK(text.find("\nexperiment = no-inline,no-anticipation,no-second-list,no-chain,no-ring,bundle-packets=1\n") !=
+        std::string::npos);
+  CHECK(text.find("# region = ($AWS_REGION") != std::string::npos); // unset: what that means
+  auto again = parse_with({"--config", "/etc/hoshino/hoshino.conf"}, text);
+  REQUIRE(again);
+  CHECK(effective_settings(*again) == text);
+  CHECK(again->node.ingress.pace.min == 500ms);
+  CHECK_FALSE(again->node.ring);
+  CHECK(again->peers.size() == 1);
+  auto defaults = parse({"check", "--bucket", "b", "--ula", "fd5e::/64"});
+  REQUIRE(defaults);
+  CHECK(effective_settings(*defaults).find("# experiment = (none)") != std::string::npos);
+}
+
+TEST_CASE("--help: at most 15 flags, in groups; the rest by topic", "[options][help]") {
+  auto count_flags = [](const std::string& text) {
+    std::size_t n = 0, at = 0;
+    while ((at = text.find("\n  -", at)) != std::string::npos) ++n, ++at;
+    return n;
+  };
+  auto main_help = usage();
+  CHECK(count_flags(main_help) <= 15);
+  for (const char* group : {"Network:", "S3:", "Security:", "Node:", "--help network | s3 | security"})
+    CHECK(main_help.find(group) != std::string::npos);
+  CHECK(main_help.find("--poll-max") == std::string::npos);
+  CHECK(usage("", "tuning").find("--poll-max D") != std::string::npos);
+  CHECK(usage("", "tuning").find("\n  --bucket") == std::string::npos);
+  CHECK(count_flags(usage("", "all")) == flag_docs().size());
+  auto o = parse({"--help", "tuning"});
+  REQUIRE(o);
+  CHECK(o->help_topic == "tuning");
+  // Defaults come from the structs that own them, not from a copy in the text.
+  CHECK(usage("", "tuning").find(fmt::format("(default: {})", hoshino::core::BundlerConfig{}.max_queue_bytes)) !=
+        std::string::npos);
+}
+
+TEST_CASE("Subcommands share the parser: each takes its own flags", "[options]") {
+  CHECK(parse({"peers", "--help"})->help);
+  CHECK(parse({"genkey", "--help"})->help);
+  CHECK(usage("peers").find("--key-prefix") != std::string::npos);
+  CHECK(usage("peers").find("--tun") == std::string::npos);
+  CHECK(usage("show").find("--state-dir") != std::string::npos);
+  CHECK(parse({"show", "--bucket", "b"}).error() == "show: --bucket does not apply (it takes --config, --state-dir)");
+  CHECK(parse({"peers", "--bucket", "b", "--tun", "t"}).error().starts_with("peers: --tun does not apply"));
+  // A config file's node keys are fine for a subcommand: they share the file.
+  auto peers = parse_with({"peers", "--config", "/etc/hoshino/hoshino.conf"}, "bucket = b\nula = fd5e::/64\ntun = t\n");
+  REQUIRE(peers);
+  CHECK(peers->bucket == "b");
+  CHECK(parse({"--no-seal=yes", "--bucket", "b", "--ula", "fd5e::/64"}).error() == "--no-seal takes no value");
+}
+
+TEST_CASE("README's flag table is --help's", "[options][readme]") {
+  std::ifstream in(HOSHINO_SOURCE_ROOT "/README.md");
+  REQUIRE(in);
+  // Rows: | `--flag ARG` | `default` or — | group | what |
+  std::string readme;
+  bool in_table = false; // the table under the header "| flag | default | group | what |"
+  for (std::string line; std::getline(in, line);) {
+    if (line == "| flag | default | group | what |") in_table = true;
+    if (!line.starts_with("|")) in_table = false;
+    if (!in_table || !line.starts_with("| `--")) continue;
+    auto cells = std::vector<std::string>{};
+    for (std::size_t at = 1; at < line.size();) {
+      auto bar = line.find(" |", at);
+      if (bar == std::string::npos) break;
+      std::string cell = line.substr(at, bar - at);
+      while (!cell.empty() && cell.front() == ' ') cell.erase(0, 1);
+      cells.push_back(cell);
+      at = bar + 2;
+    }
+    REQUIRE(cells.size() >= 3);
+    auto strip = [](std::string c) { return c.size() >= 2 && c.front() == '`' ? c.substr(1, c.size() - 2) : c; };
+    auto fallback = strip(cells[1]);
+    readme += strip(cells[0]) + " | " + (fallback == "—" ? "" : fallback) + " | " + cells[2] + "\n";
+  }
+  std::string help; // in --help's order, which the table keeps
+  for (const auto& f : flag_docs()) help += f.flag + (f.arg.empty() ? "" : " " + f.arg) + " | " + f.fallback + " | " + f.group + "\n";
+  CHECK(readme == help);
 }
