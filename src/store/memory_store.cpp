@@ -8,16 +8,6 @@
 
 namespace hoshino::store {
 
-std::string_view to_string(OpKind op) {
-  switch (op) {
-    case OpKind::put: return "put";
-    case OpKind::list: return "list";
-    case OpKind::get: return "get";
-    case OpKind::remove: return "delete";
-  }
-  return "unknown";
-}
-
 s3::Error http_error(long status, std::string_view code) {
   s3::Error e;
   e.kind = s3::Error::Kind::http;

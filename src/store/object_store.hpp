@@ -9,6 +9,7 @@
 #include <asio/awaitable.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hoshino::store {
@@ -23,6 +24,7 @@ inline constexpr std::string_view kPreconditionFailed = "PreconditionFailed";
 
 // The operations, as used for metric labels. A watch is a GET (billed and counted as one).
 enum class OpKind { put, list, get, remove };
+std::string_view to_string(OpKind op);
 
 // What ObjectStore::watch learnt about one object.
 struct Watch {
@@ -32,7 +34,6 @@ struct Watch {
   bool changed = true;
   std::string etag; // the object's current ETag, always (quoted, as S3 sends it)
 };
-std::string_view to_string(OpKind op);
 
 class ObjectStore {
 public:
