@@ -1,7 +1,7 @@
 #include "store/memory_store.hpp"
 
+#include "core/keys.hpp"
 #include "util/crypto.hpp"
-
 #include "util/timer.hpp"
 
 #include <asio/use_awaitable.hpp>
