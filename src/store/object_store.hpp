@@ -1,6 +1,6 @@
 #pragma once
 // The storage side of a node: the few operations the tunnel needs from a bucket. S3Store is the real
-// one (an S3 bucket through s3::Client); MemoryStore is the in-process fake for tests.
+// one (an S3 bucket through s3::Client); MemoryStore (test/fakes/) is the tests' in-memory one.
 #include "core/ipv6.hpp"
 #include "core/listed_object.hpp"
 #include "s3/error.hpp"

@@ -1,4 +1,4 @@
-#include "store/memory_store.hpp"
+#include "fakes/memory_store.hpp"
 
 #include "core/keys.hpp"
 #include "util/crypto.hpp"
