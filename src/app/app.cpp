@@ -17,7 +17,7 @@
 #include "s3/imds.hpp"
 #include "store/s3_store.hpp"
 #include "util/log.hpp"
-#include "util/spawn.hpp"
+#include "util/rethrow.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>

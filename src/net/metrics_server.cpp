@@ -2,7 +2,7 @@
 
 #include "net/answer.hpp"
 #include "util/log.hpp"
-#include "util/spawn.hpp"
+#include "util/rethrow.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>

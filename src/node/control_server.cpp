@@ -1,7 +1,7 @@
 #include "node/control_server.hpp"
 
 #include "net/answer.hpp"
-#include "util/spawn.hpp"
+#include "util/rethrow.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>

@@ -3,7 +3,7 @@
 // spinning, and recovers. Everything runs on one thread, one handler at a time: no sleeps.
 #define CATCH_CONFIG_MAIN
 #include "net/metrics_server.hpp"
-#include "util/spawn.hpp"
+#include "util/rethrow.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/read.hpp>
