@@ -492,7 +492,7 @@ asio::awaitable<void> Node::ingress_loop() {
     // The presence record is rewritten rarely; beats come at least every bell interval or poll-max.
     if (config_.presence && !presence_writing_ && Clock::now() >= presence_due_) spawn(refresh_presence());
     switch (step.action) {
-      case IngressAction::list: spawn(list_once(step.second_lane)); break;
+      case IngressAction::list: spawn(list_once(step.second_list)); break;
       case IngressAction::poll: {
         auto keys = inbox_.start_polls(now_ms());
         spawn(poll_round(std::move(keys)));
@@ -594,7 +594,7 @@ asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound>
   if (--round->pending == 0) round->done.cancel();
 }
 
-asio::awaitable<void> Node::list_once(bool second_lane) {
+asio::awaitable<void> Node::list_once(bool second_list) {
   constexpr std::size_t kPage = 1000;
   std::size_t fresh = 0;
   std::uint64_t listed = 0;
@@ -605,7 +605,7 @@ asio::awaitable<void> Node::list_once(bool second_lane) {
     if (stopping_) co_return;
     if (!keys) {
       s3_failed(store::OpKind::list, keys.error());
-      schedule_.on_list_failed(second_lane, Clock::now());
+      schedule_.on_list_failed(second_list, Clock::now());
       after_beat();
       heartbeat_.poke();
       co_return;
@@ -623,7 +623,7 @@ asio::awaitable<void> Node::list_once(bool second_lane) {
   std::uint64_t inlined = inbox_.inlined_objects(); // read from the listing itself
   metrics_.ingress.objects += inlined - metrics_.ingress.inlined_objects;
   metrics_.ingress.inlined_objects = inlined;
-  schedule_.on_listed(fresh, second_lane, Clock::now());
+  schedule_.on_listed(fresh, second_list, Clock::now());
   after_beat();
   pump();
 }

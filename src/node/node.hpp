@@ -121,7 +121,7 @@ private:
   asio::awaitable<void> egress_loop();
   asio::awaitable<void> ingress_loop(); // carries out what the heartbeat says, one step at a time
   core::InboxView inbox_view();         // what the schedule needs to know of the inbox, now
-  asio::awaitable<void> list_once(bool second_lane);
+  asio::awaitable<void> list_once(bool second_list);
   asio::awaitable<void> poll_round(std::vector<std::string> keys);
   asio::awaitable<void> check_bell();
   asio::awaitable<void> ring(core::Address dst);
