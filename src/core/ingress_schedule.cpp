@@ -170,7 +170,7 @@ void IngressSchedule::on_listed(std::size_t fresh, bool second_list, Clock::time
       }
     }
   }
-  pace_.on_list(fresh, now);
+  pace_.on_inbox_checked(fresh, now);
 }
 
 void IngressSchedule::on_list_failed(bool second_list, Clock::time_point now) {
@@ -190,7 +190,7 @@ void IngressSchedule::on_list_failed(bool second_list, Clock::time_point now) {
 void IngressSchedule::on_polled(std::size_t hits, bool failed, Clock::time_point now) {
   end_beat(now);
   if (failed && hits == 0) pace_.on_error(now);
-  else pace_.on_list(hits, now);
+  else pace_.on_inbox_checked(hits, now);
 }
 
 void IngressSchedule::on_bell(BellCheck result, Clock::time_point now) {

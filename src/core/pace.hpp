@@ -40,11 +40,11 @@ public:
     return config_.second_lane && interval_ == config_.min && !streaming_;
   }
 
-  // A LIST finished and found `objects` new objects.
-  void on_list(std::size_t objects, Clock::time_point now);
+  // A beat looked at the inbox (a LIST, or GETs of announced keys) and found `objects` new objects.
+  void on_inbox_checked(std::size_t objects, Clock::time_point now);
   // This node just sent packets: a reply is likely soon.
   void on_sent(Clock::time_point now);
-  // A LIST failed.
+  // A beat's LIST, or all of its GETs of announced keys, failed.
   void on_error(Clock::time_point now);
   // Activity of any kind (a doorbell's LIST found objects, or this node sent without anticipation):
   // back to the fastest pace, as objects found do.
