@@ -139,7 +139,7 @@ asio::awaitable<void> Node::run() {
 
   // Flush: whatever is still queued goes out, then pending PUTs and deletes get a bounded time.
   for (auto& batch : bundler_.drain()) spawn(put_batch(std::move(batch)));
-  pump();
+  act_on_inbox();
   if (presence_published_) spawn(remove_presence()); // peers answer unreachable for us from now on
   if (inbox_.pending_deletions() > 0) spawn(delete_consumed()); // at once, not at the schedule's pace
   Timer wait(io_);
@@ -266,7 +266,7 @@ asio::awaitable<void> Node::list_peers() {
     flush_bundles();
     schedule_.on_sent(Clock::now());
   }
-  pump(); // objects that waited for a sender's key
+  act_on_inbox(); // objects that waited for a sender's key
 }
 
 asio::awaitable<Result<Unit, s3::Error>> Node::publish_presence() {
@@ -502,7 +502,7 @@ asio::awaitable<void> Node::ingress_loop() {
       case IngressAction::delete_consumed: spawn(delete_consumed()); break;
       case IngressAction::tick_inbox:
         inbox_.on_tick(now_ms());
-        pump();
+        act_on_inbox();
         break;
       case IngressAction::trim_memory:
         // After a burst of traffic the allocator keeps the freed bundles (megabytes) mapped.
@@ -590,7 +590,7 @@ asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound>
     if (e.code == store::kObjectTooLarge) inbox_.on_poll_too_large(key, now_ms());
     else inbox_.on_poll_missed(key, !absent, now_ms());
   }
-  pump();
+  act_on_inbox();
   if (--round->pending == 0) round->done.cancel();
 }
 
@@ -625,10 +625,10 @@ asio::awaitable<void> Node::list_once(bool second_list) {
   metrics_.ingress.inlined_objects = inlined;
   schedule_.on_listed(fresh, second_list, Clock::now());
   after_beat();
-  pump();
+  act_on_inbox();
 }
 
-void Node::pump() {
+void Node::act_on_inbox() {
   if (!stopping_) { // once the device is closed, nothing new is fetched or delivered (or consumed)
     for (auto& key : inbox_.start_fetches(now_ms())) spawn(get_object(std::move(key)));
     deliver();
@@ -662,7 +662,7 @@ asio::awaitable<void> Node::get_object(std::string key) {
                                                   : core::FetchError::gone;
     inbox_.on_fetch_failed(key, error, now_ms());
   }
-  pump();
+  act_on_inbox();
 }
 
 const core::Psk* Node::pair_key_for(const core::Address& peer, const core::PublicKey& key) {

@@ -139,7 +139,9 @@ private:
   asio::awaitable<void> get_object(std::string key);
   asio::awaitable<void> delete_consumed();
   void spawn(asio::awaitable<void> task);
-  void pump();    // start GETs the inbox asks for, deliver what is ready; the heartbeat re-plans
+  // The inbox moved on: start the GETs it asks for, deliver what is ready, list the peers if a sender's
+  // key is missing; the heartbeat re-plans.
+  void act_on_inbox();
   void deliver();
   void after_beat(); // the schedule's state into the metrics
   void s3_failed(store::OpKind op, const s3::Error& e);
