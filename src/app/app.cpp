@@ -10,14 +10,14 @@
 #include "device/netlink.hpp"
 #include "device/tun_device.hpp"
 #include "hoshino_config.h"
+#include "net/metrics_server.hpp"
 #include "node/control_server.hpp"
-#include "node/metrics_server.hpp"
 #include "node/node.hpp"
 #include "s3/client.hpp"
 #include "s3/imds.hpp"
 #include "store/s3_store.hpp"
 #include "util/log.hpp"
-#include "util/spawn.hpp"
+#include "util/rethrow.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -305,9 +305,9 @@ int run(const Options& o) {
   const std::string hostname = host_name();
   node::NodeConfig config = node_config(o, *local, *keys, clock, hostname);
   node::Node* node_ptr = nullptr;
-  std::unique_ptr<node::MetricsServer> metrics;
+  std::unique_ptr<net::MetricsServer> metrics;
   if (o.metrics != "off") {
-    auto m = node::MetricsServer::bind(io, o.metrics, [&] {
+    auto m = net::MetricsServer::bind(io, o.metrics, [&] {
       return node::render_prometheus(node_ptr->metrics(), &node_ptr->inbox(), HOSHINO_VERSION, start_time);
     });
     if (!m) return fail(m.error());

@@ -161,9 +161,9 @@ const std::vector<Experiment>& experiments() {
                    n.bundler.max_bundle_packets = 1;
                    n.bundler.max_in_flight = 256;
                    n.ingress.pace.min = n.ingress.pace.max = n.ingress.pace.busy = std::chrono::milliseconds(500);
-                   n.ingress.pace.anticipate = false;
+                   n.ingress.pace.anticipation = false;
                    n.inline_small = false;
-                   n.ingress.pace.second_lane = false;
+                   n.ingress.pace.second_list = false;
                    n.chain_keys = false;
                    n.ingress.delete_interval = std::chrono::milliseconds(0);
                    n.ingress.bell = false;
@@ -174,9 +174,9 @@ const std::vector<Experiment>& experiments() {
     t.push_back(flag("no-inline", "always write a body, even when the packets fit in the key",
                      [](auto& o) -> auto& { return o.node.inline_small; }, false));
     t.push_back(flag("no-anticipation", "do not poll faster after sending (by default a reply is expected)",
-                     [](auto& o) -> auto& { return o.node.ingress.pace.anticipate; }, false));
+                     [](auto& o) -> auto& { return o.node.ingress.pace.anticipation; }, false));
     t.push_back(flag("no-second-list", "one LIST at a time, also during conversations",
-                     [](auto& o) -> auto& { return o.node.ingress.pace.second_lane; }, false));
+                     [](auto& o) -> auto& { return o.node.ingress.pace.second_list; }, false));
     t.push_back(flag("no-chain",
                      "objects do not announce their successor's key, and the inbox is only ever LISTed (by "
                      "default, awaited objects are polled with GET: 1/12 of the price)",

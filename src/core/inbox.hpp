@@ -17,6 +17,7 @@
 #include "core/chain.hpp"
 #include "core/ipv6.hpp"
 #include "core/keys.hpp"
+#include "core/listed_object.hpp"
 #include "core/pace.hpp"
 #include "core/replay.hpp"
 #include "core/seal.hpp"
@@ -43,13 +44,6 @@ struct KeyLookup {
   };
   Status status = Status::refuse;
   Psk key{};
-};
-
-// One entry of an inbox listing.
-struct ListedObject {
-  ListedObject(std::string k, std::uint64_t s = 0) : key(std::move(k)), size(s) {} // NOLINT: implicit from a key
-  std::string key;
-  std::uint64_t size = 0;
 };
 
 struct InboxConfig {

@@ -36,14 +36,14 @@ IngressStep IngressSchedule::start(IngressAction a, Clock::time_point now) {
   return {a};
 }
 
-IngressStep IngressSchedule::start_list(bool second_lane, Clock::time_point now) {
+IngressStep IngressSchedule::start_list(bool second_list, Clock::time_point now) {
   last_list_ = now;
-  if (second_lane) {
-    lane_busy_ = lane_used_ = true;
-    lane_started_ = now;
+  if (second_list) {
+    second_list_busy_ = second_list_used_ = true;
+    second_list_started_ = now;
     return {IngressAction::list, Clock::time_point::max(), true};
   }
-  lane_used_ = false;
+  second_list_used_ = false;
   rang_ = false; // whatever rang is found by this LIST
   return start(IngressAction::list, now);
 }
@@ -86,11 +86,11 @@ IngressStep IngressSchedule::next(const InboxView& inbox, Clock::time_point now)
     return {IngressAction::trim_memory};
   }
 
-  // The second lane: in a conversation, a LIST half a LIST after the main lane's, so that an object
+  // The second LIST: in a conversation, a LIST half a LIST after the beat's, so that an object
   // appearing just after a LIST started waits half a LIST instead of a whole one. Polls of announced
-  // keys take a GET's time and come back to back: a second lane would only ask for the same keys.
-  if (beat_busy_ && beat_ == IngressAction::list && !lane_busy_ && !lane_used_ && pace_.conversation() &&
-      !inbox.chained) {
+  // keys take a GET's time and come back to back: a second LIST would only ask for the same keys.
+  if (beat_busy_ && beat_ == IngressAction::list && !second_list_busy_ && !second_list_used_ &&
+      pace_.conversation() && !inbox.chained) {
     auto due = beat_started_ + list_latency_ / 2;
     if (due <= now) return start_list(true, now);
     consider(due);
@@ -154,10 +154,10 @@ void IngressSchedule::end_beat(Clock::time_point now) {
   beat_ended_ = now;
 }
 
-void IngressSchedule::on_listed(std::size_t fresh, bool second_lane, Clock::time_point now) {
-  auto started = second_lane ? lane_started_ : beat_started_;
+void IngressSchedule::on_listed(std::size_t fresh, bool second_list, Clock::time_point now) {
+  auto started = second_list ? second_list_started_ : beat_started_;
   list_latency_ = (list_latency_ * 7 + (now - started)) / 8;
-  if (second_lane) lane_busy_ = false;
+  if (second_list) second_list_busy_ = false;
   else {
     end_beat(now);
     if (ring_list_) {
@@ -170,11 +170,11 @@ void IngressSchedule::on_listed(std::size_t fresh, bool second_lane, Clock::time
       }
     }
   }
-  pace_.on_list(fresh, now);
+  pace_.on_inbox_checked(fresh, now);
 }
 
-void IngressSchedule::on_list_failed(bool second_lane, Clock::time_point now) {
-  if (second_lane) lane_busy_ = false;
+void IngressSchedule::on_list_failed(bool second_list, Clock::time_point now) {
+  if (second_list) second_list_busy_ = false;
   else {
     end_beat(now);
     if (ring_list_) { // the ring is not forgotten: its LIST is tried again (and its token given back)
@@ -184,13 +184,13 @@ void IngressSchedule::on_list_failed(bool second_lane, Clock::time_point now) {
     }
   }
   pace_.on_error(now);
-  if (!second_lane) list_retry_at_ = now + std::max(config_.pace.error_floor, pace_.interval());
+  if (!second_list) list_retry_at_ = now + std::max(config_.pace.error_floor, pace_.interval());
 }
 
 void IngressSchedule::on_polled(std::size_t hits, bool failed, Clock::time_point now) {
   end_beat(now);
   if (failed && hits == 0) pace_.on_error(now);
-  else pace_.on_list(hits, now);
+  else pace_.on_inbox_checked(hits, now);
 }
 
 void IngressSchedule::on_bell(BellCheck result, Clock::time_point now) {

@@ -7,7 +7,7 @@
 //   active   The Pace sets the interval between beats. A beat LISTs or, while senders' next keys are
 //            announced (core/chain.hpp), GETs those keys when the inbox says they are due (a stream's
 //            cadence paces them); a LIST then only every chained_list_interval. In a conversation a
-//            second LIST starts half a LIST after each LIST (the second lane).
+//            second LIST starts half a LIST after each LIST.
 //   idle     Once the pace has slowed to bell_interval, LISTs stop: the node checks its doorbell (one
 //            conditional GET, 1/12.5 of a LIST's price) every bell_interval, LISTs when it rang, and
 //            anyway every idle_list_interval. A sender rings a node it has exchanged nothing with for
@@ -56,7 +56,7 @@ struct InboxView {
 
 enum class IngressAction {
   wait,            // nothing is due before `until` (or an event: report it, then ask again)
-  list,            // LIST the inbox (second_lane: the staggered one)
+  list,            // LIST the inbox (second_list: the staggered one)
   poll,            // GET the announced keys that are due (Inbox::start_polls)
   check_bell,      // a conditional GET of this node's bell
   delete_consumed, // one DeleteObjects round of what the inbox consumed
@@ -68,7 +68,7 @@ std::string_view to_string(IngressAction a);
 struct IngressStep {
   IngressAction action = IngressAction::wait;
   Clock::time_point until = Clock::time_point::max(); // for wait
-  bool second_lane = false;                          // for list
+  bool second_list = false;                          // for list
 };
 
 // What a bell check found.
@@ -85,8 +85,8 @@ public:
   // The next action (marked started), or how long to wait.
   IngressStep next(const InboxView& inbox, Clock::time_point now);
 
-  void on_listed(std::size_t fresh, bool second_lane, Clock::time_point now);
-  void on_list_failed(bool second_lane, Clock::time_point now);
+  void on_listed(std::size_t fresh, bool second_list, Clock::time_point now);
+  void on_list_failed(bool second_list, Clock::time_point now);
   void on_polled(std::size_t hits, bool failed, Clock::time_point now);
   void on_bell(BellCheck result, Clock::time_point now);
   void on_deleted(Clock::time_point now);
@@ -108,21 +108,21 @@ public:
 
 private:
   IngressStep start(IngressAction a, Clock::time_point now);
-  IngressStep start_list(bool second_lane, Clock::time_point now);
+  IngressStep start_list(bool second_list, Clock::time_point now);
   void end_beat(Clock::time_point now);
   void refill(Clock::time_point now);
 
   IngressConfig config_;
   Pace pace_;
-  bool beat_busy_ = false;           // a LIST, poll round or bell check of the main lane is under way
+  bool beat_busy_ = false;           // a beat's LIST, poll round or bell check is under way
   IngressAction beat_ = IngressAction::wait;
   Clock::time_point beat_started_{};
   Clock::time_point beat_ended_;
-  bool lane_busy_ = false;           // the second lane's LIST is under way
-  bool lane_used_ = false;           // ... or already ran for the main lane's current LIST
-  Clock::time_point last_list_;      // start of the latest LIST (either lane)
-  Clock::time_point lane_started_{};
-  Duration list_latency_ = std::chrono::milliseconds(5); // smoothed: paces the second lane
+  bool second_list_busy_ = false;    // the second LIST is under way
+  bool second_list_used_ = false;    // ... or already ran for the beat's current LIST
+  Clock::time_point last_list_;      // start of the latest LIST (the beat's or the second)
+  Clock::time_point second_list_started_{};
+  Duration list_latency_ = std::chrono::milliseconds(5); // smoothed: paces the second LIST
   bool deleting_ = false;
   std::optional<Clock::time_point> last_delete_; // none yet: the first DeleteObjects goes at once
   std::optional<Clock::time_point> last_tick_;
@@ -131,7 +131,7 @@ private:
   bool trimmed_ = false;             // memory handed back in this idle spell
   Clock::time_point last_bell_{};    // start of the latest bell check
   bool rang_ = false;                // the bell rang; its LIST has not started
-  bool ring_list_ = false;           // the main lane's LIST answers a ring
+  bool ring_list_ = false;           // the beat's LIST answers a ring
   double tokens_;
   Clock::time_point tokens_at_;
   std::uint64_t rings_ = 0, rings_found_ = 0, rings_empty_ = 0, rings_limited_ = 0;

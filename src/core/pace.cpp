@@ -22,7 +22,7 @@ void Pace::slower(Duration floor) {
   interval_ = std::clamp(next, config_.min, config_.max);
 }
 
-void Pace::on_list(std::size_t objects, Clock::time_point now) {
+void Pace::on_inbox_checked(std::size_t objects, Clock::time_point now) {
   if (objects > 0) {
     previous_find_ = last_find_;
     last_find_ = now;
@@ -45,7 +45,7 @@ void Pace::on_list(std::size_t objects, Clock::time_point now) {
 }
 
 void Pace::on_sent(Clock::time_point now) {
-  if (!config_.anticipate) return;
+  if (!config_.anticipation) return;
   if (streaming_) last_activity_ = now; // replies to a stream come with the stream: keep its pace
   else faster(now);
 }

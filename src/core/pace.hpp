@@ -18,14 +18,14 @@ struct PaceConfig {
   Duration hold = std::chrono::seconds(2);      // stay fast this long after the last activity
   Duration first_step = std::chrono::milliseconds(10); // doubling starts here when min is 0
   Duration error_floor = std::chrono::milliseconds(200); // at least this between LISTs after an error
-  bool anticipate = true; // sending counts as activity (a reply is likely); off: only arrivals do
+  bool anticipation = true; // sending counts as activity (a reply is likely); off: only arrivals do
   // While objects keep arriving (two LISTs found some within stream_window of each other, the latest
   // within stream_window of now), LIST at this pace instead of the minimum: objects then wait a little
   // and are picked up several per LIST. Under bulk load, LISTs are most of the bill. A conversation
   // (ping, interactive typing) has gaps longer than the window and stays at the minimum.
   Duration busy = std::chrono::milliseconds(0);
   Duration stream_window = std::chrono::milliseconds(100);
-  bool second_lane = true; // a second, staggered LIST during conversations (see conversation())
+  bool second_list = true; // a second, staggered LIST during conversations (see conversation())
 };
 
 class Pace {
@@ -37,14 +37,14 @@ public:
   // Polling at the minimum for a conversation (not a stream): worth a second, staggered LIST, so that
   // an object appearing just after a LIST started waits half a LIST instead of a whole one.
   bool conversation() const noexcept {
-    return config_.second_lane && interval_ == config_.min && !streaming_;
+    return config_.second_list && interval_ == config_.min && !streaming_;
   }
 
-  // A LIST finished and found `objects` new objects.
-  void on_list(std::size_t objects, Clock::time_point now);
+  // A beat looked at the inbox (a LIST, or GETs of announced keys) and found `objects` new objects.
+  void on_inbox_checked(std::size_t objects, Clock::time_point now);
   // This node just sent packets: a reply is likely soon.
   void on_sent(Clock::time_point now);
-  // A LIST failed.
+  // A beat's LIST, or all of its GETs of announced keys, failed.
   void on_error(Clock::time_point now);
   // Activity of any kind (a doorbell's LIST found objects, or this node sent without anticipation):
   // back to the fastest pace, as objects found do.

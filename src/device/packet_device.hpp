@@ -1,6 +1,6 @@
 #pragma once
 // The packet side of a node: where IP packets come from (the kernel's routes into the tunnel) and where
-// received ones go. TunDevice is the real one; MemoryDevice is the in-process fake for tests.
+// received ones go. TunDevice is the real one; MemoryDevice (test/fakes/) is the tests' in-memory one.
 #include "core/ipv6.hpp"
 
 #include <asio/awaitable.hpp>

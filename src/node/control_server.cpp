@@ -1,8 +1,7 @@
 #include "node/control_server.hpp"
 
-#include "node/answer.hpp"
-
-#include "util/spawn.hpp"
+#include "net/answer.hpp"
+#include "util/rethrow.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -84,7 +83,7 @@ asio::awaitable<void> ControlServer::serve(asio::local::stream_protocol::socket 
   } release{active};
   std::string answer = render_();
   asio::steady_timer deadline(io_);
-  auto written = answer_and_close(socket, deadline, std::move(answer), kTimeout);
+  auto written = net::answer_and_close(socket, deadline, std::move(answer), kTimeout);
   co_await std::move(written);
 }
 

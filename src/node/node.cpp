@@ -133,7 +133,7 @@ asio::awaitable<void> Node::run() {
 
   // Flush: whatever is still queued goes out, then pending PUTs and deletes get a bounded time.
   for (auto& batch : bundler_.drain()) spawn(put_batch(std::move(batch)));
-  pump();
+  act_on_inbox();
   if (presence_published_) spawn(remove_presence()); // peers answer unreachable for us from now on
   if (inbox_.pending_deletions() > 0) spawn(delete_consumed()); // at once, not at the schedule's pace
   Timer wait(io_);
@@ -260,7 +260,7 @@ asio::awaitable<void> Node::list_peers() {
     flush_bundles();
     schedule_.on_sent(Clock::now());
   }
-  pump(); // objects that waited for a sender's key
+  act_on_inbox(); // objects that waited for a sender's key
 }
 
 asio::awaitable<Result<Unit, s3::Error>> Node::publish_presence() {
@@ -486,7 +486,7 @@ asio::awaitable<void> Node::ingress_loop() {
     // The presence record is rewritten rarely; beats come at least every bell interval or poll-max.
     if (config_.presence && !presence_writing_ && Clock::now() >= presence_due_) spawn(refresh_presence());
     switch (step.action) {
-      case IngressAction::list: spawn(list_once(step.second_lane)); break;
+      case IngressAction::list: spawn(list_once(step.second_list)); break;
       case IngressAction::poll: {
         auto keys = inbox_.start_polls(now_ms());
         spawn(poll_round(std::move(keys)));
@@ -496,7 +496,7 @@ asio::awaitable<void> Node::ingress_loop() {
       case IngressAction::delete_consumed: spawn(delete_consumed()); break;
       case IngressAction::tick_inbox:
         inbox_.on_tick(now_ms());
-        pump();
+        act_on_inbox();
         break;
       case IngressAction::trim_memory:
         // After a burst of traffic the allocator keeps the freed bundles (megabytes) mapped.
@@ -584,11 +584,11 @@ asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound>
     if (e.code == store::kObjectTooLarge) inbox_.on_poll_too_large(key, now_ms());
     else inbox_.on_poll_missed(key, !absent, now_ms());
   }
-  pump();
+  act_on_inbox();
   if (--round->pending == 0) round->done.cancel();
 }
 
-asio::awaitable<void> Node::list_once(bool second_lane) {
+asio::awaitable<void> Node::list_once(bool second_list) {
   constexpr std::size_t kPage = 1000;
   std::size_t fresh = 0;
   std::uint64_t listed = 0;
@@ -599,7 +599,7 @@ asio::awaitable<void> Node::list_once(bool second_lane) {
     if (stopping_) co_return;
     if (!keys) {
       s3_failed(store::OpKind::list, keys.error());
-      schedule_.on_list_failed(second_lane, Clock::now());
+      schedule_.on_list_failed(second_list, Clock::now());
       after_beat();
       heartbeat_.poke();
       co_return;
@@ -617,12 +617,12 @@ asio::awaitable<void> Node::list_once(bool second_lane) {
   std::uint64_t inlined = inbox_.inlined_objects(); // read from the listing itself
   metrics_.ingress.objects += inlined - metrics_.ingress.inlined_objects;
   metrics_.ingress.inlined_objects = inlined;
-  schedule_.on_listed(fresh, second_lane, Clock::now());
+  schedule_.on_listed(fresh, second_list, Clock::now());
   after_beat();
-  pump();
+  act_on_inbox();
 }
 
-void Node::pump() {
+void Node::act_on_inbox() {
   if (!stopping_) { // once the device is closed, nothing new is fetched or delivered (or consumed)
     for (auto& key : inbox_.start_fetches(now_ms())) spawn(get_object(std::move(key)));
     deliver();
@@ -656,7 +656,7 @@ asio::awaitable<void> Node::get_object(std::string key) {
                                                   : core::FetchError::gone;
     inbox_.on_fetch_failed(key, error, now_ms());
   }
-  pump();
+  act_on_inbox();
 }
 
 const core::Psk* Node::pair_key_for(const core::Address& peer, const core::PublicKey& key) {

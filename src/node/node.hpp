@@ -69,7 +69,7 @@ private:
   asio::awaitable<void> egress_loop();
   asio::awaitable<void> ingress_loop(); // carries out what the heartbeat says, one step at a time
   core::InboxView inbox_view();         // what the schedule needs to know of the inbox, now
-  asio::awaitable<void> list_once(bool second_lane);
+  asio::awaitable<void> list_once(bool second_list);
   asio::awaitable<void> poll_round(std::vector<std::string> keys);
   asio::awaitable<void> check_bell();
   asio::awaitable<void> ring(core::Address dst);
@@ -87,7 +87,9 @@ private:
   asio::awaitable<void> get_object(std::string key);
   asio::awaitable<void> delete_consumed();
   void spawn(asio::awaitable<void> task);
-  void pump();    // start GETs the inbox asks for, deliver what is ready; the heartbeat re-plans
+  // The inbox moved on: start the GETs it asks for, deliver what is ready, list the peers if a sender's
+  // key is missing; the heartbeat re-plans.
+  void act_on_inbox();
   void deliver();
   void after_beat(); // the schedule's state into the metrics
   void s3_failed(store::OpKind op, const s3::Error& e);

@@ -2,6 +2,7 @@
 // An S3 client as coroutines on one io_context: PUT/GET/ListObjectsV2/DeleteObjects and a bucket check.
 // Every operation returns a value or an s3::Error; none throws for network or S3 failures.
 #include "net/curl_multi.hpp"
+#include "s3/config_sources.hpp"
 #include "s3/credentials.hpp"
 #include "s3/error.hpp"
 #include "s3/sigv4.hpp"

@@ -6,6 +6,7 @@
 //   GET  /latest/meta-data/iam/security-credentials/<role> (with the token) -> JSON credentials
 // Temporary credentials expire: ImdsRefresher renews them well before, without interrupting traffic.
 #include "net/curl_multi.hpp"
+#include "s3/config_sources.hpp"
 #include "s3/credentials.hpp"
 
 #include <asio/awaitable.hpp>

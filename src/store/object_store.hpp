@@ -1,14 +1,15 @@
 #pragma once
 // The storage side of a node: the few operations the tunnel needs from a bucket. S3Store is the real
-// one (an S3 bucket through s3::Client); MemoryStore is the in-process fake for tests.
-#include "core/inbox.hpp"
+// one (an S3 bucket through s3::Client); MemoryStore (test/fakes/) is the tests' in-memory one.
 #include "core/ipv6.hpp"
+#include "core/listed_object.hpp"
 #include "s3/error.hpp"
 #include "util/result.hpp"
 
 #include <asio/awaitable.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hoshino::store {
@@ -23,6 +24,7 @@ inline constexpr std::string_view kPreconditionFailed = "PreconditionFailed";
 
 // The operations, as used for metric labels. A watch is a GET (billed and counted as one).
 enum class OpKind { put, list, get, remove };
+std::string_view to_string(OpKind op);
 
 // What ObjectStore::watch learnt about one object.
 struct Watch {
@@ -32,7 +34,6 @@ struct Watch {
   bool changed = true;
   std::string etag; // the object's current ETag, always (quoted, as S3 sends it)
 };
-std::string_view to_string(OpKind op);
 
 class ObjectStore {
 public:

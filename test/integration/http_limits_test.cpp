@@ -4,7 +4,7 @@
 #define CATCH_CONFIG_MAIN
 #include "net/curl_multi.hpp"
 #include "s3/client.hpp"
-#include "util/spawn.hpp"
+#include "util/rethrow.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>

@@ -41,7 +41,7 @@ struct Driver {
       switch (step.action) {
         case IngressAction::list: {
           t += latency;
-          s.on_listed(list_finds(), step.second_lane, t);
+          s.on_listed(list_finds(), step.second_list, t);
           break;
         }
         case IngressAction::poll: t += latency; s.on_polled(1, false, t); break;
@@ -152,9 +152,9 @@ TEST_CASE("A ring whose LIST fails is not forgotten, and is LISTed again after a
 }
 
 TEST_CASE("A node that sent does not watch its bell for the hold time, with or without anticipation", "[ingress][bell]") {
-  for (bool anticipate : {true, false}) {
+  for (bool anticipation : {true, false}) {
     auto c = config();
-    c.pace.anticipate = anticipate;
+    c.pace.anticipation = anticipation;
     Driver d(c);
     d.run_for(4s); // slowing down, not idle yet
     d.s.on_sent(d.t); // a reply: its peer heard from it and will not ring it for a while
@@ -219,7 +219,7 @@ TEST_CASE("Announced keys are polled instead of LISTed; LIST only every chained_
 
 TEST_CASE("DeleteObjects: the first at once, then at most one per delete_interval, one at a time", "[ingress][delete]") {
   auto c = config();
-  c.pace.second_lane = false;
+  c.pace.second_list = false;
   IngressSchedule s(c, Clock::time_point{1h});
   auto t = Clock::time_point{1h};
   InboxView v;
@@ -238,19 +238,19 @@ TEST_CASE("DeleteObjects: the first at once, then at most one per delete_interva
   CHECK(step.action == IngressAction::delete_consumed);
 }
 
-TEST_CASE("In a conversation a second LIST starts half a LIST after each one", "[ingress][lane]") {
+TEST_CASE("In a conversation a second LIST starts half a LIST after each one", "[ingress][second_list]") {
   auto t = Clock::time_point{1h};
   IngressSchedule s(config(), t);
   InboxView v;
   auto step = s.next(v, t);
   REQUIRE(step.action == IngressAction::list);
-  REQUIRE_FALSE(step.second_lane);
+  REQUIRE_FALSE(step.second_list);
   step = s.next(v, t);
   CHECK(step.action == IngressAction::wait);
   CHECK(step.until == t + 2500us); // half the initial 5 ms estimate
   step = s.next(v, step.until);
   CHECK(step.action == IngressAction::list);
-  CHECK(step.second_lane);
+  CHECK(step.second_list);
   step = s.next(v, t + 3ms);
   CHECK(step.action == IngressAction::wait); // once per main LIST
   // Not while announced keys are awaited (polls come back to back), and not in a stream.

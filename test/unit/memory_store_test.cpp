@@ -1,6 +1,6 @@
 // MemoryStore::watch, the doorbell's conditional GET, as S3 answers it and as a server that ignores
 // If-None-Match does.
-#include "store/memory_store.hpp"
+#include "fakes/memory_store.hpp"
 #include "support/run.hpp"
 
 #include <catch2/catch.hpp>

@@ -34,7 +34,7 @@ TEST_CASE("Defaults match the documented command line", "[options]") {
   CHECK(o->node.bundler.max_bundle_bytes == 2u << 20);
   CHECK(o->node.bundler.max_bundle_packets == 65535);
   CHECK(o->node.inline_small);
-  CHECK(o->node.ingress.pace.anticipate);
+  CHECK(o->node.ingress.pace.anticipation);
 }
 
 TEST_CASE("The doorbell: on by default, its interval a duration of at least 100 ms, or off", "[options]") {
@@ -64,8 +64,8 @@ TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[op
   CHECK(o->node.bundler.max_bundle_bytes == 65536);
   CHECK(o->node.bundler.max_bundle_packets == 10);
   CHECK_FALSE(o->node.inline_small);
-  CHECK_FALSE(o->node.ingress.pace.anticipate);
-  CHECK_FALSE(o->node.ingress.pace.second_lane);
+  CHECK_FALSE(o->node.ingress.pace.anticipation);
+  CHECK_FALSE(o->node.ingress.pace.second_list);
   CHECK(o->node.ingress.delete_interval == 1s);
   CHECK_FALSE(o->node.chain_keys);
   CHECK(o->node.ingress.chained_list_interval == 2s);
@@ -80,7 +80,7 @@ TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[op
   CHECK(orig->node.bundler.max_bundle_packets == 1);
   CHECK(orig->node.ingress.pace.min == 500ms);
   CHECK(orig->node.ingress.pace.max == 500ms);
-  CHECK_FALSE(orig->node.ingress.pace.anticipate);
+  CHECK_FALSE(orig->node.ingress.pace.anticipation);
   CHECK_FALSE(orig->node.inline_small);
   CHECK(orig->node.ingress.delete_interval == 0ms);
   CHECK_FALSE(orig->node.chain_keys);

@@ -16,7 +16,7 @@
 #include <memory>
 #include <string>
 
-namespace hoshino::node {
+namespace hoshino::net {
 
 struct MetricsServerLimits {
   std::size_t max_connections = 16;             // served at once; more are accepted and closed at once
@@ -61,4 +61,4 @@ private:
   std::shared_ptr<Counts> counts_ = std::make_shared<Counts>();
 };
 
-} // namespace hoshino::node
+} // namespace hoshino::net

@@ -12,7 +12,7 @@
 #include <chrono>
 #include <string>
 
-namespace hoshino::node {
+namespace hoshino::net {
 
 // `answer` by value: a coroutine parameter must outlive the caller's full-expression (GCC 12).
 template <class Socket>
@@ -29,4 +29,4 @@ asio::awaitable<void> answer_and_close(Socket& socket, asio::steady_timer& deadl
   socket.shutdown(Socket::shutdown_both, ignored);
 }
 
-} // namespace hoshino::node
+} // namespace hoshino::net

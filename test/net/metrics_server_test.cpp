@@ -2,8 +2,8 @@
 // server answers again once the others go; out of descriptors, the accept loop pauses instead of
 // spinning, and recovers. Everything runs on one thread, one handler at a time: no sleeps.
 #define CATCH_CONFIG_MAIN
-#include "node/metrics_server.hpp"
-#include "util/spawn.hpp"
+#include "net/metrics_server.hpp"
+#include "util/rethrow.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/read.hpp>
@@ -25,8 +25,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::unique_ptr<node::MetricsServer> start(asio::io_context& io, node::MetricsServerLimits limits = {}) {
-  auto s = node::MetricsServer::bind(io, "127.0.0.1:0", [] { return std::string("test_metric 1\n"); }, limits);
+std::unique_ptr<net::MetricsServer> start(asio::io_context& io, net::MetricsServerLimits limits = {}) {
+  auto s = net::MetricsServer::bind(io, "127.0.0.1:0", [] { return std::string("test_metric 1\n"); }, limits);
   REQUIRE(s);
   auto server = std::move(s).value();
   asio::co_spawn(io, server->run(), rethrow);
@@ -98,7 +98,7 @@ TEST_CASE("Connections over the cap are closed at once and counted; the server a
           "[metrics]") {
   asio::io_context io;
   auto server = start(io);
-  const std::size_t cap = node::MetricsServerLimits{}.max_connections;
+  const std::size_t cap = net::MetricsServerLimits{}.max_connections;
   REQUIRE(cap == 16);
   std::vector<tcp::socket> idle;
   for (std::size_t i = 0; i < cap + 4; ++i) idle.push_back(connect(io, server->port()));
@@ -129,7 +129,7 @@ TEST_CASE("Connections over the cap are closed at once and counted; the server a
 
 TEST_CASE("Out of descriptors, the accept loop pauses instead of spinning", "[metrics]") {
   asio::io_context io;
-  node::MetricsServerLimits limits;
+  net::MetricsServerLimits limits;
   limits.accept_backoff = 1h; // no retry within the test: every failed accept after the first is a spin
   auto server = start(io, limits);
   auto client = connect(io, server->port());
@@ -147,7 +147,7 @@ TEST_CASE("Out of descriptors, the accept loop pauses instead of spinning", "[me
 
 TEST_CASE("Out of descriptors for a while, the endpoint answers again once it can accept", "[metrics]") {
   asio::io_context io;
-  node::MetricsServerLimits limits;
+  net::MetricsServerLimits limits;
   limits.accept_backoff = 1ms;
   auto server = start(io, limits);
   auto client = connect(io, server->port());

@@ -1,9 +1,8 @@
-#include "node/metrics_server.hpp"
+#include "net/metrics_server.hpp"
 
-#include "node/answer.hpp"
-
+#include "net/answer.hpp"
 #include "util/log.hpp"
-#include "util/spawn.hpp"
+#include "util/rethrow.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -15,7 +14,7 @@
 #include <asio/write.hpp>
 #include <fmt/core.h>
 
-namespace hoshino::node {
+namespace hoshino::net {
 namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
@@ -146,4 +145,4 @@ asio::awaitable<void> MetricsServer::serve(asio::ip::tcp::socket socket, [[maybe
   co_await std::move(written);
 }
 
-} // namespace hoshino::node
+} // namespace hoshino::net

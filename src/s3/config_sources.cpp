@@ -1,4 +1,4 @@
-#include "s3/credentials.hpp"
+#include "s3/config_sources.hpp"
 
 #include "util/text.hpp"
 

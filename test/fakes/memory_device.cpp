@@ -1,4 +1,4 @@
-#include "device/memory_device.hpp"
+#include "fakes/memory_device.hpp"
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>

@@ -1,22 +1,12 @@
-#include "store/memory_store.hpp"
+#include "fakes/memory_store.hpp"
 
+#include "core/keys.hpp"
 #include "util/crypto.hpp"
-
 #include "util/timer.hpp"
 
 #include <asio/use_awaitable.hpp>
 
 namespace hoshino::store {
-
-std::string_view to_string(OpKind op) {
-  switch (op) {
-    case OpKind::put: return "put";
-    case OpKind::list: return "list";
-    case OpKind::get: return "get";
-    case OpKind::remove: return "delete";
-  }
-  return "unknown";
-}
 
 s3::Error http_error(long status, std::string_view code) {
   s3::Error e;
