@@ -86,6 +86,9 @@ check "meson install puts binary, unit and example settings in place" bash -c "
   test -f '$work/inst/usr/local/lib/systemd/system/hoshino.service' &&
   test -f '$work/inst/usr/local/etc/hoshino/hoshino.conf.example' &&
   test -f '$work/inst/usr/local/etc/hoshino/hoshino.env.example'"
+check "the installed binary holds no test doubles (test/fakes is a test-only library)" bash -c "
+  nm -C '$work/inst/usr/local/bin/hoshino' > '$work/nm.txt' && grep -q 'hoshino::node::Node::run' '$work/nm.txt' &&
+  ! grep -qE 'MemoryStore|MemoryDevice' '$work/nm.txt'"
 check "the example hoshino.conf passes hoshino check" bash -c "'$build/src/hoshino' check --config '$work/inst/usr/local/etc/hoshino/hoshino.conf.example' > /dev/null"
 printf 'bucket = b\nula = fd5e::/64\nbell-intervall = 2s\n' > "$work/typo.conf"
 check "hoshino check refuses a config with a typo, naming file and line (the check can fail)" bash -c "
