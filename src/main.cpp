@@ -5,13 +5,19 @@
 
 #include <fmt/core.h>
 
+#include <cstdlib>
 #include <vector>
 
 int main(int argc, char** argv) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
   auto options = hoshino::app::parse_options(args, hoshino::app::read_file);
   if (!options) {
-    fmt::print(stderr, "hoshino: {} (try --help)\n", options.error());
+    // A host set up before the config file: hoshino.env held the settings, which the unit now reads from
+    // hoshino.conf.
+    const bool old_env = std::getenv("HOSHINO_BUCKET") || std::getenv("HOSHINO_ARGS");
+    fmt::print(stderr, "hoshino: {}{} (try --help)\n", options.error(),
+               old_env ? "; HOSHINO_BUCKET, HOSHINO_ULA and HOSHINO_ARGS are no longer read: their settings go "
+                         "into /etc/hoshino/hoshino.conf (README, Deploying)" : "");
     return 2;
   }
   if (options->help) {

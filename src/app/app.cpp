@@ -272,6 +272,64 @@ Result<Unit, std::string> publish_presence(asio::io_context& io, store::S3Store&
   return Unit{};
 }
 
+// Step 6: sealing: the identity and the pinned peers, or (--no-seal) nothing, said loudly.
+void seal_with(node::NodeConfig& config, const Options& o, const core::KeyPair& identity, const SharedKeys& keys) {
+  if (!o.seal) {
+    config.psk.reset();
+    log::warn("--no-seal: objects travel unsealed; anyone who can read the bucket reads the packets, and "
+              "anyone who can write it can send as any node");
+    return;
+  }
+  config.identity = identity;
+  for (const auto& p : keys.pinned) {
+    config.pinned_peers.push_back({p.address, p.key});
+    config.peer_names[p.address] = p.name;
+  }
+}
+
+// Step 7, while running: SIGHUP reads the key file again and rotates a new key in without an outage
+// (Node::rotate_identity); SIGINT/SIGTERM flush and stop.
+class Signals {
+public:
+  Signals(asio::io_context& io, const Options& o, node::Node& node, node::ControlServer& control,
+          core::KeyPair identity)
+      : o_(o), node_(node), control_(control), identity_(std::move(identity)), hup_(io, SIGHUP),
+        stop_(io, SIGINT, SIGTERM) {
+    await_hup();
+    stop_.async_wait([this](const asio::error_code& ec, int signo) {
+      if (ec) return;
+      log::info("signal {}: flushing and stopping", signo);
+      hup_.cancel();
+      control_.stop();
+      node_.stop();
+    });
+  }
+
+private:
+  void await_hup() {
+    hup_.async_wait([this](const asio::error_code& ec, int) {
+      if (ec) return;
+      if (!o_.seal) log::warn("SIGHUP: --no-seal, no key to rotate");
+      else if (auto fresh = load_identity(o_); !fresh) log::error("SIGHUP: {}: keeping the current key", fresh.error());
+      else if (fresh->public_key == identity_.public_key) log::info("SIGHUP: the key is unchanged");
+      else {
+        identity_ = *fresh;
+        node_.rotate_identity(*fresh);
+        fmt::print("public key {}\n", core::key_to_base64(fresh->public_key));
+        std::fflush(stdout);
+      }
+      await_hup();
+    });
+  }
+
+  const Options& o_;
+  node::Node& node_;
+  node::ControlServer& control_;
+  core::KeyPair identity_;
+  asio::signal_set hup_;
+  asio::signal_set stop_;
+};
+
 } // namespace
 
 int run(const Options& o) {
@@ -323,17 +381,7 @@ int run(const Options& o) {
   // The identity exists with --no-seal too: its public key names the presence record.
   auto identity = load_identity(o);
   if (!identity) return fail(identity.error());
-  if (o.seal) {
-    config.identity = *identity;
-    for (const auto& p : keys->pinned) {
-      config.pinned_peers.push_back({p.address, p.key});
-      config.peer_names[p.address] = p.name;
-    }
-  } else {
-    config.psk.reset();
-    log::warn("--no-seal: objects travel unsealed; anyone who can read the bucket reads the packets, and "
-              "anyone who can write it can send as any node");
-  }
+  seal_with(config, o, *identity, *keys);
   if (auto r = configure(**tun, o, local->self, local->prefix); !r) return fail(o.tun + ": " + r.error()); // closing removes it
   if (auto r = publish_presence(io, store, o, local->self, identity->public_key, hostname, start_time); !r)
     return fail(r.error());
@@ -350,32 +398,7 @@ int run(const Options& o) {
   fmt::print("public key {}\n", core::key_to_base64(identity->public_key));
   std::fflush(stdout);
 
-  // SIGHUP: the key file is read again; a new key is rotated in without an outage (Node::rotate_identity).
-  asio::signal_set hup(io, SIGHUP);
-  std::function<void()> await_hup = [&] {
-    hup.async_wait([&](const asio::error_code& ec, int) {
-      if (ec) return;
-      if (!o.seal) log::warn("SIGHUP: --no-seal, no key to rotate");
-      else if (auto fresh = load_identity(o); !fresh) log::error("SIGHUP: {}: keeping the current key", fresh.error());
-      else if (fresh->public_key == identity->public_key) log::info("SIGHUP: the key is unchanged");
-      else {
-        identity = *fresh;
-        node.rotate_identity(*fresh);
-        fmt::print("public key {}\n", core::key_to_base64(fresh->public_key));
-        std::fflush(stdout);
-      }
-      await_hup();
-    });
-  };
-  await_hup();
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const asio::error_code& ec, int signo) {
-    if (ec) return;
-    log::info("signal {}: flushing and stopping", signo);
-    hup.cancel();
-    (*control)->stop();
-    node.stop();
-  });
+  Signals signals(io, o, node, **control, *identity);
   if (metrics) asio::co_spawn(io, metrics->run(), rethrow);
   if (s3->imds) {
     asio::co_spawn(io, s3::refresh_credentials(*s3->imds, *s3->expiring, [&](const s3::Credentials& c) {
@@ -403,6 +426,8 @@ int check(const Options& o) {
 }
 
 std::optional<std::string> read_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt; // a directory reads as ""
   std::ifstream in(path);
   if (!in) return std::nullopt;
   std::stringstream ss;

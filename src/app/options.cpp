@@ -7,6 +7,9 @@
 #include <charconv>
 #include <cmath>
 #include <map>
+#include <utility>
+
+#include <arpa/inet.h>
 
 namespace hoshino::app {
 
@@ -54,7 +57,7 @@ struct Flag {
   std::string_view group; // network, s3, security, node, tuning, experiment
   bool common;            // in plain --help (at most 15 flags there)
   unsigned commands;
-  std::string_view help;
+  std::string help;
   Setter set;
   Getter get;             // the value as the config file spells it ("" unset)
   std::string_view unset = {}; // what an unset value means, for --help ("$AWS_REGION, ... else us-east-1")
@@ -125,6 +128,9 @@ Getter toggle_of(F field, bool on) {
   return [field, on](const Options& o) { return std::string(field(o) == on ? "true" : "false"); };
 }
 
+// What -v and -vv hand the verbose flag's setter (no user spells a value with a NUL in it).
+constexpr std::string_view kVerboseMarker[] = {std::string_view("\0+1", 3), std::string_view("\0+2", 3)};
+
 // --- experiment switches (--experiment a,b): A/B runs of scripts/experiment.sh, README's Benchmarks
 
 struct Experiment {
@@ -132,6 +138,7 @@ struct Experiment {
   std::string_view help;
   std::function<Error(Options&, std::string_view value)> apply; // value: after "name=" (bundle-packets)
   std::function<std::optional<std::string>(const Options&)> on; // spelled as given, if it is in effect
+  std::function<void(Options&)> reset = {}; // back to the default (a command line's list replaces a file's)
 };
 
 constexpr std::uint64_t kPacedConversationPollMaxMs = 10;
@@ -147,6 +154,10 @@ const std::vector<Experiment>& experiments() {
                         [field, off, name](const Options& o) -> std::optional<std::string> {
                           if (field(o) == off) return std::string(name);
                           return std::nullopt;
+                        },
+                        [field](Options& o) {
+                          const Options defaults;
+                          field(o) = field(defaults);
                         }};
     };
     std::vector<Experiment> t;
@@ -198,7 +209,8 @@ const std::vector<Experiment>& experiments() {
                  [](const Options& o) -> std::optional<std::string> {
                    if (o.node.bundler.max_bundle_packets == core::BundlerConfig{}.max_bundle_packets) return std::nullopt;
                    return fmt::format("bundle-packets={}", o.node.bundler.max_bundle_packets);
-                 }});
+                 },
+                 [](Options& o) { o.node.bundler.max_bundle_packets = core::BundlerConfig{}.max_bundle_packets; }});
     return t;
   }();
   return table;
@@ -249,8 +261,11 @@ const std::vector<Flag>& flags() {
                  text([](auto& o) -> auto& { return o.ula; }), text_of([](auto& o) -> auto& { return o.ula; })});
     t.push_back({"tun", "NAME", "network", true, kNode, "interface name",
                  text([](auto& o) -> auto& { return o.tun; }), text_of([](auto& o) -> auto& { return o.tun; })});
-    t.push_back({"mtu", "N", "network", true, kNode, "interface MTU, 1280-65535",
-                 number([](auto& o) -> auto& { return o.mtu; }, 1280, 65535),
+    // A number flag's bounds: one pair, for the setter and for --help.
+    auto range = [](std::size_t lo, std::size_t hi) { return fmt::format("{}-{}", lo, hi); };
+    constexpr std::size_t kMtu[] = {1280, 65535};
+    t.push_back({"mtu", "N", "network", true, kNode, "interface MTU, " + range(kMtu[0], kMtu[1]),
+                 number([](auto& o) -> auto& { return o.mtu; }, kMtu[0], kMtu[1]),
                  number_of([](auto& o) -> auto& { return o.mtu; })});
     t.push_back({"netns", "NAME", "network", false, kNode,
                  "create the interface, then move it into /run/netns/NAME and configure it there; hoshino and "
@@ -308,8 +323,8 @@ const std::vector<Flag>& flags() {
                  text_of([](auto& o) -> auto& { return o.metrics; })});
     t.push_back({"verbose", "", "node", true, kNode, "-v: more logging; -vv: debug (config file: verbose = 0-2)",
                  [](Options& o, std::string_view v, const std::string& name) -> Error {
-                   if (v.starts_with('+')) { // the command line: -v adds one, -vv two
-                     o.verbosity += v == "+2" ? 2 : 1;
+                   if (v == kVerboseMarker[0] || v == kVerboseMarker[1]) { // the command line: -v, -vv
+                     o.verbosity = std::min(2, o.verbosity + (v == kVerboseMarker[1] ? 2 : 1));
                      return std::nullopt;
                    }
                    std::size_t n = 0;
@@ -332,41 +347,52 @@ const std::vector<Flag>& flags() {
                  },
                  nullptr, "", false});
     // Tuning: the defaults are what README's benchmarks measure.
+    constexpr std::size_t kQueue[] = {65536, std::size_t{1} << 32}, kInFlight[] = {1, 256};
+    constexpr std::size_t kTotalQueue[] = {1 << 20, std::size_t{1} << 34}, kTotalInFlight[] = {1, 4096};
+    constexpr std::size_t kBundle[] = {1280, 8 << 20};
     t.push_back({"queue-bytes", "N", "tuning", false, kNode,
-                 "packets waiting per destination while its PUTs are in flight; beyond, the oldest are dropped "
-                 "and counted",
-                 number([](auto& o) -> auto& { return o.node.bundler.max_queue_bytes; }, 65536, std::size_t{1} << 32),
+                 "packets waiting per destination while its PUTs are in flight, " + range(kQueue[0], kQueue[1]) +
+                     "; beyond, the oldest are dropped and counted",
+                 number([](auto& o) -> auto& { return o.node.bundler.max_queue_bytes; }, kQueue[0], kQueue[1]),
                  number_of([](auto& o) -> auto& { return o.node.bundler.max_queue_bytes; })});
-    t.push_back({"max-in-flight", "N", "tuning", false, kNode, "PUTs in flight per destination, 1-256",
-                 number([](auto& o) -> auto& { return o.node.bundler.max_in_flight; }, 1, 256),
+    t.push_back({"max-in-flight", "N", "tuning", false, kNode, "PUTs in flight per destination, " + range(kInFlight[0], kInFlight[1]),
+                 number([](auto& o) -> auto& { return o.node.bundler.max_in_flight; }, kInFlight[0], kInFlight[1]),
                  number_of([](auto& o) -> auto& { return o.node.bundler.max_in_flight; })});
     t.push_back({"total-queue-bytes", "N", "tuning", false, kNode,
-                 "packets waiting for all destinations together; beyond, the oldest of the largest queue are "
-                 "dropped",
-                 number([](auto& o) -> auto& { return o.node.bundler.max_total_queue_bytes; }, 1 << 20,
-                        std::size_t{1} << 34),
+                 "packets waiting for all destinations together, " + range(kTotalQueue[0], kTotalQueue[1]) +
+                     "; beyond, the oldest of the largest queue are dropped",
+                 number([](auto& o) -> auto& { return o.node.bundler.max_total_queue_bytes; }, kTotalQueue[0],
+                        kTotalQueue[1]),
                  number_of([](auto& o) -> auto& { return o.node.bundler.max_total_queue_bytes; })});
     t.push_back({"total-in-flight", "N", "tuning", false, kNode,
-                 "PUTs in flight for all destinations together, 1-4096; destinations then take turns",
-                 number([](auto& o) -> auto& { return o.node.bundler.max_total_in_flight; }, 1, 4096),
+                 "PUTs in flight for all destinations together, " + range(kTotalInFlight[0], kTotalInFlight[1]) +
+                     "; destinations then take turns",
+                 number([](auto& o) -> auto& { return o.node.bundler.max_total_in_flight; }, kTotalInFlight[0],
+                        kTotalInFlight[1]),
                  number_of([](auto& o) -> auto& { return o.node.bundler.max_total_in_flight; })});
-    t.push_back({"bundle-bytes", "N", "tuning", false, kNode, "packet bytes per object at most, 1280-8388608",
-                 number([](auto& o) -> auto& { return o.node.bundler.max_bundle_bytes; }, 1280, 8 << 20),
+    t.push_back({"bundle-bytes", "N", "tuning", false, kNode, "packet bytes per object at most, " + range(kBundle[0], kBundle[1]),
+                 number([](auto& o) -> auto& { return o.node.bundler.max_bundle_bytes; }, kBundle[0], kBundle[1]),
                  number_of([](auto& o) -> auto& { return o.node.bundler.max_bundle_bytes; })});
-    t.push_back({"poll-min", "D", "tuning", false, kNode, "fastest inbox LIST interval (0ms: back to back while active)",
+    t.push_back({"poll-min", "D", "tuning", false, kNode, "fastest inbox LIST interval; 0ms: back to back while active",
                  duration([](auto& o) -> auto& { return o.node.ingress.pace.min; }),
                  duration_of([](auto& o) -> auto& { return o.node.ingress.pace.min; })});
     t.push_back({"poll-max", "D", "tuning", false, kNode,
-                 "slowest inbox LIST interval (idle nodes watch their doorbell instead, unless --bell-interval off)",
+                 "slowest inbox LIST interval; idle nodes watch their doorbell instead, unless --bell-interval off",
                  duration([](auto& o) -> auto& { return o.node.ingress.pace.max; }),
                  duration_of([](auto& o) -> auto& { return o.node.ingress.pace.max; })});
     t.push_back({"poll-busy", "D", "tuning", false, kNode, "LIST interval while objects arrive continuously",
                  duration([](auto& o) -> auto& { return o.node.ingress.pace.busy; }),
                  duration_of([](auto& o) -> auto& { return o.node.ingress.pace.busy; })});
     t.push_back({"bell-interval", "D", "tuning", false, kNode,
-                 "an idle node checks its doorbell (one GET) every D: a packet to it waits D/2 on average, and it "
-                 "costs 86400 s/D GETs a day (1750ms: $0.0198 a day at S3 Standard prices); off: idle nodes LIST "
-                 "every --poll-max instead (they still ring others' bells)",
+                 [] {
+                   // The idle cost of the default, from the default (S3 Standard: $0.0004 per 1000 GETs).
+                   const auto d = core::IngressConfig{}.bell_interval;
+                   const double per_day = 86400.0 / std::chrono::duration<double>(d).count() * 0.0004 / 1000;
+                   return fmt::format("an idle node checks its doorbell (one GET) every D: a packet to it waits D/2 "
+                                      "on average, and it costs 86400 s/D GETs a day ({}: ${:.4f} a day at S3 "
+                                      "Standard prices); off: idle nodes LIST every --poll-max instead (they still "
+                                      "ring others' bells)", format_duration(d), per_day);
+                 }(),
                  [](Options& o, std::string_view v, const std::string& name) -> Error {
                    if (v == "off") {
                      o.node.ingress.bell = false;
@@ -433,7 +459,17 @@ std::string flags_of_command(unsigned bit) {
 }
 
 // The config file: `key = value` lines, `#` comments, then [Peer] sections (app/peers_file.hpp).
-Error apply_file(Options& o, std::string_view text, const std::string& path) {
+// Where each key of the file was set ("PATH:LINE"), for errors found once everything is read.
+using Origins = std::map<std::string, std::string, std::less<>>;
+
+// A comment starts with '#' at the start of a line or after a space or tab, so a value may hold a '#'.
+std::string_view strip_comment(std::string_view line) {
+  for (std::size_t i = 0; i < line.size(); ++i)
+    if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) return line.substr(0, i);
+  return line;
+}
+
+Error apply_file(Options& o, std::string_view text, const std::string& path, Origins& origins) {
   std::map<std::string, std::size_t, std::less<>> seen;
   std::size_t n = 0;
   std::string_view rest = text;
@@ -442,8 +478,7 @@ Error apply_file(Options& o, std::string_view text, const std::string& path) {
     std::string_view line = rest.substr(0, end);
     std::string_view after = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
     ++n;
-    if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-    line = trim(line);
+    line = trim(strip_comment(line));
     if (line.empty()) {
       rest = after;
       continue;
@@ -470,27 +505,65 @@ Error apply_file(Options& o, std::string_view text, const std::string& path) {
     if (f->arg.empty() && f->name != "verbose" && value != "true" && value != "false")
       return fmt::format("{}:{}: {} must be true or false", path, n, key);
     if (auto e = f->set(o, value, key)) return fmt::format("{}:{}: {}", path, n, *e);
+    origins[key] = fmt::format("{}:{}", path, n);
     rest = after;
   }
   return std::nullopt;
 }
 
+// A setting that is wrong, and the key it is about (so that the file's line can be named).
+struct Problem {
+  std::vector<std::string> keys; // the first of them that the file set names the line
+  std::string message;
+};
+
 // Settings that must agree with each other, whether from the file or the command line.
-Error check_node(const Options& o) {
+std::optional<Problem> check_node(const Options& o) {
   const auto& in = o.node.ingress;
-  if (o.ula.empty()) return std::string("--ula is required (e.g. --ula fd5e:59b8:f71d:9a3e::/64)");
-  if (in.pace.max < in.pace.min) return std::string("--poll-max must not be below --poll-min");
+  if (o.ula.empty()) return Problem{{"ula"}, "--ula is required (e.g. --ula fd5e:59b8:f71d:9a3e::/64)"};
+  if (in.pace.max < in.pace.min) return Problem{{"poll-max", "poll-min"}, "--poll-max must not be below --poll-min"};
   if (in.bell && in.bell_interval < std::chrono::milliseconds(100))
-    return std::string("--bell-interval must be at least 100ms (each check is a paid GET)");
+    return Problem{{"bell-interval"}, "--bell-interval must be at least 100ms (each check is a paid GET)"};
   // A node goes idle when its pace slows to the bell interval: a fast pace at or above it would watch
   // the bell in the middle of a conversation, where nobody rings.
   if (in.bell && (in.pace.min >= in.bell_interval || in.pace.busy >= in.bell_interval))
-    return std::string("--poll-min and --poll-busy must be below --bell-interval (or --bell-interval off)");
+    return Problem{{"poll-min", "poll-busy", "bell-interval"},
+                   "--poll-min and --poll-busy must be below --bell-interval (or --bell-interval off)"};
   if (!o.seal && !o.psk_file.empty())
-    return std::string("--no-seal and --psk-file contradict each other (the PSK is mixed into sealing keys)");
+    return Problem{{"no-seal", "psk-file"}, "--no-seal and --psk-file contradict each other (the PSK is mixed into sealing keys)"};
   if (!o.seal && (!o.peers_file.empty() || !o.peers.empty()))
-    return std::string("--no-seal and pinned peers contradict each other (pinned keys are for sealing)");
+    return Problem{{"no-seal", "peers-file"}, "--no-seal and pinned peers contradict each other (pinned keys are for sealing)"};
   return std::nullopt;
+}
+
+// Values a node judges at startup (exit 1 from the command line, as before): from the file, judged here,
+// so that the error names its line.
+std::optional<Problem> check_file_values(const Options& o, const Origins& origins) {
+  if (origins.count("ula"))
+    if (auto prefix = core::parse_ula_prefix(o.ula); !prefix) return Problem{{"ula"}, prefix.error()};
+  if (origins.count("metrics") && o.metrics != "off") {
+    auto colon = o.metrics.rfind(':');
+    std::string host = colon == std::string::npos ? "" : o.metrics.substr(0, colon);
+    if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    std::size_t port = 0;
+    unsigned char buf[16];
+    bool ip = ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
+    if (!ip || parse_number(std::string_view(o.metrics).substr(colon + 1), 0, 65535, "port", port))
+      return Problem{{"metrics"}, "metrics '" + o.metrics + "' must be ADDR:PORT (an IP address) or off"};
+  }
+  return std::nullopt;
+}
+
+// Flags that became something else: said so, instead of a bare "unknown option".
+std::string_view renamed(std::string_view flag) {
+  if (flag == "--no-bell") return "--bell-interval off";
+  if (flag == "--original-design") return "--experiment original-design";
+  if (flag == "--no-inline") return "--experiment no-inline";
+  if (flag == "--no-anticipation") return "--experiment no-anticipation";
+  if (flag == "--no-second-list") return "--experiment no-second-list";
+  if (flag == "--no-chain") return "--experiment no-chain";
+  if (flag == "--bundle-packets") return "--experiment bundle-packets=N";
+  return {};
 }
 
 std::string wrap(std::string_view text, std::size_t indent, std::size_t width) {
@@ -572,11 +645,11 @@ std::string usage(std::string_view command, std::string_view topic) {
     out = "usage: hoshino peers --bucket NAME [options]\n\nLists the nodes' presence records in the bucket: address, "
           "public key, hostname, version, start time.\n\n";
   else if (command == "show")
-    out = "usage: hoshino show [--state-dir DIR]\n\nThe running node and its peers, as `wg show` (root: it asks "
-          "the node's\ncontrol socket in its state directory).\n\n";
+    out = "usage: hoshino show [--state-dir DIR | --config PATH]\n\nThe running node and its peers, as `wg show` "
+          "(root: it asks the node's\ncontrol socket in its state directory).\n\n";
   else if (command == "check")
     out = "usage: hoshino check [--config PATH] [options]\n\nChecks a node's settings as the node would, and prints "
-          "the effective ones in config file syntax (exit 0), or the first error (exit 2). Takes every flag of the "
+          "the effective ones in\nconfig file syntax (exit 0), or the first error (exit 2). Takes every flag of the "
           "node.\n\n";
   else if (!topic.empty())
     out = "usage: hoshino [--config PATH] --bucket NAME --ula PREFIX/64 [options]\n\n";
@@ -598,14 +671,16 @@ inbox to deliver packets sent to it.
   if (common_only)
     out += "More flags: hoshino --help network | s3 | security | node | tuning | experiment | all\n\n";
   if (bit & kNode) out += kEnvironment;
-  else if (bit & kPeers) out += kEnvironment.substr(kEnvironment.find("Environment:"));
+  else if (bit & kPeers) // no instance metadata here: peers reads with static credentials
+    out += "Environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (else the shared file:\n"
+           "  AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE), AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL\n";
   return out;
 }
 
 std::vector<FlagDoc> flag_docs() {
   std::vector<FlagDoc> out;
   for (const auto& f : flags())
-    out.push_back({"--" + std::string(f.name), std::string(f.arg), std::string(f.group), fallback_of(f)});
+    out.push_back({"--" + std::string(f.name), std::string(f.arg), std::string(f.group), fallback_of(f), f.help});
   return out;
 }
 
@@ -650,7 +725,7 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     bool has_value = false;
     if (a == "-v" || a == "-vv") {
       name = "verbose";
-      value = a == "-v" ? "+1" : "+2";
+      value = kVerboseMarker[a == "-v" ? 0 : 1];
     } else if (a == "-h") {
       name = "help";
     } else if (a.starts_with("--")) {
@@ -664,6 +739,7 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
     const Flag* f = name.empty() ? nullptr : find_flag(name);
     if (!f || (bit == 0 && f->name != "help")) {
       if (bit == 0) return o.command + " takes no options (" + o.command + " < in > out, as wg does)";
+      if (auto now = renamed(a); !now.empty()) return fmt::format("unknown option '{}' (it is now {})", a, now);
       return "unknown option '" + std::string(a) + "'";
     }
     const std::string spelled = "--" + std::string(f->name);
@@ -671,16 +747,21 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
       return fmt::format("{}: {} does not apply (it takes {})", o.command.empty() ? "hoshino" : o.command, spelled,
                          flags_of_command(bit));
     if (f->name == "help") {
-      if (i + 1 < args.size() && is_topic(args[i + 1])) o.help_topic = std::string(args[++i]);
+      if (has_value) o.help_topic = std::string(value);
+      else if (i + 1 < args.size() && is_topic(args[i + 1])) o.help_topic = std::string(args[++i]);
+      if (!o.help_topic.empty() && !is_topic(o.help_topic))
+        return fmt::format("--help '{}': no such topic (network, s3, security, node, tuning, experiment, all)",
+                           o.help_topic);
     } else if (f->name == "verbose") {
-      if (value.empty()) value = "+1";
+      if (!has_value && value.empty()) value = kVerboseMarker[0];
     } else if (!f->arg.empty()) {
       if (!has_value) {
         if (i + 1 >= args.size()) return spelled + " needs a value";
         value = args[++i];
       }
+      if (f->name == "config" && value.empty()) return spelled + " needs a value";
     } else if (has_value) {
-      return spelled + " takes no value";
+      if (value != "true" && value != "false") return spelled + " takes true or false (or nothing: true)";
     } else {
       value = "true";
     }
@@ -691,21 +772,38 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
   if (o.help || o.version) return o;
   for (const auto& g : given)
     if (g.flag->name == "config") o.config = g.value;
+  Origins origins;
   if (!o.config.empty()) {
     auto text = read ? read(o.config) : std::nullopt;
     if (!text) return "cannot read " + o.config + " (--config)";
-    if (auto e = apply_file(o, *text, o.config)) return *e;
+    if (auto e = apply_file(o, *text, o.config, origins)) return *e;
   }
-  for (const auto& g : given)
+  // The command line overrides the file: a value replaces the file's, and so do -v and --experiment
+  // (which would otherwise add to it).
+  bool verbose_given = false, experiment_given = false;
+  for (const auto& g : given) {
+    if (g.flag->name == "verbose" && !std::exchange(verbose_given, true)) o.verbosity = 0;
+    if (g.flag->name == "experiment" && !std::exchange(experiment_given, true))
+      for (const auto& e : experiments())
+        if (e.reset) e.reset(o);
     if (auto e = g.flag->set(o, g.value, g.spelled)) return *e;
+    origins.erase(std::string(g.flag->name));
+  }
+  // An error about a value from the file names its line.
+  auto located = [&](const Problem& p) {
+    for (const auto& key : p.keys)
+      if (auto at = origins.find(key); at != origins.end()) return at->second + ": " + p.message;
+    return p.message;
+  };
 
   if (bit == 0 || o.command == "show") return o; // show: only --state-dir matters (where the socket is)
   if (o.bucket.empty()) return std::string("--bucket is required");
   const auto& prefix = o.node.key_prefix;
   if (prefix.empty() || prefix.front() == '/' || prefix.back() == '/')
-    return "--key-prefix '" + prefix + "' must be non-empty without leading or trailing '/'";
+    return located({{"key-prefix"}, "--key-prefix '" + prefix + "' must be non-empty without leading or trailing '/'"});
   if (o.command == "peers") return o;
-  if (auto e = check_node(o)) return *e;
+  if (auto p = check_node(o)) return located(*p);
+  if (auto p = check_file_values(o, origins)) return located(*p);
   return o;
 }
 

@@ -67,6 +67,7 @@ struct FlagDoc {
   std::string arg;      // "D", or empty for a switch
   std::string group;    // network, s3, security, node, tuning, experiment
   std::string fallback; // the default as --help prints it ("5s"), or empty
+  std::string help;     // what it does, as --help says it (without the default)
 };
 std::vector<FlagDoc> flag_docs();
 

@@ -1,3 +1,4 @@
+#include "app/app.hpp"
 #include "app/options.hpp"
 
 #include <catch2/catch.hpp>
@@ -283,7 +284,8 @@ TEST_CASE("The command line overrides the config file, whatever the order", "[op
   CHECK(parse_with({"--config", "/etc/hoshino/hoshino.conf"}, "ula = fd5e::/64\n").error() == "--bucket is required");
   // Cross-checks judge the result: the file's 2s poll-min, the command line's bell interval.
   CHECK(parse_with({"--config", "/etc/hoshino/hoshino.conf", "--bell-interval", "1s"},
-                   "bucket = b\nula = fd5e::/64\npoll-min = 2s\n").error().starts_with("--poll-min and --poll-busy"));
+                   "bucket = b\nula = fd5e::/64\npoll-min = 2s\n").error() ==
+        "/etc/hoshino/hoshino.conf:3: --poll-min and --poll-busy must be below --bell-interval (or --bell-interval off)");
 }
 
 TEST_CASE("Config file errors name the file and the line", "[options][config]") {
@@ -371,7 +373,8 @@ TEST_CASE("Subcommands share the parser: each takes its own flags", "[options]")
   auto peers = parse_with({"peers", "--config", "/etc/hoshino/hoshino.conf"}, "bucket = b\nula = fd5e::/64\ntun = t\n");
   REQUIRE(peers);
   CHECK(peers->bucket == "b");
-  CHECK(parse({"--no-seal=yes", "--bucket", "b", "--ula", "fd5e::/64"}).error() == "--no-seal takes no value");
+  CHECK(parse({"--no-seal=yes", "--bucket", "b", "--ula", "fd5e::/64"}).error() ==
+        "--no-seal takes true or false (or nothing: true)");
 }
 
 TEST_CASE("README's flag table is --help's", "[options][readme]") {
@@ -393,12 +396,76 @@ TEST_CASE("README's flag table is --help's", "[options][readme]") {
       cells.push_back(cell);
       at = bar + 2;
     }
-    REQUIRE(cells.size() >= 3);
+    REQUIRE(cells.size() >= 4);
     auto strip = [](std::string c) { return c.size() >= 2 && c.front() == '`' ? c.substr(1, c.size() - 2) : c; };
     auto fallback = strip(cells[1]);
-    readme += strip(cells[0]) + " | " + (fallback == "—" ? "" : fallback) + " | " + cells[2] + "\n";
+    readme += strip(cells[0]) + " | " + (fallback == "—" ? "" : fallback) + " | " + cells[2] + " | " + cells[3] + "\n";
   }
   std::string help; // in --help's order, which the table keeps
-  for (const auto& f : flag_docs()) help += f.flag + (f.arg.empty() ? "" : " " + f.arg) + " | " + f.fallback + " | " + f.group + "\n";
+  for (const auto& f : flag_docs())
+    help += f.flag + (f.arg.empty() ? "" : " " + f.arg) + " | " + f.fallback + " | " + f.group + " | " + f.help + "\n";
   CHECK(readme == help);
+}
+
+TEST_CASE("Values judged once everything is read name the file's line", "[options][config]") {
+  auto error = [](const std::string& text, std::vector<std::string_view> more = {}) {
+    std::vector<std::string_view> args{"--config", "/etc/hoshino/hoshino.conf"};
+    args.insert(args.end(), more.begin(), more.end());
+    auto o = parse_with(args, text);
+    REQUIRE_FALSE(o);
+    return o.error();
+  };
+  CHECK(error("bucket = b\nula = fd5e::/64\nbell-interval = 50ms\n") ==
+        "/etc/hoshino/hoshino.conf:3: --bell-interval must be at least 100ms (each check is a paid GET)");
+  CHECK(error("bucket = b\nula = fd5e::/64\npoll-min = 10s\n") == "/etc/hoshino/hoshino.conf:3: --poll-max must not be below --poll-min");
+  CHECK(error("bucket = b\nkey-prefix = /x\nula = fd5e::/64\n").starts_with("/etc/hoshino/hoshino.conf:2: --key-prefix"));
+  CHECK(error("bucket = b\nula = garbage\n").starts_with("/etc/hoshino/hoshino.conf:2: "));
+  CHECK(error("bucket = b\nula = fd5e::/64\nmetrics = nonsense\n") ==
+        "/etc/hoshino/hoshino.conf:3: metrics 'nonsense' must be ADDR:PORT (an IP address) or off");
+  CHECK(error("bucket = b\nula = fd5e::/64\nmetrics = 127.0.0.1:99999\n").starts_with("/etc/hoshino/hoshino.conf:3: "));
+  CHECK(error("bucket = b\nula = fd5e::/64\nverbose = +1\n").starts_with("/etc/hoshino/hoshino.conf:3: verbose"));
+  // From the command line the same value is the flag's error, as before (the node judges ULA and metrics).
+  CHECK(error("bucket = b\nula = fd5e::/64\n", {"--bell-interval", "50ms"}) ==
+        "--bell-interval must be at least 100ms (each check is a paid GET)");
+  CHECK(parse_with({"--config", "/etc/hoshino/hoshino.conf", "--metrics", "[::1]:9100"}, "bucket = b\nula = fd5e::/64\n"));
+  CHECK(parse_with({"--config", "/etc/hoshino/hoshino.conf"}, "bucket = b\nula = fd5e::/64\nmetrics = [::1]:9100\n"));
+}
+
+TEST_CASE("The command line overrides switches, -v and --experiment of the file too", "[options][config]") {
+  const std::string text = "bucket = b\nula = fd5e::/64\nno-seal = true\nverbose = 2\nexperiment = no-inline\n";
+  auto o = parse_with({"--config", "/etc/hoshino/hoshino.conf", "--no-seal=false", "-v", "--experiment", "no-chain"}, text);
+  REQUIRE(o);
+  CHECK(o->seal);
+  CHECK(o->verbosity == 1);
+  CHECK(o->node.inline_small); // the file's list is replaced, not added to
+  CHECK_FALSE(o->node.chain_keys);
+  auto file_only = parse_with({"--config", "/etc/hoshino/hoshino.conf"}, text);
+  REQUIRE(file_only);
+  CHECK_FALSE(file_only->seal);
+  CHECK(file_only->verbosity == 2);
+  CHECK_FALSE(file_only->node.inline_small);
+  CHECK(parse({"-v", "-v", "-vv", "check", "--bucket", "b", "--ula", "fd5e::/64"}).error() == "unknown option 'check'");
+  auto loud = parse({"check", "-v", "-v", "-vv", "--bucket", "b", "--ula", "fd5e::/64"});
+  REQUIRE(loud);
+  CHECK(loud->verbosity == 2); // at most debug: `verbose = 2` reads back
+  CHECK(parse_with({"--config", "/etc/hoshino/hoshino.conf"}, effective_settings(*loud))->verbosity == 2);
+}
+
+TEST_CASE("Config file comments, values with '#', and flags that were renamed", "[options][config]") {
+  auto o = parse_with({"--config", "/etc/hoshino/hoshino.conf"},
+                      "bucket = b # the bucket\r\nula = fd5e::/64\t# tab first\nkey-prefix = a#b\n#whole line\n");
+  REQUIRE(o);
+  CHECK(o->bucket == "b");
+  CHECK(o->ula == "fd5e::/64");
+  CHECK(o->node.key_prefix == "a#b");
+  CHECK(parse_with({"--config", "/etc/hoshino/hoshino.conf"}, effective_settings(*o))->node.key_prefix == "a#b");
+  CHECK(parse({"--config=", "--bucket", "b"}).error() == "--config needs a value");
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--no-bell"}).error() ==
+        "unknown option '--no-bell' (it is now --bell-interval off)");
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--original-design"}).error() ==
+        "unknown option '--original-design' (it is now --experiment original-design)");
+  CHECK(parse({"--help=tuning"})->help_topic == "tuning");
+  CHECK(parse({"--help=nope"}).error().starts_with("--help 'nope': no such topic"));
+  // A directory is not a config file (it would read as an empty one).
+  CHECK_FALSE(hoshino::app::read_file("/"));
 }

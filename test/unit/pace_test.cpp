@@ -158,7 +158,7 @@ TEST_CASE("A second staggered LIST only for a conversation polled at the minimum
   h.on_inbox_checked(0, t += 3s); // idle, slowing down
   CHECK_FALSE(h.conversation());
   auto c = config();
-  c.second_list = false; // --no-second-list (and the original design)
+  c.second_list = false; // --experiment no-second-list (and original-design)
   Pace one(c, t);
   one.on_sent(t);
   CHECK_FALSE(one.conversation());
