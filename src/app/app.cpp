@@ -427,7 +427,7 @@ int check(const Options& o) {
 
 std::optional<std::string> read_file(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt; // a directory reads as ""
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return std::nullopt; // it would read as ""
   std::ifstream in(path);
   if (!in) return std::nullopt;
   std::stringstream ss;
