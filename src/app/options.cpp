@@ -1,5 +1,6 @@
 #include "app/options.hpp"
 
+#include "net/metrics_server.hpp"
 #include "util/text.hpp"
 
 #include <fmt/core.h>
@@ -9,7 +10,6 @@
 #include <map>
 #include <utility>
 
-#include <arpa/inet.h>
 
 namespace hoshino::app {
 
@@ -541,16 +541,8 @@ std::optional<Problem> check_node(const Options& o) {
 std::optional<Problem> check_file_values(const Options& o, const Origins& origins) {
   if (origins.count("ula"))
     if (auto prefix = core::parse_ula_prefix(o.ula); !prefix) return Problem{{"ula"}, prefix.error()};
-  if (origins.count("metrics") && o.metrics != "off") {
-    auto colon = o.metrics.rfind(':');
-    std::string host = colon == std::string::npos ? "" : o.metrics.substr(0, colon);
-    if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    std::size_t port = 0;
-    unsigned char buf[16];
-    bool ip = ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
-    if (!ip || parse_number(std::string_view(o.metrics).substr(colon + 1), 0, 65535, "port", port))
-      return Problem{{"metrics"}, "metrics '" + o.metrics + "' must be ADDR:PORT (an IP address) or off"};
-  }
+  if (origins.count("metrics") && o.metrics != "off" && !net::parse_metrics_address(o.metrics))
+    return Problem{{"metrics"}, "metrics '" + o.metrics + "' must be ADDR:PORT (an IP address) or off"};
   return std::nullopt;
 }
 

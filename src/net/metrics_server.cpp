@@ -14,6 +14,8 @@
 #include <asio/write.hpp>
 #include <fmt/core.h>
 
+#include <charconv>
+
 namespace hoshino::net {
 namespace {
 
@@ -34,8 +36,7 @@ struct MetricsServer::Slot {
   std::shared_ptr<Counts> counts;
 };
 
-Result<std::unique_ptr<MetricsServer>, std::string> MetricsServer::bind(asio::io_context& io, const std::string& address,
-                                                                        Render render, MetricsServerLimits limits) {
+Result<asio::ip::tcp::endpoint, std::string> parse_metrics_address(const std::string& address) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos) return "--metrics '" + address + "' must be ADDR:PORT or off";
   std::string host = address.substr(0, colon), port = address.substr(colon + 1);
@@ -43,15 +44,20 @@ Result<std::unique_ptr<MetricsServer>, std::string> MetricsServer::bind(asio::io
   asio::error_code ec;
   auto ip = asio::ip::make_address(host, ec);
   if (ec) return "--metrics '" + address + "': '" + host + "' is not an IP address";
-  unsigned long p = 0;
-  try {
-    p = std::stoul(port);
-  } catch (...) {
-    p = 70000;
-  }
-  if (p > 65535) return "--metrics '" + address + "': bad port";
+  unsigned p = 0;
+  auto [end, err] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (err != std::errc{} || end != port.data() + port.size() || port.empty() || p > 65535)
+    return "--metrics '" + address + "': bad port";
+  return asio::ip::tcp::endpoint(ip, static_cast<unsigned short>(p));
+}
+
+Result<std::unique_ptr<MetricsServer>, std::string> MetricsServer::bind(asio::io_context& io, const std::string& address,
+                                                                        Render render, MetricsServerLimits limits) {
+  auto parsed = parse_metrics_address(address);
+  if (!parsed) return std::move(parsed).error();
+  const asio::ip::tcp::endpoint ep = *parsed;
+  asio::error_code ec;
   asio::ip::tcp::acceptor acceptor(io);
-  asio::ip::tcp::endpoint ep(ip, static_cast<unsigned short>(p));
   acceptor.open(ep.protocol(), ec);
   if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor.bind(ep, ec);

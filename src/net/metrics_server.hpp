@@ -24,6 +24,10 @@ struct MetricsServerLimits {
   std::chrono::milliseconds accept_backoff{100}; // after a failed accept (EMFILE, ENFILE...)
 };
 
+// "HOST:PORT" ("[::1]:9100" for IPv6) as an endpoint, or why not ("--metrics '...': ..."). Pure: the
+// config file's check (app/options.cpp) and bind() judge an address the same way.
+Result<asio::ip::tcp::endpoint, std::string> parse_metrics_address(const std::string& address);
+
 class MetricsServer {
 public:
   using Render = std::function<std::string()>;
