@@ -164,13 +164,14 @@ const std::vector<Experiment>& experiments() {
     t.push_back({"original-design",
                  "the 2023 original's behaviour, for comparisons: bundle-packets=1, no-inline, no-anticipation, "
                  "no-second-list, no-chain, no-ring, --max-in-flight 256, --poll-min/--poll-max/--poll-busy 500ms, "
-                 "--delete-interval 0ms, --bell-interval off (later flags refine it)",
+                 "--delete-interval 0ms, --ack-hold 0ms, --bell-interval off (later flags refine it)",
                  [](Options& o, std::string_view) -> Error {
                    // One packet per object, each PUT at once, a fixed 500 ms poll, no reaction to outgoing
                    // traffic, every body fetched with a GET.
                    auto& n = o.node;
                    n.bundler.max_bundle_packets = 1;
                    n.bundler.max_in_flight = 256;
+                   n.bundler.ack_hold = std::chrono::milliseconds(0);
                    n.ingress.pace.min = n.ingress.pace.max = n.ingress.pace.busy = std::chrono::milliseconds(500);
                    n.ingress.pace.anticipation = false;
                    n.inline_small = false;
@@ -407,6 +408,11 @@ const std::vector<Flag>& flags() {
                  [](const Options& o) {
                    return o.node.ingress.bell ? format_duration(o.node.ingress.bell_interval) : std::string("off");
                  }});
+    t.push_back({"ack-hold", "D", "tuning", false, kNode,
+                 "an object of nothing but TCP ACKs waits D for more (the ACKs a receiving application's reads "
+                 "send): one PUT and one GET instead of two; 0ms: at once",
+                 duration([](auto& o) -> auto& { return o.node.bundler.ack_hold; }),
+                 duration_of([](auto& o) -> auto& { return o.node.bundler.ack_hold; })});
     t.push_back({"chained-list", "D", "tuning", false, kNode,
                  "while announced keys are polled, LIST only every D, for new senders and broken chains",
                  duration([](auto& o) -> auto& { return o.node.ingress.chained_list_interval; }),

@@ -56,7 +56,7 @@ bool Bundler::full(const Queue& q) const {
   return q.bytes >= config_.max_bundle_bytes || q.packets.size() >= config_.max_bundle_packets;
 }
 
-std::optional<Batch> Bundler::add(const Address& dst, Bytes packet) {
+std::optional<Batch> Bundler::add(const Address& dst, Bytes packet, Clock::time_point now) {
   Queue& q = queues_[dst];
   // Bounded: drop the oldest (they are the most likely to be useless by the time they would arrive).
   while (!q.packets.empty() && q.bytes + packet.size() > config_.max_queue_bytes) drop_front(q, false);
@@ -69,6 +69,13 @@ std::optional<Batch> Bundler::add(const Address& dst, Bytes packet) {
     if (!largest) break;
     drop_front(*largest, true);
   }
+  bool ack = is_pure_tcp_ack(packet);
+  if (q.packets.empty()) {
+    q.acks_only = ack;
+    q.hold_until = now + config_.ack_hold;
+  } else {
+    q.acks_only = q.acks_only && ack;
+  }
   q.bytes += packet.size();
   total_bytes_ += packet.size();
   q.packets.push_back(std::move(packet));
@@ -76,10 +83,10 @@ std::optional<Batch> Bundler::add(const Address& dst, Bytes packet) {
   return std::nullopt;
 }
 
-std::vector<Batch> Bundler::flush() {
+std::vector<Batch> Bundler::flush(Clock::time_point now) {
   std::vector<Batch> out;
   for (auto& [dst, q] : queues_)
-    if (q.in_flight == 0 && !q.packets.empty() && !q.blocked)
+    if (q.in_flight == 0 && !q.packets.empty() && !q.blocked && !held(q, now))
       if (auto b = start_or_block(dst, q)) out.push_back(std::move(*b));
   return out;
 }
@@ -98,7 +105,7 @@ std::vector<Batch> Bundler::take_unblocked() {
   return out;
 }
 
-std::optional<Batch> Bundler::on_put_done(const Address& dst) {
+std::optional<Batch> Bundler::on_put_done(const Address& dst, Clock::time_point now) {
   auto it = queues_.find(dst);
   if (it == queues_.end()) return std::nullopt;
   Queue& q = it->second;
@@ -108,9 +115,18 @@ std::optional<Batch> Bundler::on_put_done(const Address& dst) {
   }
   // A full bundle may join the PUTs in flight; a partial one waits until they are all done, and so
   // collects what arrives meanwhile.
-  if (eligible(q) && !q.blocked) return start_or_block(dst, q);
+  if (eligible(q) && !q.blocked && !held(q, now)) return start_or_block(dst, q);
   forget_if_idle(dst);
   return std::nullopt;
+}
+
+std::optional<Clock::time_point> Bundler::next_release() const {
+  std::optional<Clock::time_point> next;
+  if (config_.ack_hold <= Clock::duration::zero()) return next;
+  for (const auto& [dst, q] : queues_)
+    if (q.acks_only && q.in_flight == 0 && !q.packets.empty() && !q.blocked && (!next || q.hold_until < *next))
+      next = q.hold_until;
+  return next;
 }
 
 std::vector<Batch> Bundler::drain() {

@@ -4,7 +4,13 @@
 // go at once, up to the in-flight bound; a partial one only when no PUT for that destination is in
 // flight, so at most one small object is ever on its way. No timers: an idle pipe never delays a packet.
 // A burst read from the device at once is add()ed whole and then flush()ed: one object, not one each.
+//
+// One exception to "at once": a batch of nothing but TCP ACKs waits ack_hold for company. A delivered
+// bundle makes the receiving kernel ACK at once, and again moments later as the application reads (window
+// updates); without the wait those are two objects, each a PUT for the receiver and a GET for the sender,
+// and each ACK object releases its own data object on the sender's side (README, Benchmarks).
 #include "core/ipv6.hpp"
+#include "util/clock.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -22,6 +28,9 @@ struct BundlerConfig {
   // The whole node, across destinations: many busy destinations must not add up without bound.
   std::size_t max_total_queue_bytes = 64 << 20; // beyond, the oldest packet of the largest queue is dropped
   std::size_t max_total_in_flight = 64;         // PUTs at once; destinations then take turns (FIFO)
+  // A queue of pure TCP ACKs (core::is_pure_tcp_ack) starts its PUT this long after its first packet
+  // came, unless other packets join it first (then at once). 0: at once, like any packet.
+  Clock::duration ack_hold = std::chrono::milliseconds(1);
 };
 
 struct Batch {
@@ -35,11 +44,14 @@ public:
   explicit Bundler(BundlerConfig config);
 
   // A packet for dst, part of a burst: queued; returns a batch only if a full bundle can start now.
-  std::optional<Batch> add(const Address& dst, Bytes packet);
-  // End of a burst: a batch for each destination with packets waiting and no PUT in flight.
-  std::vector<Batch> flush();
+  std::optional<Batch> add(const Address& dst, Bytes packet, Clock::time_point now);
+  // End of a burst: a batch for each destination with packets waiting, no PUT in flight and no ACK hold
+  // running. Also what to call when next_release() has come.
+  std::vector<Batch> flush(Clock::time_point now);
   // A PUT for dst finished (successfully or not). Returns the next batch to PUT, if any.
-  std::optional<Batch> on_put_done(const Address& dst);
+  std::optional<Batch> on_put_done(const Address& dst, Clock::time_point now);
+  // The earliest end of an ACK hold (then flush()), if a queue is held.
+  std::optional<Clock::time_point> next_release() const;
   // Batches for destinations that waited for a node-wide PUT slot, in the order they started waiting;
   // call after on_put_done (a slot may have come free).
   std::vector<Batch> take_unblocked();
@@ -62,7 +74,12 @@ private:
     std::size_t bytes = 0;
     std::size_t in_flight = 0;
     bool blocked = false; // in blocked_: waits for a node-wide PUT slot
+    bool acks_only = false;       // every queued packet is a pure TCP ACK
+    Clock::time_point hold_until; // for acks_only: not before this (first packet + ack_hold)
   };
+  bool held(const Queue& q, Clock::time_point now) const {
+    return config_.ack_hold > Clock::duration::zero() && q.acks_only && now < q.hold_until;
+  }
   Batch take(const Address& dst, Queue& q);
   bool full(const Queue& q) const;
   // Whether q may start a PUT by its own rules (the per-destination ones).

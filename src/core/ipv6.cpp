@@ -117,6 +117,16 @@ Result<Ipv6Header, PacketError> parse_ipv6(std::string_view p) {
   return h;
 }
 
+bool is_pure_tcp_ack(std::string_view packet) {
+  constexpr std::uint8_t kTcp = 6, kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
+  auto h = parse_ipv6(packet);
+  if (!h || h->next_header != kTcp || h->payload_length < 20) return false;
+  auto u = [&](std::size_t i) { return static_cast<std::uint8_t>(packet[40 + i]); };
+  std::size_t header = (u(12) >> 4) * 4u;
+  std::uint8_t flags = u(13);
+  return header >= 20 && header == h->payload_length && (flags & kAck) && !(flags & (kFin | kSyn | kRst));
+}
+
 std::string_view to_string(IgnoreReason r) {
   switch (r) {
     case IgnoreReason::not_ipv6: return "not_ipv6";

@@ -58,6 +58,11 @@ std::string_view to_string(PacketError e);
 // Validates that `packet` is exactly one IPv6 packet (40-byte header + payload_length bytes).
 Result<Ipv6Header, PacketError> parse_ipv6(std::string_view packet);
 
+// A TCP segment that carries nothing but an acknowledgement (or a window update): no payload, ACK set,
+// no SYN, FIN or RST. Such packets may wait a moment for their siblings (BundlerConfig::ack_hold).
+// Only a TCP header right after the IPv6 header counts (extension headers: not recognised, never held).
+bool is_pure_tcp_ack(std::string_view packet);
+
 // Why an outgoing packet is not forwarded; the label of hoshino_packets_ignored_total.
 enum class IgnoreReason { not_ipv6, malformed, outside_prefix, multicast, to_self };
 std::string_view to_string(IgnoreReason r);

@@ -54,6 +54,7 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       inbox_prefix_(core::inbox_prefix(config_.key_prefix, config_.self)),
       bell_key_(core::bell_key(config_.key_prefix, config_.self)),
       heartbeat_(io, schedule_, [this] { return inbox_view(); }),
+      ack_hold_timer_(io),
       random_(crypto::random64),
       directory_([&] {
         auto c = config_.peers;
@@ -129,7 +130,7 @@ asio::awaitable<void> Node::run() {
     auto published = co_await publish_presence(); // failures are retried on the beats
     (void)published;
   }
-  co_await (egress_loop() && ingress_loop());
+  co_await (egress_loop() && ingress_loop() && ack_hold_loop());
 
   // Flush: whatever is still queued goes out, then pending PUTs and deletes get a bounded time.
   for (auto& batch : bundler_.drain()) spawn(put_batch(std::move(batch)));
@@ -150,6 +151,7 @@ void Node::stop() {
   stopping_ = true;
   device_.close();
   heartbeat_.stop();
+  ack_hold_timer_.cancel();
 }
 
 asio::awaitable<void> Node::egress_loop() {
@@ -174,15 +176,35 @@ asio::awaitable<void> Node::egress_loop() {
   }
 }
 
+asio::awaitable<void> Node::ack_hold_loop() {
+  while (!stopping_) {
+    auto at = bundler_.next_release();
+    // Nothing held: sleep until watch_ack_holds() (or stop()) cancels the wait.
+    if (at) ack_hold_timer_.expires_at(*at);
+    else ack_hold_timer_.expires_after(std::chrono::hours(1));
+    ack_hold_sleeping_ = true;
+    co_await ack_hold_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable)); // cancelled: look again
+    ack_hold_sleeping_ = false;
+    if (stopping_) break;
+    if (at && Clock::now() >= *at) flush_bundles();
+  }
+}
+
+void Node::watch_ack_holds() {
+  if (!ack_hold_sleeping_) return; // awake: it looks at the bundler before it sleeps again
+  if (auto at = bundler_.next_release(); at && *at < ack_hold_timer_.expiry()) ack_hold_timer_.cancel();
+}
+
 void Node::enqueue(const core::Address& dst, core::Bytes packet) {
   auto dropped = bundler_.dropped_packets();
-  if (auto full = bundler_.add(dst, std::move(packet))) spawn(put_batch(std::move(*full)));
+  if (auto full = bundler_.add(dst, std::move(packet), Clock::now())) spawn(put_batch(std::move(*full)));
   // Charged to the destination being added to (the node-wide bound may have taken another's: rare).
   if (bundler_.dropped_packets() != dropped) metrics_.peers.on_dropped(dst, bundler_.dropped_packets() - dropped, Clock::now());
 }
 
 void Node::flush_bundles() {
-  for (auto& batch : bundler_.flush()) spawn(put_batch(std::move(batch)));
+  for (auto& batch : bundler_.flush(Clock::now())) spawn(put_batch(std::move(batch)));
+  watch_ack_holds();
   metrics_.queued_bytes = bundler_.total_queued_bytes();
   metrics_.puts_in_flight = bundler_.total_in_flight();
   if (bundler_.dropped_packets() != queue_drops_) { // no map write per packet on the hot path
@@ -323,7 +345,8 @@ bool Node::forward(core::Bytes packet) {
 }
 
 void Node::put_finished(const core::Address& dst) {
-  if (auto next = bundler_.on_put_done(dst)) spawn(put_batch(std::move(*next)));
+  if (auto next = bundler_.on_put_done(dst, Clock::now())) spawn(put_batch(std::move(*next)));
+  else watch_ack_holds();
   // A node-wide PUT slot came free: destinations that waited for one take their turns.
   for (auto& waiting : bundler_.take_unblocked()) spawn(put_batch(std::move(waiting)));
   metrics_.queued_bytes = bundler_.total_queued_bytes();

@@ -23,6 +23,7 @@
 #include "node/state_dir.hpp"
 #include "store/object_store.hpp"
 #include "util/clock.hpp"
+#include "util/timer.hpp"
 
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
@@ -67,6 +68,7 @@ public:
 
 private:
   asio::awaitable<void> egress_loop();
+  asio::awaitable<void> ack_hold_loop(); // starts the PUTs of ACK batches whose hold ended (Bundler)
   asio::awaitable<void> ingress_loop(); // carries out what the heartbeat says, one step at a time
   core::InboxView inbox_view();         // what the schedule needs to know of the inbox, now
   asio::awaitable<void> list_once(bool second_list);
@@ -80,6 +82,7 @@ private:
   bool forward(core::Bytes packet); // classify and queue one outgoing packet; false if it is not ours to send
   void enqueue(const core::Address& dst, core::Bytes packet); // to the bundler (a full bundle goes at once)
   void flush_bundles();                // the end of a burst: partial bundles with nothing in flight go
+  void watch_ack_holds();              // a batch may be held now: ack_hold_loop looks again
   void answer_unreachable(std::string_view packet);
   asio::awaitable<void> list_peers();
   asio::awaitable<void> refresh_presence();
@@ -130,6 +133,8 @@ private:
   bool bell_conditional_ = true;   // until the server shows it ignores If-None-Match
   Metrics metrics_;
   Heartbeat heartbeat_;
+  Timer ack_hold_timer_;             // ack_hold_loop's sleep until the bundler's next_release()
+  bool ack_hold_sleeping_ = false;
   // ULIDs of the PUTs in flight per destination: a pipelined object names the latest as its predecessor.
   std::unordered_map<core::Address, std::set<core::Ulid>, core::AddressHash> puts_in_flight_;
   std::function<std::uint64_t()> random_;

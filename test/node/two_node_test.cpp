@@ -488,6 +488,24 @@ TEST_CASE("A burst read at once leaves as one object", "[node][bundle]") {
   p.stop();
 }
 
+TEST_CASE("ACKs sent moments after the first ones join them: one object, not two", "[node][bundle][ack]") {
+  // A delivered bundle is ACKed at once and again as the application reads (window updates), a few
+  // hundred microseconds apart: held for --ack-hold, they make one PUT for B and one GET for A.
+  test::VirtualTime vt;
+  auto hold = GENERATE(std::chrono::nanoseconds(1ms), std::chrono::nanoseconds(0ms));
+  auto ca = config(kA), cb = config(kB);
+  ca.bundler.ack_hold = cb.bundler.ack_hold = hold;
+  Pair p(ca, cb);
+  p.start();
+  p.dev_b.inject(test::tcp_packet(kB, kA, test::kTcpAck));
+  vt.run_until(p.io, [] { return false; }, 400us); // 0.4 ms pass: within the hold
+  p.dev_b.inject(test::tcp_packet(kB, kA, test::kTcpAck));
+  REQUIRE(p.run_until([&] { return p.dev_a.written().size() == 2; }));
+  CHECK(p.b.metrics().egress.objects == (hold > 0ms ? 1u : 2u));
+  CHECK(p.bucket.requests(store::OpKind::put) == (hold > 0ms ? 1u : 2u));
+  p.stop();
+}
+
 TEST_CASE("Small packets travel in the key: no GET; large ones in the body; order holds across both", "[node][inline]") {
   test::VirtualTime vt;
   // Without chained keys, every object is found by LIST, so every small one can travel in its key.

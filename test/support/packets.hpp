@@ -23,6 +23,18 @@ inline core::Bytes ipv6_packet(const core::Address& src, const core::Address& ds
   return p;
 }
 
+// A TCP segment from src to dst: a 20-byte header with these flags (ACK 0x10, SYN 0x02, FIN 0x01, RST 0x04),
+// then `data`.
+inline core::Bytes tcp_packet(const core::Address& src, const core::Address& dst, std::uint8_t flags,
+                              std::string_view data = {}) {
+  std::string tcp(20, '\0');
+  tcp[12] = 0x50; // data offset: 5 words
+  tcp[13] = static_cast<char>(flags);
+  tcp.append(data);
+  return ipv6_packet(src, dst, tcp, 6);
+}
+inline constexpr std::uint8_t kTcpAck = 0x10;
+
 // The payload of a packet built by ipv6_packet.
 inline std::string payload_of(const core::Bytes& packet) { return packet.substr(40); }
 

@@ -5,14 +5,18 @@
 
 using namespace hoshino::core;
 using hoshino::test::addr;
+using hoshino::test::kTcpAck;
+using hoshino::test::tcp_packet;
+using namespace std::chrono_literals;
 
 namespace {
+const hoshino::Clock::time_point kT0{};
 Bytes packet(std::size_t n, char c = 'p') { return Bytes(n, c); }
 
 // One packet as a burst of its own, the way the node drives the bundler: add() it, then flush().
 std::optional<Batch> send(Bundler& b, const Address& dst, Bytes p) {
-  if (auto full = b.add(dst, std::move(p))) return full;
-  auto batches = b.flush();
+  if (auto full = b.add(dst, std::move(p), kT0)) return full;
+  auto batches = b.flush(kT0);
   REQUIRE(batches.size() <= 1); // only dst can have packets waiting with nothing in flight
   if (batches.empty()) return std::nullopt;
   CHECK(batches.front().dst == dst);
@@ -37,14 +41,14 @@ TEST_CASE("While a PUT is in flight, packets accumulate and leave together when 
   CHECK_FALSE(send(b, dst, packet(100, 'b')));
   CHECK_FALSE(send(b, dst, packet(100, 'c')));
   CHECK(b.queued_bytes(dst) == 200);
-  auto next = b.on_put_done(dst);
+  auto next = b.on_put_done(dst, kT0);
   REQUIRE(next);
   REQUIRE(next->packets.size() == 2);
   CHECK(next->packets[0][0] == 'b'); // order kept
   CHECK(next->packets[1][0] == 'c');
   CHECK(next->bytes == 200);
   CHECK(b.in_flight(dst) == 1);
-  CHECK_FALSE(b.on_put_done(dst)); // nothing waiting
+  CHECK_FALSE(b.on_put_done(dst, kT0)); // nothing waiting
   CHECK(b.in_flight(dst) == 0);
   CHECK(b.destinations() == 0);    // idle destinations cost nothing
 }
@@ -61,7 +65,7 @@ TEST_CASE("Reaching the byte cap starts another PUT, up to the in-flight bound",
   CHECK(b.in_flight(dst) == 2);
   for (int i = 0; i < 5; ++i) CHECK_FALSE(send(b, dst, packet(100))); // bound reached: accumulate
   CHECK(b.queued_bytes(dst) == 500);
-  auto after = b.on_put_done(dst);
+  auto after = b.on_put_done(dst, kT0);
   REQUIRE(after);
   CHECK(after->bytes == 300); // no more than the cap per object
   CHECK(b.queued_bytes(dst) == 200);
@@ -84,7 +88,7 @@ TEST_CASE("The queue is bounded: oldest packets are dropped and counted", "[bund
   CHECK(b.dropped_packets() == 1);
   CHECK(b.dropped_bytes() == 100);
   CHECK(b.queued_bytes(dst) == 200);
-  auto next = b.on_put_done(dst);
+  auto next = b.on_put_done(dst, kT0);
   REQUIRE(next);
   CHECK(next->packets.front()[0] == 'c');
 }
@@ -109,9 +113,9 @@ TEST_CASE("Only one partial bundle is in flight; full ones may join it", "[bundl
   REQUIRE(full);
   CHECK(b.in_flight(dst) == 2);
   CHECK_FALSE(send(b, dst, packet(100)));
-  CHECK_FALSE(b.on_put_done(dst)); // one PUT still in flight: the partial bundle waits and grows
+  CHECK_FALSE(b.on_put_done(dst, kT0)); // one PUT still in flight: the partial bundle waits and grows
   CHECK_FALSE(send(b, dst, packet(100)));
-  auto next = b.on_put_done(dst);  // none in flight now
+  auto next = b.on_put_done(dst, kT0);  // none in flight now
   REQUIRE(next);
   CHECK(next->packets.size() == 2);
 }
@@ -120,16 +124,16 @@ TEST_CASE("A burst is added whole, then flushed as one object per destination", 
   Bundler b({4, 1000, 100000});
   auto d1 = addr("fd5e::2"), d2 = addr("fd5e::3");
   for (int i = 0; i < 5; ++i) {
-    CHECK_FALSE(b.add(d1, packet(100)));
-    CHECK_FALSE(b.add(d2, packet(10)));
+    CHECK_FALSE(b.add(d1, packet(100), kT0));
+    CHECK_FALSE(b.add(d2, packet(10), kT0));
   }
-  auto out = b.flush();
+  auto out = b.flush(kT0);
   REQUIRE(out.size() == 2);
   for (const auto& batch : out) CHECK(batch.packets.size() == 5);
-  CHECK(b.flush().empty());
+  CHECK(b.flush(kT0).empty());
   // Within a burst, a full bundle starts at once.
   std::optional<Batch> started;
-  for (int i = 0; i < 10 && !started; ++i) started = b.add(d1, packet(200));
+  for (int i = 0; i < 10 && !started; ++i) started = b.add(d1, packet(200), kT0);
   REQUIRE(started);
   CHECK(started->bytes == 1000);
 }
@@ -181,25 +185,113 @@ TEST_CASE("Node-wide bound: PUTs in flight across destinations, turns in FIFO or
   CHECK(b.take_unblocked().empty());
   // d1 finishes: the slot goes to d3 (first to wait), not back to d1, which has more to send.
   CHECK_FALSE(send(b, d1, packet(20)));
-  CHECK_FALSE(b.on_put_done(d1));
+  CHECK_FALSE(b.on_put_done(d1, kT0));
   auto next = b.take_unblocked();
   REQUIRE(next.size() == 1);
   CHECK(next[0].dst == d3);
   CHECK(b.total_in_flight() == 2);
   // d2 finishes: d4, then d1 (waiting since its PUT ended) in that order.
-  CHECK_FALSE(b.on_put_done(d2));
+  CHECK_FALSE(b.on_put_done(d2, kT0));
   next = b.take_unblocked();
   REQUIRE(next.size() == 1);
   CHECK(next[0].dst == d4);
-  CHECK_FALSE(b.on_put_done(d3));
+  CHECK_FALSE(b.on_put_done(d3, kT0));
   next = b.take_unblocked();
   REQUIRE(next.size() == 1);
   CHECK(next[0].dst == d1);
   CHECK(next[0].bytes == 20);
   CHECK(b.total_in_flight() == 2);
-  CHECK_FALSE(b.on_put_done(d4));
+  CHECK_FALSE(b.on_put_done(d4, kT0));
   CHECK(b.take_unblocked().empty());
-  CHECK_FALSE(b.on_put_done(d1));
+  CHECK_FALSE(b.on_put_done(d1, kT0));
   CHECK(b.total_in_flight() == 0);
   CHECK(b.destinations() == 0); // nothing left behind
+}
+
+namespace {
+const Address kSelf = addr("fd5e::1");
+Bytes ack() { return tcp_packet(kSelf, addr("fd5e::2"), kTcpAck); }
+BundlerConfig hold_config(hoshino::Clock::duration hold) {
+  BundlerConfig c;
+  c.ack_hold = hold;
+  return c;
+}
+} // namespace
+
+TEST_CASE("A batch of pure ACKs waits ack_hold for company, then leaves as one", "[bundler][ack]") {
+  Bundler b(hold_config(1ms));
+  auto dst = addr("fd5e::2");
+  CHECK_FALSE(b.add(dst, ack(), kT0));
+  CHECK(b.flush(kT0).empty()); // held
+  REQUIRE(b.next_release() == kT0 + 1ms);
+  CHECK_FALSE(b.add(dst, ack(), kT0 + 500us)); // the window update the application's read sends
+  CHECK(b.flush(kT0 + 500us).empty());
+  CHECK(b.next_release() == kT0 + 1ms); // counted from the first packet: a stream of ACKs cannot hold it longer
+  CHECK(b.flush(kT0 + 999us).empty());
+  auto batches = b.flush(kT0 + 1ms);
+  REQUIRE(batches.size() == 1);
+  CHECK(batches.front().packets.size() == 2);
+  CHECK_FALSE(b.next_release());
+}
+
+TEST_CASE("Anything but a pure ACK ends the hold at once", "[bundler][ack]") {
+  auto dst = addr("fd5e::2");
+  SECTION("data joins the held ACKs") {
+    Bundler b(hold_config(1ms));
+    CHECK_FALSE(b.add(dst, ack(), kT0));
+    CHECK(b.flush(kT0).empty());
+    CHECK_FALSE(b.add(dst, tcp_packet(kSelf, dst, kTcpAck, "payload"), kT0 + 100us));
+    auto batches = b.flush(kT0 + 100us);
+    REQUIRE(batches.size() == 1);
+    CHECK(batches.front().packets.size() == 2);
+  }
+  for (std::uint8_t flags : {std::uint8_t(kTcpAck | 0x02), std::uint8_t(kTcpAck | 0x01), std::uint8_t(kTcpAck | 0x04)}) {
+    Bundler b(hold_config(1ms)); // SYN-ACK, FIN, RST: a handshake or a close is never held
+    CHECK_FALSE(b.add(dst, tcp_packet(kSelf, dst, flags), kT0));
+    CHECK(b.flush(kT0).size() == 1);
+  }
+  SECTION("not TCP") {
+    Bundler b(hold_config(1ms));
+    CHECK_FALSE(b.add(dst, hoshino::test::ipv6_packet(kSelf, dst, "ping"), kT0));
+    CHECK(b.flush(kT0).size() == 1);
+  }
+  SECTION("ack_hold 0") {
+    Bundler b(hold_config(0ms));
+    CHECK_FALSE(b.add(dst, ack(), kT0));
+    CHECK(b.flush(kT0).size() == 1);
+    CHECK_FALSE(b.next_release());
+  }
+}
+
+TEST_CASE("ACKs queued behind a PUT in flight are held from their first packet, not from the PUT's end",
+          "[bundler][ack]") {
+  Bundler b(hold_config(1ms));
+  auto dst = addr("fd5e::2");
+  CHECK_FALSE(b.add(dst, tcp_packet(kSelf, dst, kTcpAck, "data"), kT0));
+  REQUIRE(b.flush(kT0).size() == 1); // in flight
+  CHECK_FALSE(b.add(dst, ack(), kT0 + 100us));
+  CHECK(b.flush(kT0 + 100us).empty());
+  CHECK_FALSE(b.next_release()); // nothing to wake for while the PUT is in flight: its end decides
+  CHECK_FALSE(b.on_put_done(dst, kT0 + 600us)); // the hold runs until 1.1 ms
+  CHECK(b.next_release() == kT0 + 1100us);
+  CHECK(b.destinations() == 1); // a held queue is not forgotten
+  auto batches = b.flush(kT0 + 1100us);
+  REQUIRE(batches.size() == 1);
+  CHECK(batches.front().packets.size() == 1);
+}
+
+TEST_CASE("Each destination's ACK hold is its own", "[bundler][ack]") {
+  Bundler b(hold_config(1ms));
+  auto d2 = addr("fd5e::2"), d3 = addr("fd5e::3");
+  CHECK_FALSE(b.add(d2, tcp_packet(kSelf, d2, kTcpAck), kT0));
+  CHECK_FALSE(b.add(d3, tcp_packet(kSelf, d3, kTcpAck), kT0 + 300us));
+  CHECK(b.flush(kT0 + 300us).empty());
+  CHECK(b.next_release() == kT0 + 1ms);
+  auto first = b.flush(kT0 + 1ms);
+  REQUIRE(first.size() == 1);
+  CHECK(first.front().dst == d2);
+  CHECK(b.next_release() == kT0 + 1300us);
+  auto second = b.flush(kT0 + 1300us);
+  REQUIRE(second.size() == 1);
+  CHECK(second.front().dst == d3);
 }

@@ -6,6 +6,8 @@
 using namespace hoshino::core;
 using hoshino::test::addr;
 using hoshino::test::ipv6_packet;
+using hoshino::test::kTcpAck;
+using hoshino::test::tcp_packet;
 
 TEST_CASE("Node address from ULA prefix and machine-id", "[ipv6]") {
   auto prefix = parse_ula_prefix("fd5e:59b8:f71d:9a3e::/64");
@@ -71,4 +73,31 @@ TEST_CASE("Egress classification", "[ipv6]") {
   CHECK(classify_egress(ipv6_packet(self, addr("fd5f::2"), "x"), prefix, self).ignore == IgnoreReason::outside_prefix);
   CHECK(classify_egress(std::string("\x45\x00\x00\x14", 4), prefix, self).ignore == IgnoreReason::not_ipv6);
   CHECK(classify_egress(ipv6_packet(self, peer, "x") + "junk", prefix, self).ignore == IgnoreReason::malformed);
+}
+
+TEST_CASE("Pure TCP ACKs are told from everything else", "[ipv6][ack]") {
+  auto a = addr("fd5e::1"), b = addr("fd5e::2");
+  CHECK(is_pure_tcp_ack(tcp_packet(a, b, kTcpAck)));
+  CHECK_FALSE(is_pure_tcp_ack(tcp_packet(a, b, kTcpAck, "x")));          // carries data
+  CHECK_FALSE(is_pure_tcp_ack(tcp_packet(a, b, kTcpAck | 0x02)));         // SYN-ACK
+  CHECK_FALSE(is_pure_tcp_ack(tcp_packet(a, b, kTcpAck | 0x01)));         // FIN
+  CHECK_FALSE(is_pure_tcp_ack(tcp_packet(a, b, kTcpAck | 0x04)));         // RST
+  CHECK_FALSE(is_pure_tcp_ack(tcp_packet(a, b, 0x00)));                   // no ACK flag
+  CHECK_FALSE(is_pure_tcp_ack(ipv6_packet(a, b, std::string(20, '\0'), 17))); // UDP
+  CHECK_FALSE(is_pure_tcp_ack(ipv6_packet(a, b, std::string(20, '\0'), 0)));  // an extension header first
+  // Options make the header longer than 20 bytes: still a pure ACK when the data offset says so.
+  auto with_options = tcp_packet(a, b, kTcpAck, std::string(12, '\1'));
+  with_options[40 + 12] = static_cast<char>(0x80); // 8 words = 32 bytes
+  CHECK(is_pure_tcp_ack(with_options));
+  // Malformed: a data offset below 5 words, or past the end of the packet; a TCP header cut short.
+  auto short_offset = tcp_packet(a, b, kTcpAck);
+  short_offset[40 + 12] = static_cast<char>(0x40);
+  CHECK_FALSE(is_pure_tcp_ack(short_offset));
+  auto long_offset = tcp_packet(a, b, kTcpAck);
+  long_offset[40 + 12] = static_cast<char>(0xf0);
+  CHECK_FALSE(is_pure_tcp_ack(long_offset));
+  CHECK_FALSE(is_pure_tcp_ack(ipv6_packet(a, b, std::string(10, '\0'), 6)));
+  auto truncated = tcp_packet(a, b, kTcpAck);
+  truncated.pop_back(); // the IPv6 payload length no longer matches
+  CHECK_FALSE(is_pure_tcp_ack(truncated));
 }
