@@ -52,6 +52,15 @@ std::optional<Batch> Bundler::start_or_block(const Address& dst, Queue& q) {
   return std::nullopt;
 }
 
+bool Bundler::held(Queue& q, Clock::time_point now) {
+  if (config_.ack_hold <= Clock::duration::zero() || !q.acks_only || now >= q.hold_until) return false;
+  if (!q.hold_counted) {
+    q.hold_counted = true;
+    ++ack_holds_;
+  }
+  return true;
+}
+
 bool Bundler::full(const Queue& q) const {
   return q.bytes >= config_.max_bundle_bytes || q.packets.size() >= config_.max_bundle_packets;
 }
@@ -73,6 +82,7 @@ std::optional<Batch> Bundler::add(const Address& dst, Bytes packet, Clock::time_
   if (q.packets.empty()) {
     q.acks_only = ack;
     q.hold_until = now + config_.ack_hold;
+    q.hold_counted = false;
   } else {
     q.acks_only = q.acks_only && ack;
   }

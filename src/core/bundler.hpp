@@ -67,6 +67,7 @@ public:
   std::size_t destinations() const noexcept { return queues_.size(); }
   std::size_t total_queued_bytes() const noexcept { return total_bytes_; }
   std::size_t total_in_flight() const noexcept { return total_in_flight_; }
+  std::uint64_t ack_holds() const noexcept { return ack_holds_; } // batches that waited for ack_hold
 
 private:
   struct Queue {
@@ -76,10 +77,10 @@ private:
     bool blocked = false; // in blocked_: waits for a node-wide PUT slot
     bool acks_only = false;       // every queued packet is a pure TCP ACK
     Clock::time_point hold_until; // for acks_only: not before this (first packet + ack_hold)
+    bool hold_counted = false;    // this hold is in ack_holds_ already
   };
-  bool held(const Queue& q, Clock::time_point now) const {
-    return config_.ack_hold > Clock::duration::zero() && q.acks_only && now < q.hold_until;
-  }
+  // Whether q waits for its ACK hold now (counted once per hold).
+  bool held(Queue& q, Clock::time_point now);
   Batch take(const Address& dst, Queue& q);
   bool full(const Queue& q) const;
   // Whether q may start a PUT by its own rules (the per-destination ones).
@@ -98,6 +99,7 @@ private:
   std::uint64_t dropped_node_packets_ = 0;
   std::size_t total_bytes_ = 0;
   std::size_t total_in_flight_ = 0;
+  std::uint64_t ack_holds_ = 0;
   std::deque<Address> blocked_;
 };
 

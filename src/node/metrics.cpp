@@ -36,6 +36,9 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
   directions("hoshino_objects_inlined_total", "Of those, objects whose packets travelled in the key (no GET).",
              &DirectionCounters::inlined_objects);
 
+  single("hoshino_ack_holds_total", "counter",
+         "Objects of nothing but TCP ACKs that waited --ack-hold for the ACKs that follow them.", m.ack_holds);
+
   family("hoshino_packets_dropped_total", "counter", "Packets (or unreadable objects) dropped, by reason.");
   std::map<std::string, std::uint64_t> dropped = m.dropped;
   if (inbox) {

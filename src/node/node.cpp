@@ -205,6 +205,7 @@ void Node::enqueue(const core::Address& dst, core::Bytes packet) {
 void Node::flush_bundles() {
   for (auto& batch : bundler_.flush(Clock::now())) spawn(put_batch(std::move(batch)));
   watch_ack_holds();
+  metrics_.ack_holds = bundler_.ack_holds();
   metrics_.queued_bytes = bundler_.total_queued_bytes();
   metrics_.puts_in_flight = bundler_.total_in_flight();
   if (bundler_.dropped_packets() != queue_drops_) { // no map write per packet on the hot path
@@ -347,6 +348,7 @@ bool Node::forward(core::Bytes packet) {
 void Node::put_finished(const core::Address& dst) {
   if (auto next = bundler_.on_put_done(dst, Clock::now())) spawn(put_batch(std::move(*next)));
   else watch_ack_holds();
+  metrics_.ack_holds = bundler_.ack_holds();
   // A node-wide PUT slot came free: destinations that waited for one take their turns.
   for (auto& waiting : bundler_.take_unblocked()) spawn(put_batch(std::move(waiting)));
   metrics_.queued_bytes = bundler_.total_queued_bytes();

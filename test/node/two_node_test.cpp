@@ -503,6 +503,7 @@ TEST_CASE("ACKs sent moments after the first ones join them: one object, not two
   REQUIRE(p.run_until([&] { return p.dev_a.written().size() == 2; }));
   CHECK(p.b.metrics().egress.objects == (hold > 0ms ? 1u : 2u));
   CHECK(p.bucket.requests(store::OpKind::put) == (hold > 0ms ? 1u : 2u));
+  CHECK(p.b.metrics().ack_holds == (hold > 0ms ? 1u : 0u));
   p.stop();
 }
 

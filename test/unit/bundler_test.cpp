@@ -232,6 +232,7 @@ TEST_CASE("A batch of pure ACKs waits ack_hold for company, then leaves as one",
   REQUIRE(batches.size() == 1);
   CHECK(batches.front().packets.size() == 2);
   CHECK_FALSE(b.next_release());
+  CHECK(b.ack_holds() == 1); // one hold, however often it was looked at
 }
 
 TEST_CASE("Anything but a pure ACK ends the hold at once", "[bundler][ack]") {
