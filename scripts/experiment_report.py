@@ -44,6 +44,8 @@ def prom(path):
 floor = json.load(open(os.path.join(d, "floor.json")))
 put1m = json.load(open(os.path.join(d, "put-1mib.json")))
 floor_ms = 2 * (floor["put_p50_ms"] + floor["list_p50_ms"])
+# A conversation on chained keys finds the reply with a GET, not a LIST: issue 13 sets its goal against this.
+floor_get_ms = 2 * (floor["put_p50_ms"] + floor["get_p50_ms"])
 EGRESS_PACKETS = 'hoshino_packets_total{direction="egress"}'
 INGRESS_PACKETS = 'hoshino_packets_total{direction="ingress"}'
 
@@ -58,7 +60,8 @@ def variant(name):
         times = [float(m) for m in re.findall(r"time=([\d.]+) ms", text)]
         sent = int(re.search(r"(\d+) packets transmitted", text).group(1))
         rtt[s] = {"sent": sent, "received": len(times), "p50_ms": pct(times, .5), "p90_ms": pct(times, .9),
-                  "p99_ms": pct(times, .99), "ratio_p50_to_floor": pct(times, .5) / floor_ms, "samples_ms": times}
+                  "p99_ms": pct(times, .99), "ratio_p50_to_floor": pct(times, .5) / floor_ms,
+                  "ratio_p50_to_put_get": pct(times, .5) / floor_get_ms, "samples_ms": times}
     iperf = json.load(open(os.path.join(vd, "iperf.json")))
     ok = "end" in iperf and "sum_received" in iperf["end"]
     goodput = iperf["end"]["sum_received"]["bits_per_second"] / 1e6 if ok else 0.0
@@ -105,7 +108,7 @@ results = {
     "tcp_streams": a.streams,
     "floor": {"put_p50_ms": floor["put_p50_ms"], "put_p90_ms": floor["put_p90_ms"], "list_p50_ms": floor["list_p50_ms"],
               "list_p90_ms": floor["list_p90_ms"], "get_p50_ms": floor["get_p50_ms"], "get_p90_ms": floor["get_p90_ms"],
-              "two_times_put_plus_list_ms": floor_ms,
+              "two_times_put_plus_list_ms": floor_ms, "two_times_put_plus_get_ms": floor_get_ms,
               "raw_put_1mib_mbit_s": 8 * 1048576 / (put1m["put_p50_ms"] / 1000) / 1e6},
     "variants": {n: {**v, "ping": {s: {k: x for k, x in r.items() if k != "samples_ms"} for s, r in v["ping"].items()}}
                  for n, v in vs.items()},
@@ -145,6 +148,7 @@ for s in a.sizes:
     row(f"ping {s} B p50 (ms)", [v["ping"][s]["p50_ms"] for v in vs.values()], ".1f")
     text_row(f"ping {s} B p90 / p99 (ms)", [f"{v['ping'][s]['p90_ms']:.1f} / {v['ping'][s]['p99_ms']:.1f}" for v in vs.values()])
     row(f"ping {s} B p50 / floor", [v["ping"][s]["ratio_p50_to_floor"] for v in vs.values()], ".2f")
+    row(f"ping {s} B p50 / 2 × (PUT + GET)", [v["ping"][s]["ratio_p50_to_put_get"] for v in vs.values()], ".2f")
     text_row(f"ping {s} B answered", [f"{v['ping'][s]['received']}/{v['ping'][s]['sent']}" for v in vs.values()])
 row(f"bulk TCP goodput, iperf3 {a.duration:g} s × {a.streams} stream(s) (Mbit/s)", [v["bulk"]["goodput_mbit_s"] for v in vs.values()], ".0f")
 text_row("S3 requests in bulk, put/list/get/delete",
