@@ -102,10 +102,11 @@ Getter number_of(F field) {
 }
 
 template <class F>
-Setter duration(F field) {
-  return [field](Options& o, std::string_view v, const std::string& name) -> Error {
+Setter duration(F field, std::chrono::nanoseconds at_most = std::chrono::nanoseconds::max()) {
+  return [field, at_most](Options& o, std::string_view v, const std::string& name) -> Error {
     auto d = parse_duration(v);
     if (!d) return name + ": " + d.error();
+    if (*d > at_most) return fmt::format("{} '{}' must be at most {}", name, v, format_duration(at_most));
     field(o) = *d;
     return std::nullopt;
   };
@@ -408,10 +409,13 @@ const std::vector<Flag>& flags() {
                  [](const Options& o) {
                    return o.node.ingress.bell ? format_duration(o.node.ingress.bell_interval) : std::string("off");
                  }});
+    // Longer holds only delay TCP's clock (its own delayed ACK is 40 ms): bounded.
+    constexpr auto kMaxAckHold = std::chrono::milliseconds(100);
     t.push_back({"ack-hold", "D", "tuning", false, kNode,
-                 "an object of nothing but TCP ACKs waits D for more (the ACKs a receiving application's reads "
-                 "send): one PUT and one GET instead of two; 0ms: at once",
-                 duration([](auto& o) -> auto& { return o.node.bundler.ack_hold; }),
+                 "an object of nothing but TCP ACKs waits D (at most " + format_duration(kMaxAckHold) +
+                     ") for more (the ACKs a receiving application's reads send): one PUT and one GET instead "
+                     "of two; 0ms: at once",
+                 duration([](auto& o) -> auto& { return o.node.bundler.ack_hold; }, kMaxAckHold),
                  duration_of([](auto& o) -> auto& { return o.node.bundler.ack_hold; })});
     t.push_back({"chained-list", "D", "tuning", false, kNode,
                  "while announced keys are polled, LIST only every D, for new senders and broken chains",

@@ -74,6 +74,11 @@ TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[op
   CHECK(defaults->node.ingress.delete_interval == 250ms);
   CHECK(defaults->node.chain_keys);
   CHECK(defaults->node.ingress.chained_list_interval == 1s);
+  CHECK(defaults->node.bundler.ack_hold == 1ms);
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--ack-hold", "0ms"})->node.bundler.ack_hold == 0ms);
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--ack-hold", "100ms"})->node.bundler.ack_hold == 100ms);
+  CHECK(parse({"--bucket", "b", "--ula", "x", "--ack-hold", "101ms"}).error() ==
+        "--ack-hold '101ms' must be at most 100ms");
   CHECK(parse({"--bucket", "b", "--ula", "x", "--chained-list"}).error() == "--chained-list needs a value");
   CHECK(parse({"--bucket", "b", "--ula", "x", "--delete-interval", "5"}).error().starts_with("--delete-interval: "));
   auto orig = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "original-design"});
@@ -84,6 +89,7 @@ TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[op
   CHECK_FALSE(orig->node.ingress.pace.anticipation);
   CHECK_FALSE(orig->node.inline_small);
   CHECK(orig->node.ingress.delete_interval == 0ms);
+  CHECK(orig->node.bundler.ack_hold == 0ms);
   CHECK_FALSE(orig->node.chain_keys);
   CHECK_FALSE(orig->node.ingress.bell);
   CHECK_FALSE(orig->node.ring);
