@@ -53,7 +53,9 @@ std::optional<Batch> Bundler::start_or_block(const Address& dst, Queue& q) {
 }
 
 bool Bundler::held(Queue& q, Clock::time_point now) {
-  if (config_.ack_hold <= Clock::duration::zero() || !q.acks_only || now >= q.hold_until) return false;
+  // A full bundle has all the company it can take: it goes (it may join PUTs in flight, which
+  // next_release() does not watch).
+  if (config_.ack_hold <= Clock::duration::zero() || !q.acks_only || now >= q.hold_until || full(q)) return false;
   if (!q.hold_counted) {
     q.hold_counted = true;
     ++ack_holds_;
@@ -109,6 +111,7 @@ std::vector<Batch> Bundler::take_unblocked() {
     auto it = queues_.find(dst);
     if (it == queues_.end()) continue;
     it->second.blocked = false;
+    // No ACK hold here: a queue that waited for a node-wide slot has waited long enough.
     if (eligible(it->second)) out.push_back(take(dst, it->second));
     else forget_if_idle(dst);
   }

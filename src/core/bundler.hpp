@@ -67,7 +67,7 @@ public:
   std::size_t destinations() const noexcept { return queues_.size(); }
   std::size_t total_queued_bytes() const noexcept { return total_bytes_; }
   std::size_t total_in_flight() const noexcept { return total_in_flight_; }
-  std::uint64_t ack_holds() const noexcept { return ack_holds_; } // batches that waited for ack_hold
+  std::uint64_t ack_holds() const noexcept { return ack_holds_; } // ACK holds started (data may end one early)
 
 private:
   struct Queue {

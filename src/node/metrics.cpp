@@ -37,7 +37,8 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
              &DirectionCounters::inlined_objects);
 
   single("hoshino_ack_holds_total", "counter",
-         "Objects of nothing but TCP ACKs that waited --ack-hold for the ACKs that follow them.", m.ack_holds);
+         "Times a batch of nothing but TCP ACKs started waiting --ack-hold for the ACKs after it (data joining "
+         "ends the wait early).", m.ack_holds);
 
   family("hoshino_packets_dropped_total", "counter", "Packets (or unreadable objects) dropped, by reason.");
   std::map<std::string, std::uint64_t> dropped = m.dropped;

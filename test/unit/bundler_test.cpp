@@ -251,6 +251,17 @@ TEST_CASE("Anything but a pure ACK ends the hold at once", "[bundler][ack]") {
     CHECK_FALSE(b.add(dst, tcp_packet(kSelf, dst, flags), kT0));
     CHECK(b.flush(kT0).size() == 1);
   }
+  SECTION("a FIN or RST joins the held ACKs") {
+    for (std::uint8_t flags : {std::uint8_t(kTcpAck | 0x01), std::uint8_t(kTcpAck | 0x04)}) {
+      Bundler b(hold_config(1ms));
+      CHECK_FALSE(b.add(dst, ack(), kT0));
+      CHECK(b.flush(kT0).empty());
+      CHECK_FALSE(b.add(dst, tcp_packet(kSelf, dst, flags), kT0 + 100us));
+      auto batches = b.flush(kT0 + 100us);
+      REQUIRE(batches.size() == 1);
+      CHECK(batches.front().packets.size() == 2);
+    }
+  }
   SECTION("not TCP") {
     Bundler b(hold_config(1ms));
     CHECK_FALSE(b.add(dst, hoshino::test::ipv6_packet(kSelf, dst, "ping"), kT0));
@@ -295,4 +306,23 @@ TEST_CASE("Each destination's ACK hold is its own", "[bundler][ack]") {
   auto second = b.flush(kT0 + 1300us);
   REQUIRE(second.size() == 1);
   CHECK(second.front().dst == d3);
+}
+
+TEST_CASE("A full bundle of ACKs is never held: it joins the PUTs in flight", "[bundler][ack]") {
+  BundlerConfig c = hold_config(1ms);
+  c.max_bundle_packets = 2; // two packets make a full bundle
+  c.max_in_flight = 2;
+  Bundler b(c);
+  auto dst = addr("fd5e::2");
+  auto data = [&] { return tcp_packet(kSelf, dst, kTcpAck, "data"); };
+  CHECK_FALSE(b.add(dst, data(), kT0));
+  REQUIRE(b.flush(kT0).size() == 1);      // PUT 1
+  CHECK_FALSE(b.add(dst, data(), kT0));
+  REQUIRE(b.add(dst, data(), kT0));       // full: PUT 2 joins
+  CHECK_FALSE(b.add(dst, ack(), kT0));
+  CHECK_FALSE(b.add(dst, ack(), kT0));    // full, but both slots are taken
+  auto next = b.on_put_done(dst, kT0 + 10us); // PUT 1 done, well within the hold: the full bundle goes
+  REQUIRE(next);
+  CHECK(next->packets.size() == 2);
+  CHECK(b.ack_holds() == 0);
 }
