@@ -2,13 +2,13 @@
 // Egress group commit, per destination. A packet goes out at once when no PUT is in flight for its
 // destination; while PUTs are in flight, packets accumulate. Full bundles (the byte or packet cap) may
 // go at once, up to the in-flight bound; a partial one only when no PUT for that destination is in
-// flight, so at most one small object is ever on its way. No timers: an idle pipe never delays a packet.
-// A burst read from the device at once is add()ed whole and then flush()ed: one object, not one each.
+// flight, so at most one small object is ever on its way. An idle pipe never delays a packet that carries
+// data. A burst read from the device at once is add()ed whole and then flush()ed: one object, not one each.
 //
 // One exception to "at once": a batch of nothing but TCP ACKs waits ack_hold for company. A delivered
 // bundle makes the receiving kernel ACK at once, and again moments later as the application reads (window
-// updates); without the wait those are two objects, each a PUT for the receiver and a GET for the sender,
-// and each ACK object releases its own data object on the sender's side (README, Benchmarks).
+// updates); without the wait those are two objects, each a PUT for the receiver and a GET for the sender
+// (README, Benchmarks, "The ACK hold").
 #include "core/ipv6.hpp"
 #include "util/clock.hpp"
 
