@@ -191,6 +191,10 @@ asio::awaitable<void> Node::ack_hold_loop() {
 }
 
 void Node::watch_ack_holds() {
+  // Only a hold that just started can end before the instant ack_hold_loop sleeps to: the counter says
+  // whether one did, so bursts and PUT completions do not scan every destination for nothing.
+  if (bundler_.ack_holds() == metrics_.ack_holds) return;
+  metrics_.ack_holds = bundler_.ack_holds();
   if (!ack_hold_sleeping_) return; // awake: it looks at the bundler before it sleeps again
   if (auto at = bundler_.next_release(); at && *at < ack_hold_timer_.expiry()) ack_hold_timer_.cancel();
 }
@@ -205,7 +209,6 @@ void Node::enqueue(const core::Address& dst, core::Bytes packet) {
 void Node::flush_bundles() {
   for (auto& batch : bundler_.flush(Clock::now())) spawn(put_batch(std::move(batch)));
   watch_ack_holds();
-  metrics_.ack_holds = bundler_.ack_holds();
   metrics_.queued_bytes = bundler_.total_queued_bytes();
   metrics_.puts_in_flight = bundler_.total_in_flight();
   if (bundler_.dropped_packets() != queue_drops_) { // no map write per packet on the hot path
@@ -348,7 +351,6 @@ bool Node::forward(core::Bytes packet) {
 void Node::put_finished(const core::Address& dst) {
   if (auto next = bundler_.on_put_done(dst, Clock::now())) spawn(put_batch(std::move(*next)));
   else watch_ack_holds();
-  metrics_.ack_holds = bundler_.ack_holds();
   // A node-wide PUT slot came free: destinations that waited for one take their turns.
   for (auto& waiting : bundler_.take_unblocked()) spawn(put_batch(std::move(waiting)));
   metrics_.queued_bytes = bundler_.total_queued_bytes();

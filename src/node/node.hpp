@@ -82,7 +82,7 @@ private:
   bool forward(core::Bytes packet); // classify and queue one outgoing packet; false if it is not ours to send
   void enqueue(const core::Address& dst, core::Bytes packet); // to the bundler (a full bundle goes at once)
   void flush_bundles();                // the end of a burst: partial bundles with nothing in flight go
-  void watch_ack_holds();              // a batch may be held now: ack_hold_loop looks again
+  void watch_ack_holds();              // a hold may have started: ack_hold_loop looks again if it must
   void answer_unreachable(std::string_view packet);
   asio::awaitable<void> list_peers();
   asio::awaitable<void> refresh_presence();
