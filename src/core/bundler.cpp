@@ -53,9 +53,7 @@ std::optional<Batch> Bundler::start_or_block(const Address& dst, Queue& q) {
 }
 
 bool Bundler::held(Queue& q, Clock::time_point now) {
-  // A full bundle has all the company it can take: it goes (it may join PUTs in flight, which
-  // next_release() does not watch).
-  if (config_.ack_hold <= Clock::duration::zero() || !q.acks_only || now >= q.hold_until || full(q)) return false;
+  if (!holdable(q) || now >= q.hold_until) return false;
   if (!q.hold_counted) {
     q.hold_counted = true;
     ++ack_holds_;
@@ -135,9 +133,8 @@ std::optional<Batch> Bundler::on_put_done(const Address& dst, Clock::time_point 
 
 std::optional<Clock::time_point> Bundler::next_release() const {
   std::optional<Clock::time_point> next;
-  if (config_.ack_hold <= Clock::duration::zero()) return next;
   for (const auto& [dst, q] : queues_)
-    if (q.acks_only && q.in_flight == 0 && !q.packets.empty() && !q.blocked && (!next || q.hold_until < *next))
+    if (holdable(q) && q.in_flight == 0 && !q.packets.empty() && !q.blocked && (!next || q.hold_until < *next))
       next = q.hold_until;
   return next;
 }

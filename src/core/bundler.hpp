@@ -79,6 +79,11 @@ private:
     Clock::time_point hold_until; // for acks_only: not before this (first packet + ack_hold)
     bool hold_counted = false;    // this hold is in ack_holds_ already
   };
+  // Whether q is a batch the ACK hold applies to: only ACKs, and not yet a full bundle (that may join the
+  // PUTs in flight, which next_release() does not watch).
+  bool holdable(const Queue& q) const {
+    return config_.ack_hold > Clock::duration::zero() && q.acks_only && !full(q);
+  }
   // Whether q waits for its ACK hold now (counted once per hold).
   bool held(Queue& q, Clock::time_point now);
   Batch take(const Address& dst, Queue& q);
