@@ -89,7 +89,9 @@ def variant(name):
     rss = [int(x) * 1024 for x in open(os.path.join(vd, "rss-a-kib.txt")).read().split() if x.isdigit() and int(x) > 0]
     return {
         "ping": rtt,
-        "bulk": {"goodput_mbit_s": goodput, "per_second_mbit_s": per_second, "requests": ops, "packets": packets,
+        "bulk": {"goodput_mbit_s": goodput, "per_second_mbit_s": per_second,
+                 # What the sending TCP used (the route's --tcp-congestion, else the host's default).
+                 "sender_tcp_congestion": iperf.get("end", {}).get("sender_tcp_congestion"), "requests": ops, "packets": packets,
                  "bytes": nbytes, "requests_per_packet": requests / packets if packets else None,
                  "objects_received": objects_in, "objects_out_of_order": late, "objects_held": held,
                  "objects_hold_expired": hold_expired, "polls": polls,
@@ -151,6 +153,7 @@ for s in a.sizes:
     row(f"ping {s} B p50 / 2 × (PUT + GET)", [v["ping"][s]["ratio_p50_to_put_get"] for v in vs.values()], ".2f")
     text_row(f"ping {s} B answered", [f"{v['ping'][s]['received']}/{v['ping'][s]['sent']}" for v in vs.values()])
 row(f"bulk TCP goodput, iperf3 {a.duration:g} s × {a.streams} stream(s) (Mbit/s)", [v["bulk"]["goodput_mbit_s"] for v in vs.values()], ".0f")
+text_row("sending TCP's congestion control, bulk", [v["bulk"]["sender_tcp_congestion"] or "n/a" for v in vs.values()])
 text_row("S3 requests in bulk, put/list/get/delete",
          ["{put:.0f} / {list:.0f} / {get:.0f} / {delete:.0f}".format(**v["bulk"]["requests"]) for v in vs.values()])
 text_row("objects received / held for their predecessor (hold expired) / delivered out of order, bulk",

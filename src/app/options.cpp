@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -269,6 +270,22 @@ const std::vector<Flag>& flags() {
     t.push_back({"mtu", "N", "network", true, kNode, "interface MTU, " + range(kMtu[0], kMtu[1]),
                  number([](auto& o) -> auto& { return o.mtu; }, kMtu[0], kMtu[1]),
                  number_of([](auto& o) -> auto& { return o.mtu; })});
+    t.push_back({"tcp-congestion", "NAME", "network", false, kNode,
+                 "TCP congestion control for connections through the tunnel (set on its route, as `ip route "
+                 "... congctl NAME`): one listed in /proc/sys/net/ipv4/tcp_available_congestion_control, or "
+                 "system for the host's default",
+                 [](Options& o, std::string_view v, const std::string& name) -> Error {
+                   // The kernel's names: letters, digits and '_', at most 15 (TCP_CA_NAME_MAX 16).
+                   bool ok = !v.empty() && v.size() <= 15 &&
+                             std::all_of(v.begin(), v.end(), [](char c) {
+                               return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                             });
+                   if (!ok) return fmt::format("{} '{}' must be a congestion control's name (cubic, bbr, reno, ...) "
+                                               "or system", name, v);
+                   o.tcp_congestion = std::string(v);
+                   return std::nullopt;
+                 },
+                 text_of([](auto& o) -> auto& { return o.tcp_congestion; })});
     t.push_back({"netns", "NAME", "network", false, kNode,
                  "create the interface, then move it into /run/netns/NAME and configure it there; hoshino and "
                  "its S3 connections stay where they started",

@@ -24,6 +24,10 @@ struct Options {
   std::string ula;
   std::string tun = "hoshino0";
   std::size_t mtu = 53049;
+  // TCP congestion control of the tunnel's route (`ip route ... congctl`); "system": the host's default.
+  // Cubic by default: BBR paces a stream at its bandwidth estimate, so each object holds what trickled
+  // in during one PUT; a window-based sender fills it (README, Benchmarks, "The tunnel's congestion control").
+  std::string tcp_congestion = "cubic";
   std::string netns;   // empty: stay in the current namespace
   std::string machine_id = "/etc/machine-id";
   // S3

@@ -168,7 +168,8 @@ Result<Unit, std::string> Netlink::add_address(int ifindex, const core::Address&
   return request(m.hdr(), m.hdr()->nlmsg_len, "add address");
 }
 
-Result<Unit, std::string> Netlink::add_route(int ifindex, const core::Address& network, int prefix_len) {
+Result<Unit, std::string> Netlink::add_route(int ifindex, const core::Address& network, int prefix_len,
+                                             std::string_view congestion_control) {
   Message m;
   auto* rt = m.begin<rtmsg>(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE);
   rt->rtm_family = AF_INET6;
@@ -179,7 +180,20 @@ Result<Unit, std::string> Netlink::add_route(int ifindex, const core::Address& n
   rt->rtm_type = RTN_UNICAST;
   m.attr(RTA_DST, network.bytes.data(), 16);
   m.attr(RTA_OIF, static_cast<std::uint32_t>(ifindex));
-  return request(m.hdr(), m.hdr()->nlmsg_len, "add route");
+  if (congestion_control.empty()) return request(m.hdr(), m.hdr()->nlmsg_len, "add route");
+  if (congestion_control.size() > 15) return "TCP congestion control name too long: " + std::string(congestion_control);
+  // RTA_METRICS nests the route's metrics; RTAX_CC_ALGO is the algorithm's name, NUL-terminated.
+  std::array<char, RTA_SPACE(16)> metrics{};
+  auto* cc = reinterpret_cast<rtattr*>(metrics.data());
+  cc->rta_type = RTAX_CC_ALGO;
+  cc->rta_len = static_cast<std::uint16_t>(RTA_LENGTH(congestion_control.size() + 1));
+  std::memcpy(RTA_DATA(cc), congestion_control.data(), congestion_control.size());
+  m.attr(RTA_METRICS, metrics.data(), RTA_ALIGN(cc->rta_len));
+  // The kernel refuses an unknown name with EINVAL (after trying to load tcp_NAME).
+  return request(m.hdr(), m.hdr()->nlmsg_len,
+                 "add route with TCP congestion control '" + std::string(congestion_control) +
+                     "' (--tcp-congestion; see /proc/sys/net/ipv4/tcp_available_congestion_control, or "
+                     "--tcp-congestion system for the host's default)");
 }
 
 } // namespace hoshino::device

@@ -1,10 +1,11 @@
 #pragma once
 // Interface configuration over rtnetlink (no shelling out to `ip`): move a link into a network
-// namespace, set MTU and up, add an address, add a route.
+// namespace, set MTU and up, add an address, add a route (with its TCP congestion control).
 #include "core/ipv6.hpp"
 
 #include <functional>
 #include <string>
+#include <string_view>
 
 struct nlmsghdr;
 
@@ -28,7 +29,10 @@ public:
   Result<Unit, std::string> set_mtu_and_up(int ifindex, std::size_t mtu);
   // The address without the kernel's automatic prefix route (we add the /64 route ourselves).
   Result<Unit, std::string> add_address(int ifindex, const core::Address& addr, int prefix_len);
-  Result<Unit, std::string> add_route(int ifindex, const core::Address& network, int prefix_len);
+  // congestion_control: the TCP congestion control of connections on this route (empty: the host's).
+  // At most 15 characters (the kernel's TCP_CA_NAME_MAX).
+  Result<Unit, std::string> add_route(int ifindex, const core::Address& network, int prefix_len,
+                                      std::string_view congestion_control = {});
 
 private:
   explicit Netlink(int fd) : fd_(fd) {}

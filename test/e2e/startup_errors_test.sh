@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Startup errors are one clear line and a non-zero exit, and leave nothing half-configured: bad flags,
-# bad --ula, unreadable/malformed machine-id, unknown netns, unknown bucket, wrong credentials, S3 down,
+# bad --ula, unreadable/malformed machine-id, unknown netns, a TCP congestion control the kernel lacks,
+# unknown bucket, wrong credentials, S3 down,
 # interface name taken, metrics port taken, not root, no /dev/net/tun.
 # Skips (77) without root or without an S3 endpoint (scripts/test.sh provides one).
 set -uo pipefail
@@ -70,6 +71,10 @@ expect "no credentials, metadata service not answering" 1 "no credentials.*insta
   "${no_creds[@]}" AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$dead" "${hs[@]}" "${ok_args[@]}"
 down_port=$(hs_free_port)
 expect "S3 not reachable" 1 "connection error" -- "${hs[@]}" "${ok_args[@]}" --endpoint "http://127.0.0.1:$down_port"
+# (With a key of its own: the route is added after the state directory's key is created, which warns.)
+(umask 077; "$HS_BIN/hoshino" genkey > "$HS_WORK/cc.key")
+expect "TCP congestion control not in this kernel" 1 "congestion control 'nosuchcc'.*tcp_available_congestion_control" -- \
+  "${hs[@]}" "${ok_args[@]}" --private-key-file "$HS_WORK/cc.key" --tcp-congestion nosuchcc
 expect "interface name taken" 1 "interface lo already exists" -- "${hs[@]}" "${ok_args[@]}" --tun lo
 expect "state directory not writable" 1 "cannot create state directory /proc/hoshino-state" -- "${hs[@]}" "${ok_args[@]}" --state-dir /proc/hoshino-state
 mkdir -p "$HS_WORK/held.state" && : > "$HS_WORK/held.state/replay"

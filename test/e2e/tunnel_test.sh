@@ -28,10 +28,10 @@ hs_start b "hse$tag-b" "$mid_b" "$bucket" --psk-file "$HS_WORK/psk" -vv || exit 
 in_a() { ip netns exec "hse$tag-a" "$@"; }
 in_b() { ip netns exec "hse$tag-b" "$@"; }
 
-check "interface configured in its namespace (address, MTU, route)" \
+check "interface configured in its namespace (address, MTU, route with cubic congestion control)" \
   bash -c "ip -n hse$tag-a -6 addr show dev hs-a | grep -q '$addr_a/64' &&
            ip -n hse$tag-a link show hs-a | grep -q 'mtu 53049' &&
-           ip -n hse$tag-a -6 route | grep -q '^$HS_ULA::/64 dev hs-a'"
+           ip -n hse$tag-a -6 route | grep '^$HS_ULA::/64 dev hs-a' | grep -q 'congctl cubic'"
 
 # The first packet may wait for the idle peer's next LIST (up to --poll-max, 5 s).
 in_a ping -c 1 -W 10 "$addr_b" >/dev/null
@@ -84,7 +84,9 @@ hs_stop b KILL
 in_a ping -c 3 -i 0.2 -W 1 "$addr_b" >/dev/null 2>&1
 sleep 6 # older than the startup grace (5 s)
 cp "$HS_WORK/b.log" "$HS_WORK/b-first.log"
-hs_start b "hse$tag-b" "$mid_b" "$bucket" --psk-file "$HS_WORK/psk" -vv || exit 1
+hs_start b "hse$tag-b" "$mid_b" "$bucket" --psk-file "$HS_WORK/psk" --tcp-congestion system -vv || exit 1
+check "--tcp-congestion system: the route leaves the host's congestion control alone" \
+  bash -c "ip -n hse$tag-b -6 route | grep '^$HS_ULA::/64 dev hs-b' | grep -qv congctl"
 for _ in $(seq 50); do ge "$(hs_metric b 'hoshino_packets_dropped_total{reason="stale"}')" 3 && break; sleep 0.1; done
 check "restarted node drops the stale packets" ge "$(hs_metric b 'hoshino_packets_dropped_total{reason="stale"}')" 3
 check "restarted node delivered none of them" test "$(hs_metric b 'hoshino_packets_total{direction="ingress"}')" = 0

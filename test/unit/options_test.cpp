@@ -23,6 +23,7 @@ TEST_CASE("Defaults match the documented command line", "[options]") {
   CHECK(o->ula == "fd5e::/64");
   CHECK(o->tun == "hoshino0");
   CHECK(o->mtu == 53049);
+  CHECK(o->tcp_congestion == "cubic");
   CHECK(o->netns.empty());
   CHECK(o->machine_id == "/etc/machine-id");
   CHECK(o->metrics == "127.0.0.1:8081");
@@ -149,6 +150,20 @@ TEST_CASE("Bad command lines are clear errors", "[options]") {
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--key-prefix", "/lead"}));
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--queue-bytes", "100"}));
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--queue-bytes", "8M"}));
+}
+
+TEST_CASE("--tcp-congestion: a kernel algorithm's name, or system", "[options]") {
+  for (const char* name : {"bbr", "reno", "system", "h_tcp1", "abcdefghijklmno"}) {
+    auto o = parse({"--bucket", "b", "--ula", "x", "--tcp-congestion", name});
+    REQUIRE(o);
+    CHECK(o->tcp_congestion == name);
+  }
+  // Not a name the kernel could have: refused before anything is configured (at most 15 characters, the
+  // kernel's limit; no path, space or upper case that a typo or an injection would bring).
+  CHECK(parse({"--bucket", "b", "--ula", "x", "--tcp-congestion", "abcdefghijklmnop"}).error() ==
+        "--tcp-congestion 'abcdefghijklmnop' must be a congestion control's name (cubic, bbr, reno, ...) or system");
+  for (const char* bad : {"", "BBR", "../cubic", "cubic lock", "bbr\n"})
+    CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--tcp-congestion", bad}));
 }
 
 TEST_CASE("Durations", "[options]") {
