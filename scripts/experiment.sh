@@ -113,10 +113,14 @@ run_variant() {
   hs_start a "$ns_a" "$(hs_machine_id a a1a1a1a1a1a1a1a1)" "$bucket" "$@"
   hs_start b "$ns_b" "$(hs_machine_id b b2b2b2b2b2b2b2b2)" "$bucket" "$@"
   addr_b=$(hs_address b2b2b2b2b2b2b2b2)
-  metrics() { curl -s "http://127.0.0.1:$HS_PORT_a/metrics" > "$dir/$1-a.prom"; curl -s "http://127.0.0.1:$HS_PORT_b/metrics" > "$dir/$1-b.prom"; }
+  metrics() {
+    date +%s.%N > "$dir/$1.time"
+    curl -s "http://127.0.0.1:$HS_PORT_a/metrics" > "$dir/$1-a.prom"; curl -s "http://127.0.0.1:$HS_PORT_b/metrics" > "$dir/$1-b.prom"
+  }
 
   hs_log "[$name] ping RTT through the tunnel (sizes: $sizes; $count each, interval $interval s)"
   ip netns exec "$ns_a" ping -c 3 -W 10 "$addr_b" >/dev/null || true
+  metrics before-ping
   for s in $sizes; do
     ip netns exec "$ns_a" ping -c "$count" -i "$interval" -s "$s" -W 5 "$addr_b" > "$dir/ping-$s.txt" || true
   done

@@ -62,6 +62,14 @@ def variant(name):
         rtt[s] = {"sent": sent, "received": len(times), "p50_ms": pct(times, .5), "p90_ms": pct(times, .9),
                   "p99_ms": pct(times, .99), "ratio_p50_to_floor": pct(times, .5) / floor_ms,
                   "ratio_p50_to_put_get": pct(times, .5) / floor_get_ms, "samples_ms": times}
+    # The conversation's own cost: GETs per node per second while the pings ran (both sizes), in dollars
+    # per hour of conversation at S3 Standard's GET price. (Runs older than this row have no snapshot.)
+    conversation = None
+    if os.path.exists(os.path.join(vd, "before-ping.time")):
+        seconds = float(open(os.path.join(vd, "before-bulk.time")).read()) - float(open(os.path.join(vd, "before-ping.time")).read())
+        gets = delta("before-ping", "before-bulk", 'hoshino_s3_requests_total{op="get"}') / 2
+        conversation = {"seconds": seconds, "get_per_second_per_node": gets / seconds,
+                        "dollars_per_hour_per_node": gets / seconds * 3600 * GET_PRICE}
     iperf = json.load(open(os.path.join(vd, "iperf.json")))
     ok = "end" in iperf and "sum_received" in iperf["end"]
     goodput = iperf["end"]["sum_received"]["bits_per_second"] / 1e6 if ok else 0.0
@@ -89,6 +97,7 @@ def variant(name):
     rss = [int(x) * 1024 for x in open(os.path.join(vd, "rss-a-kib.txt")).read().split() if x.isdigit() and int(x) > 0]
     return {
         "ping": rtt,
+        "conversation": conversation,
         "bulk": {"goodput_mbit_s": goodput, "per_second_mbit_s": per_second,
                  # What the sending TCP used (the route's --tcp-congestion, else the host's default).
                  "sender_tcp_congestion": iperf.get("end", {}).get("sender_tcp_congestion"), "requests": ops, "packets": packets,
@@ -152,6 +161,9 @@ for s in a.sizes:
     row(f"ping {s} B p50 / floor", [v["ping"][s]["ratio_p50_to_floor"] for v in vs.values()], ".2f")
     row(f"ping {s} B p50 / 2 × (PUT + GET)", [v["ping"][s]["ratio_p50_to_put_get"] for v in vs.values()], ".2f")
     text_row(f"ping {s} B answered", [f"{v['ping'][s]['received']}/{v['ping'][s]['sent']}" for v in vs.values()])
+text_row("GETs per second per node during the pings ($ per hour of conversation)",
+         [f"{v['conversation']['get_per_second_per_node']:.0f} (${v['conversation']['dollars_per_hour_per_node']:.2f})"
+          if v["conversation"] else "n/a" for v in vs.values()])
 row(f"bulk TCP goodput, iperf3 {a.duration:g} s × {a.streams} stream(s) (Mbit/s)", [v["bulk"]["goodput_mbit_s"] for v in vs.values()], ".0f")
 text_row("sending TCP's congestion control, bulk", [v["bulk"]["sender_tcp_congestion"] or "n/a" for v in vs.values()])
 text_row("S3 requests in bulk, put/list/get/delete",

@@ -166,7 +166,7 @@ const std::vector<Experiment>& experiments() {
     t.push_back({"original-design",
                  "the 2023 original's behaviour, for comparisons: bundle-packets=1, no-inline, no-anticipation, "
                  "no-second-list, no-chain, no-ring, --max-in-flight 256, --poll-min/--poll-max/--poll-busy 500ms, "
-                 "--delete-interval 0ms, --ack-hold 0ms, --bell-interval off (later flags refine it)",
+                 "--delete-interval 0ms, --ack-hold 0ms, --bell-interval off, --tcp-congestion system (later flags refine it)",
                  [](Options& o, std::string_view) -> Error {
                    // One packet per object, each PUT at once, a fixed 500 ms poll, no reaction to outgoing
                    // traffic, every body fetched with a GET.
@@ -182,6 +182,7 @@ const std::vector<Experiment>& experiments() {
                    n.ingress.delete_interval = std::chrono::milliseconds(0);
                    n.ingress.bell = false;
                    n.ring = false;
+                   o.tcp_congestion = "system";
                    return std::nullopt;
                  },
                  [](const Options&) -> std::optional<std::string> { return std::nullopt; }}); // shown expanded
@@ -200,8 +201,11 @@ const std::vector<Experiment>& experiments() {
     t.push_back(flag("unpaced-stream-polls",
                      "a stream's next key is polled back to back after a miss, as before the pacing",
                      [](auto& o) -> auto& { return o.node.inbox.stream_gap_ms; }, std::uint64_t{0}));
+    t.push_back(flag("unpaced-conversation-polls",
+                     "a conversation's next key is polled back to back after a miss, as before the 1 ms gap",
+                     [](auto& o) -> auto& { return o.node.inbox.conversation_poll_gap_ms; }, std::uint64_t{0}));
     t.push_back(flag("paced-conversations",
-                     "a reply's key is polled back to back 8 times, then every 1, 2, 4, 8, 10 ms: fewer GETs, "
+                     "a reply's key is polled 8 times 1 ms apart, then every 1, 2, 4, 8, 10 ms: fewer GETs, "
                      "slower replies",
                      [](auto& o) -> auto& { return o.node.inbox.conversation_poll_max_ms; },
                      kPacedConversationPollMaxMs));

@@ -400,15 +400,22 @@ TEST_CASE_METHOD(Fixture, "A streaming sender's next key is polled again after a
   REQUIRE(in.next_poll_ms(t).has_value());
   CHECK(*in.next_poll_ms(t) == t + 5);
   CHECK(in.start_polls(t + 5) == std::vector<std::string>{keys.back()});
-  // A conversation (objects made a second apart) is never paced: its reply is polled at once after a miss.
-  Inbox slow(c);
-  auto s0 = key(kA, kNow - 3000, 1), s1 = key(kA, kNow - 2000, 1), s2 = key(kA, kNow - 1000, 1);
-  receive(slow, s0, body(kA, {"0"}, std::nullopt, ulid_of(s1)), kNow);
-  slow.start_polls(kNow);
-  slow.on_polled(s1, body(kA, {"1"}, std::nullopt, ulid_of(s2)), kNow);
-  REQUIRE(slow.start_polls(kNow) == std::vector<std::string>{s2});
-  slow.on_poll_missed(s2, false, kNow);
-  CHECK(slow.polls_due(kNow));
+  // A conversation (objects made a second apart) is not paced by its cadence: its reply is polled
+  // again in the next millisecond after a miss (back to back with the experiment's switch).
+  for (std::uint64_t gap : {std::uint64_t{1}, std::uint64_t{0}}) {
+    auto cc = c;
+    cc.conversation_poll_gap_ms = gap;
+    Inbox slow(cc);
+    auto s0 = key(kA, kNow - 3000, 1), s1 = key(kA, kNow - 2000, 1), s2 = key(kA, kNow - 1000, 1);
+    receive(slow, s0, body(kA, {"0"}, std::nullopt, ulid_of(s1)), kNow);
+    slow.start_polls(kNow);
+    slow.on_polled(s1, body(kA, {"1"}, std::nullopt, ulid_of(s2)), kNow);
+    REQUIRE(slow.start_polls(kNow) == std::vector<std::string>{s2});
+    slow.on_poll_missed(s2, false, kNow);
+    CHECK(slow.polls_due(kNow) == (gap == 0));
+    CHECK(slow.polls_due(kNow + 1));
+    CHECK(slow.start_polls(kNow + 1) == std::vector<std::string>{s2});
+  }
 }
 
 TEST_CASE_METHOD(Fixture, "Polls and LISTs that find the same object deliver it once", "[inbox][chain]") {
@@ -654,6 +661,7 @@ TEST_CASE_METHOD(Fixture, "A conversation's reply is polled back to back at firs
   for (bool paced : {true, false}) {
     auto c = config();
     c.stream_gap_ms = 100;
+    c.conversation_poll_gap_ms = 0;
     c.conversation_poll_max_ms = paced ? 25 : 0;
     Inbox in(c);
     auto k1 = key(kA, kNow - 2000, 1), k2 = key(kA, kNow - 1000, 1);
@@ -679,4 +687,30 @@ TEST_CASE_METHOD(Fixture, "A conversation's reply is polled back to back at firs
       CHECK(polls >= 900);  // the experiment's switch: back to back all along
     }
   }
+}
+
+TEST_CASE_METHOD(Fixture, "By default a conversation's next key is polled a millisecond after each miss", "[inbox][chain]") {
+  auto c = config();
+  c.stream_gap_ms = 100;
+  c.conversation_poll_gap_ms = InboxConfig{}.conversation_poll_gap_ms; // the default: 1
+  Inbox in(c);
+  auto k1 = key(kA, kNow - 2000, 1), k2 = key(kA, kNow - 1000, 1);
+  receive(in, k1, body(kA, {"0"}, std::nullopt, ulid_of(k2)), kNow);
+  // Each poll answered "not yet" 1 ms after it started, for a second: one poll per 2 ms, not per 1 ms.
+  std::uint64_t t = kNow;
+  int polls = 0;
+  while (t < kNow + 1000) {
+    auto due = in.polls_due(t) ? std::optional<std::uint64_t>(t) : in.next_poll_ms(t);
+    REQUIRE(due);
+    CHECK(*due <= t + 1); // never longer than the gap
+    t = std::max(t, *due);
+    REQUIRE(in.start_polls(t) == std::vector<std::string>{k2});
+    ++polls;
+    t += 1;
+    in.on_poll_missed(k2, false, t);
+  }
+  CHECK(polls == 501); // at 0, 2, 4, ... 1000 ms
+  // Sending to the peer (a reply is expected) polls at once, whatever the gap.
+  in.on_sent_to(kA);
+  CHECK(in.polls_due(t));
 }

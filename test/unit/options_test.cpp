@@ -94,6 +94,7 @@ TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[op
   CHECK_FALSE(orig->node.chain_keys);
   CHECK_FALSE(orig->node.ingress.bell);
   CHECK_FALSE(orig->node.ring);
+  CHECK(orig->tcp_congestion == "system");
   // Later flags refine the preset.
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "original-design", "--poll-min", "100ms"})->node.ingress.pace.min == 100ms);
   CHECK(parse({"--bucket", "b", "--ula", "x", "--max-in-flight", "0"}).error() ==
@@ -234,6 +235,11 @@ TEST_CASE("Experiment switches", "[options]") {
   auto o = parse({"--bucket", "b", "--ula", "fd5e::/64"});
   REQUIRE(o);
   CHECK(o->node.inbox.stream_gap_ms == 100);
+  CHECK(o->node.inbox.conversation_poll_gap_ms == 1);
+  o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-conversation-polls"});
+  REQUIRE(o);
+  CHECK(o->node.inbox.conversation_poll_gap_ms == 0);
+  CHECK(o->node.inbox.stream_gap_ms == 100);
   o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-stream-polls"});
   REQUIRE(o);
   CHECK(o->node.inbox.stream_gap_ms == 0);
@@ -244,7 +250,7 @@ TEST_CASE("Experiment switches", "[options]") {
   CHECK(o->node.inbox.stream_gap_ms == 0);
   CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-stream-polls,nope"}).error() ==
         "--experiment 'nope': unknown (one of: original-design, no-inline, no-anticipation, no-second-list, "
-        "no-chain, no-ring, unpaced-stream-polls, paced-conversations, bundle-packets=N)");
+        "no-chain, no-ring, unpaced-stream-polls, unpaced-conversation-polls, paced-conversations, bundle-packets=N)");
 }
 
 namespace {
