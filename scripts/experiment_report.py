@@ -161,7 +161,7 @@ for s in a.sizes:
     row(f"ping {s} B p50 / floor", [v["ping"][s]["ratio_p50_to_floor"] for v in vs.values()], ".2f")
     row(f"ping {s} B p50 / 2 × (PUT + GET)", [v["ping"][s]["ratio_p50_to_put_get"] for v in vs.values()], ".2f")
     text_row(f"ping {s} B answered", [f"{v['ping'][s]['received']}/{v['ping'][s]['sent']}" for v in vs.values()])
-text_row("GETs per second per node during the pings ($ per hour of conversation)",
+text_row("GETs per second per node during the pings (GET $ per hour)",
          [f"{v['conversation']['get_per_second_per_node']:.0f} (${v['conversation']['dollars_per_hour_per_node']:.2f})"
           if v["conversation"] else "n/a" for v in vs.values()])
 row(f"bulk TCP goodput, iperf3 {a.duration:g} s × {a.streams} stream(s) (Mbit/s)", [v["bulk"]["goodput_mbit_s"] for v in vs.values()], ".0f")

@@ -199,11 +199,12 @@ const std::vector<Experiment>& experiments() {
     t.push_back(flag("no-ring", "never ring a destination's doorbell (the original design rings nothing)",
                      [](auto& o) -> auto& { return o.node.ring; }, false));
     t.push_back(flag("unpaced-stream-polls",
-                     "a stream's next key is polled back to back after a miss, as before the pacing",
+                     "a stream's next key is polled as a conversation's after a miss (1 ms later), not an eighth of its "
+                     "cadence later",
                      [](auto& o) -> auto& { return o.node.inbox.stream_gap_ms; }, std::uint64_t{0}));
     t.push_back(flag("unpaced-conversation-polls",
-                     "a conversation's next key is polled back to back after a miss, as before the 1 ms gap",
-                     [](auto& o) -> auto& { return o.node.inbox.conversation_poll_gap_ms; }, std::uint64_t{0}));
+                     "a conversation's next key is polled back to back after a miss, not 1 ms later",
+                     [](auto& o) -> auto& { return o.node.inbox.conversation_poll_wait_ms; }, std::uint64_t{0}));
     t.push_back(flag("paced-conversations",
                      "a reply's key is polled 8 times 1 ms apart, then every 1, 2, 4, 8, 10 ms: fewer GETs, "
                      "slower replies",
@@ -276,10 +277,11 @@ const std::vector<Flag>& flags() {
                  number_of([](auto& o) -> auto& { return o.mtu; })});
     t.push_back({"tcp-congestion", "NAME", "network", false, kNode,
                  "TCP congestion control for connections through the tunnel (set on its route, as `ip route "
-                 "... congctl NAME`): one listed in /proc/sys/net/ipv4/tcp_available_congestion_control, or "
-                 "system for the host's default",
+                 "... congctl NAME`): an algorithm of this kernel (loaded ones are listed in /proc/sys/net/ipv4/"
+                 "tcp_available_congestion_control; others load on demand), or system for the host's default",
                  [](Options& o, std::string_view v, const std::string& name) -> Error {
-                   // The kernel's names: letters, digits and '_', at most 15 (TCP_CA_NAME_MAX 16).
+                   // The kernel's names as its modules spell them: lower-case letters, digits and '_', at
+                   // most 15 (TCP_CA_NAME_MAX 16).
                    bool ok = !v.empty() && v.size() <= 15 &&
                              std::all_of(v.begin(), v.end(), [](char c) {
                                return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';

@@ -213,8 +213,9 @@ void Inbox::on_poll_missed(const std::string& key, bool failed, std::uint64_t no
       } else if (!failed && config_.conversation_poll_max_ms > 0 && ++a.misses > config_.conversation_eager_polls) {
         unsigned doublings = std::min(a.misses - config_.conversation_eager_polls - 1, 16u);
         a.poll_at_ms = now_ms + std::min<std::uint64_t>(config_.conversation_poll_max_ms, std::uint64_t{1} << doublings);
-      } else if (!failed) {
-        a.poll_at_ms = now_ms + config_.conversation_poll_gap_ms;
+      } else {
+        // An error waits too: a SlowDown must not be answered with the next GET at once.
+        a.poll_at_ms = now_ms + config_.conversation_poll_wait_ms;
       }
     }
   }

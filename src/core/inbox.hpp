@@ -73,13 +73,12 @@ struct InboxConfig {
   // The pace's stream window: one definition of a stream.
   std::uint64_t stream_gap_ms = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(PaceConfig{}.stream_window).count());
-  // A conversation's next key (a sender that is not streaming) is polled again conversation_poll_gap_ms
-  // after a miss: 1, the next tick of this millisecond clock, so 0-1 ms later. Back to back, both nodes'
-  // polls kept the server so busy that every request slowed: the gap halves a conversation's GETs and
-  // the ping got faster, not slower (README, Benchmarks, "Conversation polls"). 0: back to back
-  // (`--experiment unpaced-conversation-polls`).
-  std::uint64_t conversation_poll_gap_ms = 1;
-  // With conversation_poll_max_ms set, after conversation_eager_polls misses the gap grows 1, 2, 4... ms
+  // A conversation's next key (a sender that is not streaming) is polled again conversation_poll_wait_ms
+  // after a miss or an error. Back to back, both nodes' polls kept the server so busy that every request
+  // slowed: waiting 1 ms halves a conversation's GETs and the pings got no slower (README, Benchmarks,
+  // "Conversation polls"). 0: back to back (`--experiment unpaced-conversation-polls`).
+  std::uint64_t conversation_poll_wait_ms = 1;
+  // With conversation_poll_max_ms set, after conversation_eager_polls misses the wait grows 1, 2, 4... ms
   // up to it: an idle conversation costs ~40 GETs a second, not hundreds, but a reply waits up to that
   // long (`--experiment paced-conversations`: 10; not the default, it costs the ping goal).
   unsigned conversation_eager_polls = 8;

@@ -90,6 +90,7 @@ Result<Unit, std::string> Netlink::request(void* msg, std::size_t len, const std
                                           const std::function<void(const nlmsghdr&)>& on_reply) {
   auto* hdr = static_cast<nlmsghdr*>(msg);
   hdr->nlmsg_seq = seq_++;
+  last_error_ = 0;
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (::sendto(fd_, msg, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
@@ -106,6 +107,7 @@ Result<Unit, std::string> Netlink::request(void* msg, std::size_t len, const std
       if (h->nlmsg_type == NLMSG_ERROR) {
         auto* err = static_cast<nlmsgerr*>(NLMSG_DATA(h));
         if (err->error == 0) return Unit{};
+        last_error_ = -err->error;
         return what + ": " + errno_text(-err->error);
       }
       if (on_reply) on_reply(*h);
@@ -183,17 +185,19 @@ Result<Unit, std::string> Netlink::add_route(int ifindex, const core::Address& n
   if (congestion_control.empty()) return request(m.hdr(), m.hdr()->nlmsg_len, "add route");
   if (congestion_control.size() > 15) return "TCP congestion control name too long: " + std::string(congestion_control);
   // RTA_METRICS nests the route's metrics; RTAX_CC_ALGO is the algorithm's name, NUL-terminated.
-  std::array<char, RTA_SPACE(16)> metrics{};
+  alignas(rtattr) std::array<char, RTA_SPACE(16)> metrics{};
   auto* cc = reinterpret_cast<rtattr*>(metrics.data());
   cc->rta_type = RTAX_CC_ALGO;
   cc->rta_len = static_cast<std::uint16_t>(RTA_LENGTH(congestion_control.size() + 1));
   std::memcpy(RTA_DATA(cc), congestion_control.data(), congestion_control.size());
   m.attr(RTA_METRICS, metrics.data(), RTA_ALIGN(cc->rta_len));
-  // The kernel refuses an unknown name with EINVAL (after trying to load tcp_NAME).
-  return request(m.hdr(), m.hdr()->nlmsg_len,
-                 "add route with TCP congestion control '" + std::string(congestion_control) +
-                     "' (--tcp-congestion; see /proc/sys/net/ipv4/tcp_available_congestion_control, or "
-                     "--tcp-congestion system for the host's default)");
+  auto added = request(m.hdr(), m.hdr()->nlmsg_len, "add route");
+  // The kernel refuses a name it has no algorithm for (not even as module tcp_NAME) with EINVAL.
+  if (!added && last_error_ == EINVAL)
+    return "this kernel has no TCP congestion control '" + std::string(congestion_control) +
+           "' (--tcp-congestion; see /proc/sys/net/ipv4/tcp_available_congestion_control, or system for the "
+           "host's default)";
+  return added;
 }
 
 } // namespace hoshino::device

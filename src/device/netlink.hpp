@@ -43,6 +43,7 @@ private:
 
   int fd_ = -1;
   unsigned seq_ = 1;
+  int last_error_ = 0; // the errno of the last request the kernel refused, for callers to explain
 };
 
 // An open descriptor of /run/netns/NAME, or an error naming the namespace.

@@ -25,7 +25,8 @@ struct Fixture {
     c.max_age_ms = 60'000;
     c.start_ms = kNow - 10'000;
     c.startup_grace_ms = 5'000;
-    c.stream_gap_ms = 0; // polls back to back (paced polls have a test of their own)
+    c.stream_gap_ms = 0;             // no sender is a stream,
+    c.conversation_poll_wait_ms = 0; // and polls go back to back (paced polls have tests of their own)
     return c;
   }
   std::string key(const Address& src, std::uint64_t t, std::uint64_t seq = 0) {
@@ -404,7 +405,7 @@ TEST_CASE_METHOD(Fixture, "A streaming sender's next key is polled again after a
   // again in the next millisecond after a miss (back to back with the experiment's switch).
   for (std::uint64_t gap : {std::uint64_t{1}, std::uint64_t{0}}) {
     auto cc = c;
-    cc.conversation_poll_gap_ms = gap;
+    cc.conversation_poll_wait_ms = gap;
     Inbox slow(cc);
     auto s0 = key(kA, kNow - 3000, 1), s1 = key(kA, kNow - 2000, 1), s2 = key(kA, kNow - 1000, 1);
     receive(slow, s0, body(kA, {"0"}, std::nullopt, ulid_of(s1)), kNow);
@@ -657,11 +658,13 @@ TEST_CASE_METHOD(Fixture, "An announced key that answered with junk is not polle
   CHECK_FALSE(in.chained(kNow + 10));
 }
 
-TEST_CASE_METHOD(Fixture, "A conversation's reply is polled back to back at first, then at a bounded rate", "[inbox][chain]") {
+TEST_CASE_METHOD(Fixture, "A conversation's reply is polled eagerly at first, then at a bounded rate", "[inbox][chain]") {
   for (bool paced : {true, false}) {
     auto c = config();
     c.stream_gap_ms = 100;
-    c.conversation_poll_gap_ms = 0;
+    // Paced: as --experiment paced-conversations sets it, on the default 1 ms wait. Not paced: as
+    // --experiment unpaced-conversation-polls, back to back.
+    c.conversation_poll_wait_ms = paced ? InboxConfig{}.conversation_poll_wait_ms : 0;
     c.conversation_poll_max_ms = paced ? 25 : 0;
     Inbox in(c);
     auto k1 = key(kA, kNow - 2000, 1), k2 = key(kA, kNow - 1000, 1);
@@ -675,13 +678,13 @@ TEST_CASE_METHOD(Fixture, "A conversation's reply is polled back to back at firs
       t = std::max(t, *due);
       REQUIRE(in.start_polls(t) == std::vector<std::string>{k2});
       ++polls;
-      if (t < kNow + 12) ++early;
+      if (t < kNow + 17) ++early;
       t += 1;
       in.on_poll_missed(k2, false, t);
     }
-    INFO("paced " << paced << ": " << polls << " polls, " << early << " in the first 12 ms");
+    INFO("paced " << paced << ": " << polls << " polls, " << early << " in the first 17 ms");
     if (paced) {
-      CHECK(early >= 8);    // the first 8 go back to back: a reply within a round trip is found at once
+      CHECK(early >= 8);    // the first 8 go 1 ms apart: a reply within a round trip is found at once
       CHECK(polls <= 60);   // then at most one per 25 ms: ~40 a second
     } else {
       CHECK(polls >= 900);  // the experiment's switch: back to back all along
@@ -689,10 +692,10 @@ TEST_CASE_METHOD(Fixture, "A conversation's reply is polled back to back at firs
   }
 }
 
-TEST_CASE_METHOD(Fixture, "By default a conversation's next key is polled a millisecond after each miss", "[inbox][chain]") {
+TEST_CASE_METHOD(Fixture, "By default a conversation's next key is polled a millisecond after each miss or error", "[inbox][chain]") {
   auto c = config();
   c.stream_gap_ms = 100;
-  c.conversation_poll_gap_ms = InboxConfig{}.conversation_poll_gap_ms; // the default: 1
+  c.conversation_poll_wait_ms = InboxConfig{}.conversation_poll_wait_ms; // the default: 1
   Inbox in(c);
   auto k1 = key(kA, kNow - 2000, 1), k2 = key(kA, kNow - 1000, 1);
   receive(in, k1, body(kA, {"0"}, std::nullopt, ulid_of(k2)), kNow);
@@ -710,7 +713,13 @@ TEST_CASE_METHOD(Fixture, "By default a conversation's next key is polled a mill
     in.on_poll_missed(k2, false, t);
   }
   CHECK(polls == 501); // at 0, 2, 4, ... 1000 ms
-  // Sending to the peer (a reply is expected) polls at once, whatever the gap.
+  // Sending to the peer (a reply is expected) polls at once, whatever the wait.
+  CHECK_FALSE(in.polls_due(t));
   in.on_sent_to(kA);
   CHECK(in.polls_due(t));
+  // A failed poll (a 503 SlowDown, a timeout) waits as a miss does: the next GET is not sent at once.
+  REQUIRE(in.start_polls(t) == std::vector<std::string>{k2});
+  in.on_poll_missed(k2, true, t + 1);
+  CHECK_FALSE(in.polls_due(t + 1));
+  CHECK(in.polls_due(t + 2));
 }

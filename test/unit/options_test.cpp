@@ -235,10 +235,10 @@ TEST_CASE("Experiment switches", "[options]") {
   auto o = parse({"--bucket", "b", "--ula", "fd5e::/64"});
   REQUIRE(o);
   CHECK(o->node.inbox.stream_gap_ms == 100);
-  CHECK(o->node.inbox.conversation_poll_gap_ms == 1);
+  CHECK(o->node.inbox.conversation_poll_wait_ms == 1);
   o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-conversation-polls"});
   REQUIRE(o);
-  CHECK(o->node.inbox.conversation_poll_gap_ms == 0);
+  CHECK(o->node.inbox.conversation_poll_wait_ms == 0);
   CHECK(o->node.inbox.stream_gap_ms == 100);
   o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-stream-polls"});
   REQUIRE(o);
