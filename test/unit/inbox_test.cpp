@@ -403,9 +403,9 @@ TEST_CASE_METHOD(Fixture, "A streaming sender's next key is polled again after a
   CHECK(in.start_polls(t + 5) == std::vector<std::string>{keys.back()});
   // A conversation (objects made a second apart) is not paced by its cadence: its reply is polled
   // again in the next millisecond after a miss (back to back with the experiment's switch).
-  for (std::uint64_t gap : {std::uint64_t{1}, std::uint64_t{0}}) {
+  for (std::uint64_t wait : {std::uint64_t{1}, std::uint64_t{0}}) {
     auto cc = c;
-    cc.conversation_poll_wait_ms = gap;
+    cc.conversation_poll_wait_ms = wait;
     Inbox slow(cc);
     auto s0 = key(kA, kNow - 3000, 1), s1 = key(kA, kNow - 2000, 1), s2 = key(kA, kNow - 1000, 1);
     receive(slow, s0, body(kA, {"0"}, std::nullopt, ulid_of(s1)), kNow);
@@ -413,7 +413,7 @@ TEST_CASE_METHOD(Fixture, "A streaming sender's next key is polled again after a
     slow.on_polled(s1, body(kA, {"1"}, std::nullopt, ulid_of(s2)), kNow);
     REQUIRE(slow.start_polls(kNow) == std::vector<std::string>{s2});
     slow.on_poll_missed(s2, false, kNow);
-    CHECK(slow.polls_due(kNow) == (gap == 0));
+    CHECK(slow.polls_due(kNow) == (wait == 0));
     CHECK(slow.polls_due(kNow + 1));
     CHECK(slow.start_polls(kNow + 1) == std::vector<std::string>{s2});
   }
@@ -705,7 +705,7 @@ TEST_CASE_METHOD(Fixture, "By default a conversation's next key is polled a mill
   while (t < kNow + 1000) {
     auto due = in.polls_due(t) ? std::optional<std::uint64_t>(t) : in.next_poll_ms(t);
     REQUIRE(due);
-    CHECK(*due <= t + 1); // never longer than the gap
+    CHECK(*due <= t + 1); // never longer than the wait
     t = std::max(t, *due);
     REQUIRE(in.start_polls(t) == std::vector<std::string>{k2});
     ++polls;
