@@ -96,7 +96,7 @@ std::optional<Batch> Bundler::add(const Address& dst, Bytes packet, Clock::time_
 std::vector<Batch> Bundler::flush(Clock::time_point now) {
   std::vector<Batch> out;
   for (auto& [dst, q] : queues_)
-    if (q.in_flight == 0 && !q.packets.empty() && !q.blocked && !held(q, now))
+    if (partial_ready(q) && !held(q, now))
       if (auto b = start_or_block(dst, q)) out.push_back(std::move(*b));
   return out;
 }
@@ -134,7 +134,7 @@ std::optional<Batch> Bundler::on_put_done(const Address& dst, Clock::time_point 
 std::optional<Clock::time_point> Bundler::next_release() const {
   std::optional<Clock::time_point> next;
   for (const auto& [dst, q] : queues_)
-    if (holdable(q) && q.in_flight == 0 && !q.packets.empty() && !q.blocked && (!next || q.hold_until < *next))
+    if (holdable(q) && partial_ready(q) && (!next || q.hold_until < *next))
       next = q.hold_until;
   return next;
 }

@@ -88,6 +88,9 @@ private:
   bool held(Queue& q, Clock::time_point now);
   Batch take(const Address& dst, Queue& q);
   bool full(const Queue& q) const;
+  // Whether q's packets would go at the end of a burst: none in flight, not waiting for a node-wide slot
+  // (what flush() starts, and the only queues an ACK hold can keep waiting).
+  bool partial_ready(const Queue& q) const { return q.in_flight == 0 && !q.packets.empty() && !q.blocked; }
   // Whether q may start a PUT by its own rules (the per-destination ones).
   bool eligible(const Queue& q) const {
     return !q.packets.empty() && q.in_flight < config_.max_in_flight && (q.in_flight == 0 || full(q));
