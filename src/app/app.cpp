@@ -124,7 +124,8 @@ Result<Unit, std::string> configure(const device::TunDevice& tun, const Options&
   }
   if (auto r = nl->set_mtu_and_up(index, o.mtu); !r) return r;
   if (auto r = nl->add_address(index, self, 64); !r) return r;
-  const std::string_view cc = o.tcp_congestion == "system" ? std::string_view{} : std::string_view(o.tcp_congestion);
+  const std::string_view cc =
+      o.tcp_congestion == Options::kHostTcpCongestion ? std::string_view{} : std::string_view(o.tcp_congestion);
   return nl->add_route(index, prefix.with(core::InterfaceId{}), 64, cc);
 }
 

@@ -182,7 +182,7 @@ const std::vector<Experiment>& experiments() {
                    n.ingress.delete_interval = std::chrono::milliseconds(0);
                    n.ingress.bell = false;
                    n.ring = false;
-                   o.tcp_congestion = "system";
+                   o.tcp_congestion = Options::kHostTcpCongestion;
                    return std::nullopt;
                  },
                  [](const Options&) -> std::optional<std::string> { return std::nullopt; }}); // shown expanded

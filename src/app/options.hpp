@@ -28,6 +28,7 @@ struct Options {
   // Cubic by default: BBR paces a stream at its bandwidth estimate, so each object holds what trickled
   // in during one PUT; a window-based sender fills it (README, Benchmarks, "The tunnel's congestion control").
   std::string tcp_congestion = "cubic";
+  static constexpr std::string_view kHostTcpCongestion = "system"; // the value that sets none on the route
   std::string netns;   // empty: stay in the current namespace
   std::string machine_id = "/etc/machine-id";
   // S3
