@@ -5,6 +5,7 @@
 
 #include "core/clock_offset.hpp"
 #include "core/keys.hpp"
+#include "core/listing.hpp"
 #include "core/presence.hpp"
 #include "core/seal.hpp"
 #include "device/netlink.hpp"
@@ -241,36 +242,7 @@ node::NodeConfig node_config(const Options& o, const LocalAddress& local, const 
   config.clock = &clock;
   config.hostname = hostname;
   config.version = HOSHINO_VERSION;
-  config.presence_published = true;
   return config;
-}
-
-// Step 5: who is there (core/presence.hpp): written after every local check (a failure later would leave
-// a record for a node that is not there) and before the node runs, so a policy that forbids it is a
-// startup error. Peers answer packets to an address without a record with ICMPv6 unreachable.
-Result<Unit, std::string> publish_presence(asio::io_context& io, store::S3Store& store, const Options& o,
-                                           const core::Address& self, const core::PublicKey& key_of_self,
-                                           const std::string& hostname, double start_time) {
-  core::PresenceRecord record{self, hostname, HOSHINO_VERSION, static_cast<std::uint64_t>(start_time * 1000)};
-  const auto& prefix = o.node.key_prefix;
-  auto key = core::presence_key(prefix, self, key_of_self);
-  if (auto ok = run_to_completion(io, store.put(key, core::format_presence(record), false)); !ok)
-    return "cannot write this node's presence record " + key + ": " + ok.error().describe() +
-           " (the policy must allow PutObject and DeleteObject on it: README, Least privilege)";
-  // Records of this address under other keys (a key replaced while the node was down, a kill -9 during
-  // a rotation) would make peers seal to a key nobody holds: removed.
-  auto mine = core::presence_prefix(prefix) + self.hex() + ".";
-  if (auto listed = run_to_completion(io, store.list(mine, 1000, "")); listed) {
-    std::vector<std::string> stale;
-    for (const auto& k : *listed)
-      if (k.key != key) stale.push_back(k.key);
-    if (!stale.empty()) {
-      auto removed = run_to_completion(io, store.remove(stale));
-      if (!removed || !removed->empty())
-        log::warn("could not remove {} old presence record(s) of this node (first: {})", stale.size(), stale.front());
-    }
-  }
-  return Unit{};
 }
 
 // Step 6: sealing: the identity and the pinned peers, or (--no-seal) nothing, said loudly.
@@ -384,11 +356,16 @@ int run(const Options& o) {
   if (!identity) return fail(identity.error());
   seal_with(config, o, *identity, *keys);
   if (auto r = configure(**tun, o, local->self, local->prefix); !r) return fail(o.tun + ": " + r.error()); // closing removes it
-  if (auto r = publish_presence(io, store, o, local->self, identity->public_key, hostname, start_time); !r)
-    return fail(r.error());
-
   node::Node node(io, **tun, store, config);
   node_ptr = &node;
+  // Who is there (core/presence.hpp): written after every local check (a failure later would leave a
+  // record for a node that is not there) and before the node runs, so a policy that forbids it is a
+  // startup error. Peers answer packets to an address without a record with ICMPv6 unreachable.
+  if (config.presence) {
+    if (auto r = run_to_completion(io, node.publish_presence()); !r)
+      return fail("cannot write this node's presence record: " + r.error().describe() +
+                  " (the policy must allow PutObject and DeleteObject on it: docs/operating.md, Least privilege)");
+  }
   // `hoshino show`: in the state directory (0700, root's), so only root reaches it.
   auto control = node::ControlServer::bind(io, o.state_dir + "/control.sock", [&] { return node.render_show(); });
   if (!control) return fail(control.error());
@@ -467,16 +444,17 @@ int peers(const Options& o) {
     std::string hostname = "?", version = "?", started = "?", problem;
   };
   std::vector<Row> rows;
-  std::string after;
   constexpr std::size_t kPage = 1000, kMaxPages = 100; // 100,000 records at most
-  for (std::size_t page = 0; page < kMaxPages; ++page) {
-    auto keys = run_to_completion(io, store.list(prefix, kPage, after));
-    if (!keys) return fail("bucket " + o.bucket + ": " + keys.error().describe());
-    for (const auto& k : *keys)
+  core::Listing listing(kMaxPages);
+  while (auto after = listing.next_page()) {
+    auto page = run_to_completion(io, store.list(prefix, kPage, *after));
+    if (!page) return fail("bucket " + o.bucket + ": " + page.error().describe());
+    for (const auto& k : page->objects)
       if (auto pk = core::parse_presence_key(o.node.key_prefix, k.key)) rows.push_back(Row{*pk, "?", "?", "?", ""});
-    if (keys->size() < kPage) break;
-    after = keys->back().key;
+    listing.on_page(*page);
   }
+  if (!listing.complete())
+    log::warn("the listing of {} stopped after {} pages: more records than are shown", prefix, listing.pages());
   constexpr std::size_t kMaxDetails = 1000; // one GET each: a bucket full of records costs no more than this
   for (std::size_t n = 0; n < rows.size(); ++n) {
     auto& r = rows[n];

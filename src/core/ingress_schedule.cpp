@@ -17,10 +17,6 @@ std::string_view to_string(IngressAction a) {
   return "unknown";
 }
 
-bool missing_object(long http_status, std::string_view code) {
-  return http_status == 404 || (http_status == 403 && code == "AccessDenied");
-}
-
 IngressSchedule::IngressSchedule(IngressConfig config, Clock::time_point now)
     : config_(config),
       pace_(config.pace, now),
@@ -228,6 +224,33 @@ bool RingPolicy::on_put(const Address& dst, Clock::time_point now) {
   bool ring = it == last_.end() || now - it->second >= quiet_;
   touch(dst, now);
   return ring;
+}
+
+BellWatch::Outcome BellWatch::on_answer(bool changed, const std::string& etag) {
+  Outcome o;
+  if (changed && !etag_.empty() && etag == etag_) { // 200 with the same ETag: If-None-Match was ignored
+    o.conditional_ignored = conditional_;
+    conditional_ = false;
+  } else if (changed) {
+    o.result = BellCheck::rang;
+  }
+  etag_ = etag;
+  return o;
+}
+
+BellWatch::Outcome BellWatch::on_error(const s3::Error& e) {
+  Outcome o;
+  auto fault = classify_s3_error(e, true);
+  if (fault == S3Fault::missing || fault == S3Fault::too_large) {
+    // No bell yet (nobody rang since the bucket was made), or junk too large to read: that it is there
+    // and unread changes nothing; a real ring replaces it (and a bell we knew that became junk rang).
+    if (fault == S3Fault::too_large && !etag_.empty()) o.result = BellCheck::rang;
+    etag_.clear();
+    return o;
+  }
+  o.result = BellCheck::failed;
+  o.report = true;
+  return o;
 }
 
 void RingPolicy::on_heard(const Address& src, Clock::time_point now) { touch(src, now); }

@@ -19,6 +19,7 @@
 // spend a token (bell_burst, one back per bell_refill), so junk rings cost a bounded number of LISTs.
 #include "core/ipv6.hpp"
 #include "core/pace.hpp"
+#include "core/s3_errors.hpp"
 
 #include <optional>
 #include <string_view>
@@ -74,9 +75,26 @@ struct IngressStep {
 // What a bell check found.
 enum class BellCheck { quiet, rang, failed };
 
-// Whether a failed GET means "no such object yet": 404, or 403 AccessDenied, which is how S3 answers a
-// missing key to a caller without s3:ListBucket on the whole bucket (the least-privilege policy).
-bool missing_object(long http_status, std::string_view code);
+// This node's bell, watched with conditional GETs (If-None-Match: the ETag of the latest check): what an
+// answer means, and which ETag to send next. A server that ignores If-None-Match (200 with the ETag we
+// sent) is found out once; from then on the ETags are compared here.
+class BellWatch {
+public:
+  struct Outcome {
+    BellCheck result = BellCheck::quiet;
+    bool report = false;             // an S3 failure: count and log it
+    bool conditional_ignored = false; // found out just now (said once)
+  };
+  // The If-None-Match of the next check (empty: unknown, or the server ignores it).
+  std::string etag_to_send() const { return conditional_ ? etag_ : std::string(); }
+  Outcome on_answer(bool changed, const std::string& etag);
+  Outcome on_error(const s3::Error& e);
+  bool conditional() const noexcept { return conditional_; }
+
+private:
+  std::string etag_;       // at the latest check (empty: unknown, or no bell yet)
+  bool conditional_ = true; // until the server shows it ignores If-None-Match
+};
 
 class IngressSchedule {
 public:

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace hoshino::core {
 
@@ -11,6 +12,12 @@ struct ListedObject {
   ListedObject(std::string k, std::uint64_t s = 0) : key(std::move(k)), size(s) {} // NOLINT: implicit from a key
   std::string key;
   std::uint64_t size = 0;
+};
+
+// One page of a listing: its entries, and the store's word (S3's IsTruncated) on whether more follow.
+struct ListPage {
+  std::vector<ListedObject> objects;
+  bool truncated = false;
 };
 
 } // namespace hoshino::core

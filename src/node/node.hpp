@@ -1,17 +1,23 @@
 #pragma once
-// A hoshino node: moves packets between a PacketDevice and an ObjectStore. All decisions are made by the
-// core (Bundler, IngressSchedule, Inbox, KeyChain); this class only runs the coroutines that carry bytes
-// between them.
-//
-//   device.read() -> classify -> Bundler -> PUT <prefix>/<dst>/<self>/<ulid> [-> PUT <prefix>/bell/<dst>]
-//   Heartbeat (IngressSchedule) -> LIST <prefix>/<self>/ | GET announced keys | GET bell if changed
-//       -> Inbox -> GET -> Inbox (order, checks) -> device.write()
-//                       \-> DeleteObjects of what was consumed
+// A hoshino node: moves packets between a PacketDevice and an ObjectStore. Every decision is made by an
+// I/O-free core (Bundler, PutAttempt, IngressSchedule, Inbox, BellWatch, RingPolicy, Listing,
+// PeerDirectory, PresencePublisher, KeyChain); this class only runs the coroutines that carry bytes and
+// timers between them. Its code is split by concern, as wireguard-go's device/ is:
+//   node.cpp      lifetime (run, stop, the heartbeat's beats), S3 failures
+//   egress.cpp    device.read() -> classify -> Bundler -> PutAttempt: PUT <prefix>/<dst>/<self>/<ulid>
+//                 [-> ring: PUT <prefix>/bell/<dst>]
+//   ingress.cpp   heartbeat (IngressSchedule) -> LIST <prefix>/<self>/ | GET announced keys | GET bell
+//                 -> Inbox -> GET -> Inbox (order, checks) -> device.write(); DeleteObjects of what was consumed
+//   presence.cpp  this node's presence record (PresencePublisher), listing the peers (PeerDirectory), keys
+//   show.cpp      `hoshino show`
 #include "core/backoff.hpp"
 #include "core/bundler.hpp"
 #include "core/chain.hpp"
 #include "core/clock_offset.hpp"
 #include "core/inbox.hpp"
+#include "core/listing.hpp"
+#include "core/presence_publisher.hpp"
+#include "core/put_attempt.hpp"
 #include "core/identity.hpp"
 #include "core/ingress_schedule.hpp"
 #include "core/presence.hpp"
@@ -47,8 +53,9 @@ public:
   // Runs until stop(), then flushes what is pending (bounded by flush_timeout) and returns.
   asio::awaitable<void> run();
   void stop();
-  // Writes this node's presence record (at startup, before run(): a refusal is a startup error; and
-  // again every presence_refresh while running). run() removes it on the way out.
+  // Writes this node's presence record at startup, before run() (a refusal is a startup error), and
+  // marks this address's records under other keys for removal. The beats rewrite it every
+  // presence_refresh (PresencePublisher); run() removes it on the way out.
   asio::awaitable<Result<Unit, s3::Error>> publish_presence();
   // A new identity key (SIGHUP after the key file changed): objects to peers are sealed with it at
   // once, its presence record replaces the old one, and objects sealed for the old key still open for
@@ -68,8 +75,9 @@ public:
 
 private:
   asio::awaitable<void> egress_loop();
-  asio::awaitable<void> ack_hold_loop(); // starts the PUTs of ACK batches whose hold ended (Bundler)
-  asio::awaitable<void> ingress_loop(); // carries out what the heartbeat says, one step at a time
+  asio::awaitable<void> beat_loop(); // carries out what the heartbeat says, one step at a time
+  void on_timers();                  // a beat: the ACK holds and the presence record that are due
+  std::optional<Clock::time_point> next_timer() const; // the earliest of those (for the heartbeat)
   core::InboxView inbox_view();         // what the schedule needs to know of the inbox, now
   asio::awaitable<void> list_once(bool second_list);
   asio::awaitable<void> poll_round(std::vector<std::string> keys);
@@ -82,11 +90,12 @@ private:
   bool forward(core::Bytes packet); // classify and queue one outgoing packet; false if it is not ours to send
   void enqueue(const core::Address& dst, core::Bytes packet); // to the bundler (a full bundle goes at once)
   void flush_bundles();                // the end of a burst: partial bundles with nothing in flight go
-  void watch_ack_holds();              // a hold may have started: ack_hold_loop looks again if it must
+  void watch_ack_holds();              // a hold may have started: the heartbeat looks again if it must
   void answer_unreachable(std::string_view packet);
   asio::awaitable<void> list_peers();
-  asio::awaitable<void> refresh_presence();
-  asio::awaitable<void> remove_presence();
+  asio::awaitable<void> presence_step(core::PresenceAction action);
+  asio::awaitable<Result<Unit, s3::Error>> write_presence(std::string key);
+  asio::awaitable<void> remove_presence(); // on the way out: every record of this node
   asio::awaitable<void> get_object(std::string key);
   asio::awaitable<void> delete_consumed();
   void spawn(asio::awaitable<void> task);
@@ -106,9 +115,10 @@ private:
   };
   std::optional<SealKey> seal_for(const core::Address& dst);
   const core::Psk* pair_key_for(const core::Address& peer, const core::PublicKey& key);
-  asio::awaitable<void> replace_presence();
   core::KeyLookup open_key(const core::Address& sender, core::SealIds ids, std::uint64_t made_ms);
   void report_key_changes();
+  static constexpr auto kErrorLogInterval = std::chrono::seconds(10);
+  static constexpr int kRingAttempts = 3; // a ring is cheap to lose: the receiver LISTs anyway
   // True at most once per kErrorLogInterval for the same `last` (which it updates).
   static bool log_due(Clock::time_point& last);
 
@@ -129,12 +139,10 @@ private:
   core::RingPolicy rings_;
   const std::string inbox_prefix_; // what every LIST asks for: built once, not per LIST
   const std::string bell_key_;     // this node's doorbell
-  std::string bell_etag_;          // its ETag at the latest check (empty: unknown, or no bell yet)
-  bool bell_conditional_ = true;   // until the server shows it ignores If-None-Match
+  core::BellWatch bell_;
   Metrics metrics_;
   Heartbeat heartbeat_;
-  Timer ack_hold_timer_;             // ack_hold_loop's sleep until the bundler's next_release()
-  bool ack_hold_sleeping_ = false;
+  Timer drained_;                    // run()'s wait on the way out, cancelled when the last task ends
   // ULIDs of the PUTs in flight per destination: a pipelined object names the latest as its predecessor.
   std::unordered_map<core::Address, std::set<core::Ulid>, core::AddressHash> puts_in_flight_;
   std::function<std::uint64_t()> random_;
@@ -152,18 +160,14 @@ private:
   Clock::time_point last_state_log_{};
   Clock::time_point last_delete_log_{};
   core::PeerDirectory directory_;
-  std::string presence_key_;
+  core::PresencePublisher presence_;
   // Pair keys by (peer, its public key): an X25519 and an HKDF per object would be wasted work. Bounded.
   std::map<std::pair<core::Address, core::PublicKey>, core::Psk> pair_keys_; // for the current identity
   std::optional<core::KeyPair> previous_identity_; // until previous_until_: objects sealed for it still open
   Clock::time_point previous_until_{};
-  std::string previous_presence_key_;             // removed once the new record is written
   std::uint64_t peer_listing_started_ms_ = 0; // wall clock at the start of the latest successful listing
   std::uint64_t listing_started_ms_ = 0;      // ... of the one under way
   std::uint64_t start_ms_ = 0; // wall clock at construction (the presence record's start time)
-  bool presence_published_ = false;
-  Clock::time_point presence_due_{};
-  bool presence_writing_ = false;
 };
 
 } // namespace hoshino::node

@@ -67,8 +67,6 @@ struct NodeConfig {
   // The record is written again this often (the bucket's lifecycle rule expires objects after a day).
   std::chrono::milliseconds presence_refresh{std::chrono::hours(6)};
   std::size_t max_peer_pages = 10;    // pages of 1000 presence records read per listing
-  // The shell wrote the record already (a startup check: app/app.cpp); else run() writes it first.
-  bool presence_published = false;
 };
 
 } // namespace hoshino::node

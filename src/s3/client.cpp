@@ -1,5 +1,7 @@
 #include "s3/client.hpp"
 
+#include "core/s3_errors.hpp"
+
 #include "util/crypto.hpp"
 
 #include <algorithm>
@@ -40,7 +42,7 @@ Error too_large_error(const net::HttpResponse& r, std::uint64_t max_bytes) {
   Error e;
   e.kind = Error::Kind::http;
   e.http_status = r.status;
-  e.code = "ObjectTooLarge";
+  e.code = std::string(core::kObjectTooLarge);
   e.message = "larger than " + std::to_string(max_bytes) + " bytes: not downloaded";
   return e;
 }

@@ -1,5 +1,7 @@
 #include "s3/error.hpp"
 
+#include "core/s3_errors.hpp"
+
 namespace hoshino::s3 {
 
 std::string Error::describe() const {
@@ -20,15 +22,7 @@ std::string Error::describe() const {
 }
 
 bool Error::retryable() const {
-  if (code == "ObjectTooLarge") return false; // the client's own cap: the object stays as large
-  switch (kind) {
-    case Kind::transport: return true;
-    case Kind::protocol: return true; // a truncated body is a broken connection in disguise
-    case Kind::http:
-      return http_status >= 500 || http_status == 429 || code == "SlowDown" || code == "RequestTimeout" ||
-             code == "RequestTimeTooSkewed";
-  }
-  return false;
+  return core::policy_of(core::classify_s3_error(*this, false)).retry; // the one table: core/s3_errors.cpp
 }
 
 } // namespace hoshino::s3

@@ -20,7 +20,8 @@ struct Error {
 
   // One line for logs and users: "NoSuchBucket (HTTP 404): The specified bucket does not exist".
   std::string describe() const;
-  // 5xx, 429/SlowDown, timeouts and connection errors are worth retrying; 4xx and ObjectTooLarge are not.
+  // 5xx, 429/SlowDown, timeouts and connection errors are worth retrying; 4xx and ObjectTooLarge are not
+  // (core/s3_errors.hpp's table decides).
   bool retryable() const;
 };
 

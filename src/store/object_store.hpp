@@ -3,6 +3,7 @@
 // one (an S3 bucket through s3::Client); MemoryStore (test/fakes/) is the tests' in-memory one.
 #include "core/ipv6.hpp"
 #include "core/listed_object.hpp"
+#include "core/s3_errors.hpp"
 #include "s3/error.hpp"
 #include "util/result.hpp"
 
@@ -17,10 +18,8 @@ namespace hoshino::store {
 template <class T>
 using Op = asio::awaitable<Result<T, s3::Error>>;
 
-// The error code of a GET whose body passed its max_bytes (the transfer was cut there).
-inline constexpr std::string_view kObjectTooLarge = "ObjectTooLarge";
-// The error code of a create-only PUT on a key that exists.
-inline constexpr std::string_view kPreconditionFailed = "PreconditionFailed";
+using core::kObjectTooLarge;     // (core/s3_errors.hpp)
+using core::kPreconditionFailed;
 
 // The operations, as used for metric labels. A watch is a GET (billed and counted as one).
 enum class OpKind { put, list, get, remove };
@@ -40,8 +39,9 @@ public:
   virtual ~ObjectStore() = default;
   // create_only: the PUT fails with kPreconditionFailed (HTTP 412) if the key exists (If-None-Match: *).
   virtual Op<Unit> put(std::string key, core::Bytes body, bool create_only) = 0;
-  // One page of keys (with sizes) under prefix, in the store's order, at most max_keys, after start_after.
-  virtual Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys,
+  // One page of keys (with sizes) under prefix, in the store's order, at most max_keys, after start_after,
+  // and whether more follow (a page may hold fewer than max_keys and still be truncated).
+  virtual Op<core::ListPage> list(std::string prefix, std::size_t max_keys,
                                                    std::string start_after) = 0;
   // The body; a larger one is not read past max_bytes: the error's code is then kObjectTooLarge.
   virtual Op<core::Bytes> get(std::string key, std::uint64_t max_bytes) = 0;

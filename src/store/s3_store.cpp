@@ -8,17 +8,18 @@ Op<Unit> S3Store::put(std::string key, core::Bytes body, bool create_only) {
   co_return co_await client_.put_object(bucket_, key, std::move(body), options);
 }
 
-Op<std::vector<core::ListedObject>> S3Store::list(std::string prefix, std::size_t max_keys, std::string start_after) {
+Op<core::ListPage> S3Store::list(std::string prefix, std::size_t max_keys, std::string start_after) {
   s3::ListOptions o;
   o.prefix = std::move(prefix);
   o.start_after = std::move(start_after);
   o.max_keys = static_cast<int>(std::min<std::size_t>(max_keys, 1000));
   auto page = co_await client_.list_objects(bucket_, std::move(o));
   if (!page) co_return std::move(page).error();
-  std::vector<core::ListedObject> keys;
-  keys.reserve(page->objects.size());
-  for (auto& obj : page->objects) keys.emplace_back(std::move(obj.key), obj.size);
-  co_return keys;
+  core::ListPage listed;
+  listed.truncated = page->truncated;
+  listed.objects.reserve(page->objects.size());
+  for (auto& obj : page->objects) listed.objects.emplace_back(std::move(obj.key), obj.size);
+  co_return listed;
 }
 
 Op<core::Bytes> S3Store::get(std::string key, std::uint64_t max_bytes) {

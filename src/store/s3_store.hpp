@@ -10,7 +10,7 @@ public:
   S3Store(s3::Client& client, std::string bucket) : client_(client), bucket_(std::move(bucket)) {}
 
   Op<Unit> put(std::string key, core::Bytes body, bool create_only) override;
-  Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys, std::string start_after) override;
+  Op<core::ListPage> list(std::string prefix, std::size_t max_keys, std::string start_after) override;
   Op<core::Bytes> get(std::string key, std::uint64_t max_bytes) override;
   Op<Watch> watch(std::string key, std::string etag, std::uint64_t max_bytes) override;
   Op<std::vector<std::string>> remove(std::vector<std::string> keys) override;

@@ -44,17 +44,20 @@ Op<Unit> MemoryStore::put(std::string key, core::Bytes body, bool create_only) {
   co_return Unit{};
 }
 
-Op<std::vector<core::ListedObject>> MemoryStore::list(std::string prefix, std::size_t max_keys,
-                                                      std::string start_after) {
+Op<core::ListPage> MemoryStore::list(std::string prefix, std::size_t max_keys, std::string start_after) {
   auto failure = co_await begin(OpKind::list, prefix);
   if (failure) co_return *failure;
-  std::vector<core::ListedObject> keys;
+  core::ListPage page;
   auto from = start_after > prefix ? objects_.upper_bound(start_after) : objects_.lower_bound(prefix);
-  for (auto it = from; it != objects_.end() && keys.size() < max_keys; ++it) {
-    if (!it->first.starts_with(prefix)) break;
-    keys.emplace_back(it->first, it->second.size());
+  auto it = from;
+  for (; it != objects_.end() && it->first.starts_with(prefix); ++it) {
+    if (page.objects.size() == max_keys) {
+      page.truncated = true; // as S3: more keys follow under the prefix
+      break;
+    }
+    page.objects.emplace_back(it->first, it->second.size());
   }
-  co_return keys;
+  co_return page;
 }
 
 Result<const core::Bytes*, s3::Error> MemoryStore::find(const std::string& key, std::uint64_t max_bytes) const {

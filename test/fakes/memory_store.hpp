@@ -20,7 +20,7 @@ public:
   explicit MemoryStore(asio::io_context& io, std::chrono::microseconds latency = {});
 
   Op<Unit> put(std::string key, core::Bytes body, bool create_only) override;
-  Op<std::vector<core::ListedObject>> list(std::string prefix, std::size_t max_keys, std::string start_after) override;
+  Op<core::ListPage> list(std::string prefix, std::size_t max_keys, std::string start_after) override;
   Op<core::Bytes> get(std::string key, std::uint64_t max_bytes) override;
   // ETags as S3's for a single-part PUT: the quoted hex MD5 of the body. Counted and faulted as a get.
   Op<Watch> watch(std::string key, std::string etag, std::uint64_t max_bytes) override;

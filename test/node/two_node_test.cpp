@@ -1359,6 +1359,7 @@ TEST_CASE("A key rotated during a ping stream loses no ping", "[node][identity][
     if (i == 25) p.a.rotate_identity(new_a);
     p.dev_a.inject(ipv6_packet(kA, kB, "ping " + std::to_string(i)));
     // Each reply before the next ping, within a second (virtual): none lost, none waiting for long.
+    INFO("ping " << i);
     REQUIRE(p.run_until([&] { return p.dev_a.written().size() == static_cast<std::size_t>(i + 1); }, 1s));
     CHECK(payload_of(p.dev_a.written().back()) == "re: ping " + std::to_string(i));
     p.run_until([] { return false; }, 200ms); // a ping every 200 ms

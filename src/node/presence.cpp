@@ -1,0 +1,159 @@
+// Presence and peers: this node's presence record (PresencePublisher decides when), the listing of the
+// others' records (PeerDirectory decides what it means), identity rotation.
+#include "node/node.hpp"
+
+#include "core/keys.hpp"
+#include "util/log.hpp"
+
+namespace hoshino::node {
+
+asio::awaitable<void> Node::list_peers() {
+  constexpr std::size_t kPage = 1000;
+  // Only records inside our /64 (the first 16 hex digits of every address in it): records of other
+  // fleets sharing the prefix, or junk elsewhere, cost no pages.
+  const auto prefix = core::presence_prefix(config_.key_prefix) + config_.self.hex().substr(0, 16);
+  std::vector<core::PeerKey> present;
+  core::Listing listing(config_.max_peer_pages);
+  listing_started_ms_ = now_ms();
+  while (auto after = listing.next_page()) {
+    metrics_.request(store::OpKind::list);
+    auto page = co_await store_.list(prefix, kPage, *after);
+    if (!page) {
+      s3_failed(store::OpKind::list, page.error());
+      listing.on_failed();
+      break;
+    }
+    for (const auto& k : page->objects) {
+      auto pk = core::parse_presence_key(config_.key_prefix, k.key);
+      if (!pk || pk->address == config_.self) continue; // our own record is no peer
+      // (A key nothing can be sealed to, a low-order point, is found out when first used: pair_key_for
+      // fails and that peer's packets are dropped as no_key. Checking each listed key here would cost
+      // an X25519 per junk record and listing.)
+      present.push_back(*pk);
+    }
+    listing.on_page(*page);
+  }
+  // Incomplete (its page bound, a failure, a page that did not move on): never proof that a peer is absent.
+  bool complete = listing.complete(), failed = listing.failed();
+  ++metrics_.peer_listings;
+  directory_.set_listing_pages(listing.pages());
+  auto now = Clock::now();
+  auto resolved = failed ? directory_.on_list_failed(now) : directory_.on_listed(present, complete, now);
+  if (failed) ++metrics_.peer_listing_failures;
+  else if (complete) peer_listing_started_ms_ = listing_started_ms_;
+  report_key_changes();
+  inbox_.retry_key_waits(now_ms()); // objects that waited for a sender's key: judged again now
+  metrics_.peers_known = directory_.peers();
+  if (stopping_) co_return;
+  bool sent = false;
+  for (auto& r : resolved) {
+    if (r.present) {
+      for (auto& p : r.packets) enqueue(r.dst, std::move(p));
+      sent = true;
+    } else if (r.unproven) {
+      metrics_.dropped["peer_unknown"] += r.packets.size(); // more records than a listing reads: no answer
+    } else {
+      metrics_.dropped["no_peer"] += r.packets.size();
+      if (!r.packets.empty()) answer_unreachable(r.packets.front());
+    }
+  }
+  if (sent) {
+    flush_bundles();
+    schedule_.on_sent(Clock::now());
+  }
+  act_on_inbox(); // objects that waited for a sender's key
+}
+
+asio::awaitable<Result<Unit, s3::Error>> Node::publish_presence() {
+  auto action = presence_.next(Clock::now()); // due from construction on
+  if (!action || action->kind != core::PresenceAction::Kind::write) co_return Unit{};
+  auto key = action->key;
+  auto written = co_await write_presence(key);
+  if (!written) co_return written;
+  // Records of this address under other keys (a key replaced while the node was down, a kill during a
+  // rotation) would make peers seal to a key nobody holds: removed on the first beat.
+  auto mine = core::presence_prefix(config_.key_prefix) + config_.self.hex() + ".";
+  metrics_.request(store::OpKind::list);
+  auto listed = co_await store_.list(mine, 1000, "");
+  if (!listed) {
+    s3_failed(store::OpKind::list, listed.error());
+    co_return written;
+  }
+  std::vector<std::string> stale;
+  for (const auto& k : listed->objects)
+    if (k.key != key) stale.push_back(k.key);
+  presence_.add_stale(std::move(stale));
+  co_return written;
+}
+
+asio::awaitable<Result<Unit, s3::Error>> Node::write_presence(std::string key) {
+  core::PresenceRecord record{config_.self, config_.hostname.empty() ? "-" : config_.hostname,
+                              config_.version.empty() ? "-" : config_.version, start_ms_};
+  auto body = core::format_presence(record);
+  metrics_.request(store::OpKind::put);
+  auto r = co_await store_.put(key, body, false);
+  if (r) {
+    ++metrics_.presence_writes;
+  } else {
+    ++metrics_.presence_write_failures;
+    s3_failed(store::OpKind::put, r.error());
+  }
+  presence_.on_written(key, static_cast<bool>(r), Clock::now());
+  heartbeat_.poke(); // the next write (or a removal) is due at another time now
+  co_return r;
+}
+
+asio::awaitable<void> Node::presence_step(core::PresenceAction action) {
+  if (action.kind == core::PresenceAction::Kind::write) {
+    auto r = co_await write_presence(action.key);
+    (void)r; // counted and logged by write_presence; retried when PresencePublisher says
+    co_return;
+  }
+  metrics_.request(store::OpKind::remove);
+  auto r = co_await store_.remove(action.keys);
+  if (!r) s3_failed(store::OpKind::remove, r.error());
+  presence_.on_removed(r ? std::move(*r) : action.keys, Clock::now());
+  heartbeat_.poke();
+}
+
+asio::awaitable<void> Node::remove_presence() {
+  if (!presence_.published() && presence_.stale().empty()) co_return; // nothing of ours is there
+  std::vector<std::string> keys = presence_.stale();
+  keys.push_back(presence_.key());
+  metrics_.request(store::OpKind::remove);
+  auto r = co_await store_.remove(keys);
+  if (!r) s3_failed(store::OpKind::remove, r.error());
+  else if (!r->empty()) log::warn("could not remove the presence record {}: peers list this node until it expires",
+                                  r->front());
+}
+
+void Node::rotate_identity(const core::KeyPair& key) {
+  if (!config_.identity || config_.identity->public_key == key.public_key) return;
+  previous_identity_ = config_.identity;
+  previous_until_ = Clock::now() + config_.peers.key_overlap;
+  config_.identity = key;
+  pair_keys_.clear();
+  // The new record first: a peer that lists in between sees the node with one key or the other, never
+  // with none (which would make it answer unreachable). The old one goes once the new one is written.
+  presence_.rotate(core::presence_key(config_.key_prefix, config_.self, key.public_key), Clock::now());
+  log::warn("new identity key: public key {} (objects for the previous one open for {} min)",
+            core::key_to_base64(key.public_key),
+            std::chrono::duration_cast<std::chrono::minutes>(config_.peers.key_overlap).count());
+  heartbeat_.poke();
+}
+
+void Node::report_key_changes() {
+  for (const auto& c : directory_.take_key_changes()) {
+    if (c.refused)
+      log::error("peer {}: its presence record shows key {} but the peers file pins {}: objects sealed with "
+                 "it are refused (rotate the peers file, or someone can write that record)",
+                 c.address.str(), core::key_to_base64(c.to), core::key_to_base64(c.from));
+    else if (c.from != core::PublicKey{})
+      log::error("peer {}: public key changed from {} to {} (a key rotation, or someone who can write its "
+                 "presence record: pin it in the peers file)",
+                 c.address.str(), core::key_to_base64(c.from), core::key_to_base64(c.to));
+  }
+  metrics_.peer_key_changes = directory_.key_changes();
+}
+
+} // namespace hoshino::node
