@@ -33,8 +33,6 @@ public:
   // Attempt attempt() failed with `fault`: the instant the next one starts, or nullopt to give up (not
   // retryable under the S3 error policy, the node is stopping, past the attempts or the deadline).
   std::optional<Clock::time_point> on_failure(S3Fault fault, bool stopping, Clock::time_point now, double random01);
-  // The next attempt counts as this one again (a fallback, not a failure: a new key, plain PUTs).
-  void repeat() noexcept { --attempt_; }
   Clock::time_point first() const noexcept { return first_; }
 
 private:

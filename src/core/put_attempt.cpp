@@ -29,8 +29,8 @@ PutAction PutAttempt::on_error(const s3::Error& e, bool stopping, Clock::time_po
 
 PutAction PutAttempt::on_rekeyed(bool ok) {
   if (!ok) return {PutAction::Kind::failed};
-  retry_.repeat(); // a first attempt again, at the new key
-  return put();
+  return put(); // the same attempt (only failures count), at the new key
+
 }
 
 } // namespace hoshino::core

@@ -4,6 +4,7 @@
 #include "util/crypto.hpp"
 #include "util/timer.hpp"
 
+#include <algorithm>
 #include <asio/use_awaitable.hpp>
 
 namespace hoshino::store {
@@ -48,6 +49,7 @@ Op<core::ListPage> MemoryStore::list(std::string prefix, std::size_t max_keys, s
   auto failure = co_await begin(OpKind::list, prefix);
   if (failure) co_return *failure;
   core::ListPage page;
+  if (page_limit > 0) max_keys = std::min(max_keys, page_limit);
   auto from = start_after > prefix ? objects_.upper_bound(start_after) : objects_.lower_bound(prefix);
   auto it = from;
   for (; it != objects_.end() && it->first.starts_with(prefix); ++it) {

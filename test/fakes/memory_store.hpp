@@ -36,6 +36,10 @@ public:
   // Sees every PUT that lands (a test's copy of what was sent, to replay it later).
   std::function<void(const std::string& key, const core::Bytes& body)> on_put;
 
+  // Non-zero: no page of a listing holds more keys than this, whatever max_keys asked for, and a page
+  // with more to follow says so (IsTruncated), as S3 may answer.
+  std::size_t page_limit = 0;
+
   // False: answers as a server that ignores If-None-Match, the whole object every time (watch: changed
   // true with the current etag, even the one sent), for testing a caller's fallback.
   bool conditional_gets = true;

@@ -1267,6 +1267,25 @@ TEST_CASE("A node without a presence record is reached once it has sent; a faile
   p.stop();
 }
 
+TEST_CASE("A presence listing reads on while pages say truncated, however short they are", "[node][presence][listing]") {
+  test::VirtualTime vt;
+  Pair p(presence_config(kA), presence_config(kB));
+  // S3 may answer fewer keys than max-keys with IsTruncated=true: such a page is no proof that the rest
+  // of the listing is empty (before, a short page ended it, and B behind the junk was "absent").
+  p.bucket.page_limit = 2;
+  for (int i = 1; i <= 5; ++i) { // records of addresses that sort before B's
+    auto junk = core::presence_key("hoshino", addr(("fd5e::" + std::to_string(i)).c_str()), core::generate_key_pair().public_key);
+    p.bucket.objects().emplace(junk, core::Bytes{});
+  }
+  p.start();
+  p.dev_a.inject(ipv6_packet(kA, kB, "hi b"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
+  CHECK(payload_of(p.dev_b.written()[0]) == "hi b");
+  CHECK_FALSE(p.a.metrics().dropped.count("no_peer"));
+  CHECK(p.a.peers().key_of(kB) == identity_of(kB).public_key);
+  p.stop();
+}
+
 TEST_CASE("Many busy destinations stay within the node-wide bounds", "[node][flood]") {
   test::VirtualTime vt;
   asio::io_context io;

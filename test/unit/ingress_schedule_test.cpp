@@ -289,14 +289,6 @@ TEST_CASE("Memory is handed back once per idle spell", "[ingress]") {
   CHECK(d.count[IngressAction::trim_memory] == 2);
 }
 
-TEST_CASE("A missing object is 404, or 403 AccessDenied without s3:ListBucket; other refusals are errors", "[ingress]") {
-  CHECK(missing_object(404, "NoSuchKey"));
-  CHECK(missing_object(403, "AccessDenied"));
-  CHECK_FALSE(missing_object(403, "SignatureDoesNotMatch"));
-  CHECK_FALSE(missing_object(403, "InvalidAccessKeyId"));
-  CHECK_FALSE(missing_object(500, "InternalError"));
-}
-
 TEST_CASE("A sender rings a destination it has exchanged nothing with for the quiet time", "[ingress][ring]") {
   auto t = Clock::time_point{1h};
   RingPolicy r(1s, 3);
@@ -311,4 +303,45 @@ TEST_CASE("A sender rings a destination it has exchanged nothing with for the qu
   for (int i = 0; i < 5; ++i) r.on_put(*Address::parse("fd5e::" + std::to_string(100 + i)), t + 4s);
   CHECK(r.peers() == 3);
   CHECK(r.on_put(b, t + 4100ms));
+}
+
+TEST_CASE("The bell watch: a changed ETag rang; a server that ignores If-None-Match is found out once", "[ingress][bell]") {
+  BellWatch w;
+  CHECK(w.etag_to_send().empty());
+  auto first = w.on_answer(true, "\"e1\""); // a bell that was rung before we watched
+  CHECK(first.result == BellCheck::rang);
+  CHECK(w.etag_to_send() == "\"e1\"");
+  CHECK(w.on_answer(false, "\"e1\"").result == BellCheck::quiet); // 304
+  auto ignored = w.on_answer(true, "\"e1\""); // 200 with the ETag we sent
+  CHECK(ignored.result == BellCheck::quiet);
+  CHECK(ignored.conditional_ignored);
+  CHECK_FALSE(w.conditional());
+  CHECK(w.etag_to_send().empty()); // unconditional from now on; ETags compared here
+  auto again = w.on_answer(true, "\"e1\"");
+  CHECK(again.result == BellCheck::quiet);
+  CHECK_FALSE(again.conditional_ignored); // said once
+  CHECK(w.on_answer(true, "\"e2\"").result == BellCheck::rang);
+}
+
+TEST_CASE("The bell watch: no bell, junk too large, and failures", "[ingress][bell][hostile]") {
+  auto err = [](long status, std::string code) {
+    hoshino::s3::Error e;
+    e.kind = hoshino::s3::Error::Kind::http;
+    e.http_status = status;
+    e.code = std::move(code);
+    return e;
+  };
+  BellWatch w;
+  auto none = w.on_error(err(404, "NoSuchKey"));
+  CHECK(none.result == BellCheck::quiet);
+  CHECK_FALSE(none.report);
+  CHECK(w.on_error(err(403, "AccessDenied")).result == BellCheck::quiet); // without s3:ListBucket
+  CHECK(w.on_error(err(200, std::string(kObjectTooLarge))).result == BellCheck::quiet); // junk, never seen
+  w.on_answer(true, "\"e1\"");
+  CHECK(w.on_error(err(200, std::string(kObjectTooLarge))).result == BellCheck::rang); // a known bell replaced
+  CHECK(w.etag_to_send().empty());
+  auto failed = w.on_error(err(503, "SlowDown"));
+  CHECK(failed.result == BellCheck::failed);
+  CHECK(failed.report);
+  CHECK(w.on_error(err(403, "SignatureDoesNotMatch")).report);
 }
