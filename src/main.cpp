@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
     const bool old_env = std::getenv("HOSHINO_BUCKET") || std::getenv("HOSHINO_ARGS");
     fmt::print(stderr, "hoshino: {}{} (try --help)\n", options.error(),
                old_env ? "; HOSHINO_BUCKET, HOSHINO_ULA and HOSHINO_ARGS are no longer read: their settings go "
-                         "into /etc/hoshino/hoshino.conf (README, Deploying)" : "");
+                         "into /etc/hoshino/hoshino.conf (docs/deploying.md)" : "");
     return 2;
   }
   if (options->help) {

@@ -364,7 +364,7 @@ int run(const Options& o) {
   if (config.presence) {
     if (auto r = run_to_completion(io, node.publish_presence()); !r)
       return fail("cannot write this node's presence record: " + r.error().describe() +
-                  " (the policy must allow PutObject and DeleteObject on it: docs/operating.md, Least privilege)");
+                  " (the policy must allow PutObject and DeleteObject on it: docs/security.md, Least privilege)");
   }
   // `hoshino show`: in the state directory (0700, root's), so only root reaches it.
   auto control = node::ControlServer::bind(io, o.state_dir + "/control.sock", [&] { return node.render_show(); });

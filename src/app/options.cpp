@@ -133,7 +133,7 @@ Getter toggle_of(F field, bool on) {
 // What -v and -vv hand the verbose flag's setter (no user spells a value with a NUL in it).
 constexpr std::string_view kVerboseMarker[] = {std::string_view("\0+1", 3), std::string_view("\0+2", 3)};
 
-// --- experiment switches (--experiment a,b): A/B runs of scripts/experiment.sh, README's Benchmarks
+// --- experiment switches (--experiment a,b): A/B runs of scripts/experiment.sh, docs/benchmarks.md
 
 struct Experiment {
   std::string_view name;
@@ -371,7 +371,7 @@ const std::vector<Flag>& flags() {
                    return std::nullopt;
                  },
                  nullptr, "", false});
-    // Tuning: the defaults are what README's benchmarks measure.
+    // Tuning: the defaults are what docs/benchmarks.md measures.
     constexpr std::size_t kQueue[] = {65536, std::size_t{1} << 32}, kInFlight[] = {1, 256};
     constexpr std::size_t kTotalQueue[] = {1 << 20, std::size_t{1} << 34}, kTotalInFlight[] = {1, 4096};
     constexpr std::size_t kBundle[] = {1280, 8 << 20};
@@ -633,8 +633,8 @@ std::string group_title(std::string_view g) {
   if (g == "s3") return "S3";
   if (g == "security") return "Security";
   if (g == "node") return "Node";
-  if (g == "tuning") return "Tuning (the defaults are what README's benchmarks measure)";
-  return "Experiment switches (for A/B runs; README, Benchmarks)";
+  if (g == "tuning") return "Tuning (the defaults are what docs/benchmarks.md measures)";
+  return "Experiment switches (for A/B runs; docs/benchmarks.md)";
 }
 
 std::string group_help(std::string_view g, unsigned bit, bool common_only) {

@@ -26,7 +26,7 @@ struct Options {
   std::size_t mtu = 53049;
   // TCP congestion control of the tunnel's route (`ip route ... congctl`); "system": the host's default.
   // Cubic by default: BBR paces a stream at its bandwidth estimate, so each object holds what trickled
-  // in during one PUT; a window-based sender fills it (README, Benchmarks, "The tunnel's congestion control").
+  // in during one PUT; a window-based sender fills it (docs/benchmarks.md, "The tunnel's congestion control").
   std::string tcp_congestion = "cubic";
   static constexpr std::string_view kHostTcpCongestion = "system"; // the value that sets none on the route
   std::string netns;   // empty: stay in the current namespace
@@ -66,7 +66,7 @@ std::string usage(std::string_view command = "", std::string_view topic = "");
 // The settings `o` runs with, as a config file (`hoshino check`): parsing it gives `o` back.
 std::string effective_settings(const Options& o);
 
-// What --help says of each flag, for the test that holds README's flag table to it.
+// What --help says of each flag, for the test that holds docs/operating.md's flag table to it.
 struct FlagDoc {
   std::string flag;     // "--poll-max"
   std::string arg;      // "D", or empty for a switch

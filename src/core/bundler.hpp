@@ -8,7 +8,7 @@
 // One exception to "at once": a batch of nothing but TCP ACKs waits ack_hold for company. A delivered
 // bundle makes the receiving kernel ACK at once, and again moments later as the application reads (window
 // updates); without the wait those are two objects, each a PUT for the receiver and a GET for the sender
-// (README, Benchmarks, "The ACK hold").
+// (docs/benchmarks.md, "The ACK hold").
 #include "core/ipv6.hpp"
 #include "util/clock.hpp"
 
@@ -22,7 +22,7 @@ namespace hoshino::core {
 
 struct BundlerConfig {
   std::size_t max_in_flight = 4;          // PUTs per destination at once
-  std::size_t max_bundle_bytes = 2 << 20; // packet bytes per object (see README, Benchmarks)
+  std::size_t max_bundle_bytes = 2 << 20; // packet bytes per object (see docs/benchmarks.md)
   std::size_t max_queue_bytes = 8 << 20;  // waiting bytes per destination; beyond it the oldest are dropped
   std::size_t max_bundle_packets = 65535; // packets per object (the format's limit; 1 = no bundling)
   // The whole node, across destinations: many busy destinations must not add up without bound.

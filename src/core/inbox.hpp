@@ -76,7 +76,7 @@ struct InboxConfig {
   // A conversation's next key (a sender that is not streaming) is polled again conversation_poll_wait_ms
   // after a miss or an error. Back to back, both nodes' polls kept the server so busy that every request
   // slowed: waiting 1 ms takes 26-43% of a conversation's GETs away and the pings got faster, not slower
-  // (README, Benchmarks, "Conversation polls"). 0: back to back (`--experiment unpaced-conversation-polls`).
+  // (docs/benchmarks.md, "Conversation polls"). 0: back to back (`--experiment unpaced-conversation-polls`).
   std::uint64_t conversation_poll_wait_ms = 1;
   // With conversation_poll_max_ms set, after conversation_eager_polls misses the wait grows 1, 2, 4... ms
   // up to it: an idle conversation costs ~40 GETs a second, not hundreds, but a reply waits up to that

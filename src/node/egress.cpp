@@ -167,7 +167,7 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
     if (step.plain_puts_now && conditional_puts_) {
       conditional_puts_ = false; // for every PUT from now on (said once)
       log::warn("the S3 server does not support conditional PUTs (If-None-Match: *): a bucket writer can "
-                "overwrite objects at announced keys; see docs/security.md");
+                "overwrite objects at announced keys; see docs/security.md, Replays, squatting and restarts");
     }
   }
   auto first_attempt = attempt.first_attempt();

@@ -93,7 +93,7 @@ std::size_t StateDir::slot_for(const core::Address& sender, const core::Ulid& id
   while (i < slots_.size() && slots_[i].id != core::Ulid{}) ++i;
   if (i == slots_.size() && slots_.size() >= max_slots_) {
     // Full: the sender with the oldest record gives up its slot (at max_senders live senders, a restart
-    // may then deliver that one's last objects again; see README, Hardening).
+    // may then deliver that one's last objects again; see docs/security.md, Replays, squatting and restarts).
     i = static_cast<std::size_t>(std::min_element(slots_.begin(), slots_.end(), [](const Slot& a, const Slot& b) {
           return a.id < b.id;
         }) - slots_.begin());
