@@ -18,7 +18,7 @@ std::optional<Clock::time_point> Retry::on_failure(S3Fault fault, bool stopping,
   if (!policy_of(fault).retry || stopping) return std::nullopt;
   if (config_.max_attempts > 0 && attempt_ >= config_.max_attempts) return std::nullopt;
   auto at = now + backoff_delay(config_.backoff, attempt_, random01);
-  if (config_.deadline.count() > 0 && at - first_ > config_.deadline) return std::nullopt;
+  if (config_.deadline && at - first_ > *config_.deadline) return std::nullopt;
   ++attempt_;
   return at;
 }

@@ -19,8 +19,8 @@ std::chrono::nanoseconds backoff_delay(const BackoffConfig& config, int attempt,
 
 struct RetryConfig {
   BackoffConfig backoff;
-  // No attempt starts later than this after the first (zero: no deadline).
-  std::chrono::nanoseconds deadline{};
+  // No attempt starts later than this after the first (nullopt: no deadline; zero: no retry).
+  std::optional<std::chrono::nanoseconds> deadline;
   int max_attempts = 0; // at most this many attempts (0: no bound but the deadline)
 };
 

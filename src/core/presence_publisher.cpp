@@ -14,6 +14,7 @@ std::optional<PresenceAction> PresencePublisher::next(Clock::time_point now) {
   // Only once the current record is there: until then the old one is how peers reach us.
   if (published_ && !stale_.empty() && now >= remove_due_) {
     busy_ = true;
+    removing_ = stale_; // a rotation meanwhile may add to stale_: only these are answered for
     return PresenceAction{PresenceAction::Kind::remove, {}, stale_};
   }
   return std::nullopt;
@@ -27,9 +28,11 @@ void PresencePublisher::on_written(const std::string& key, bool ok, Clock::time_
   if (ok) remove_due_ = now; // what is stale goes now
 }
 
-void PresencePublisher::on_removed(std::vector<std::string> keys_left, Clock::time_point now) {
+void PresencePublisher::on_removed(bool ok, Clock::time_point now) {
   busy_ = false;
-  std::erase_if(stale_, [&](const std::string& k) { return std::find(keys_left.begin(), keys_left.end(), k) == keys_left.end(); });
+  if (ok)
+    std::erase_if(stale_, [&](const std::string& k) { return std::find(removing_.begin(), removing_.end(), k) != removing_.end(); });
+  removing_.clear();
   remove_due_ = now + timing_.retry;
 }
 

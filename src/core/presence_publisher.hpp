@@ -32,8 +32,9 @@ public:
   // What to do now, if anything (marks it under way).
   std::optional<PresenceAction> next(Clock::time_point now);
   void on_written(const std::string& key, bool ok, Clock::time_point now);
-  // keys_left: those that could not be removed (retried after `retry`).
-  void on_removed(std::vector<std::string> keys_left, Clock::time_point now);
+  // ok: the removal was answered; the keys it sent are done with (those S3 refused one by one are given
+  // up: the shell says so). Not ok: the request failed; tried again after `retry`.
+  void on_removed(bool ok, Clock::time_point now);
   // A new identity key: its record is due at once; the old one goes once it is written.
   void rotate(std::string key, Clock::time_point now);
   // Records of this address under other keys, found at startup (a key replaced while the node was down,
@@ -52,6 +53,7 @@ private:
   Clock::time_point due_;                // the next write of key_
   Clock::time_point remove_due_{};       // the next removal of stale_
   std::vector<std::string> stale_;       // our records under keys we no longer hold
+  std::vector<std::string> removing_;    // the part of stale_ a removal under way was sent
   bool published_ = false;               // key_ is written (removing stale_ is safe)
   bool busy_ = false;
 };

@@ -199,7 +199,7 @@ asio::awaitable<void> Node::ring(core::Address dst) {
   auto key = core::bell_key(config_.key_prefix, dst);
   // Not for long: the next object after a quiet spell rings again, and the receiver LISTs anyway every
   // idle_list_interval.
-  core::Retry attempts(core::RetryConfig{config_.put_backoff, {}, kRingAttempts}, Clock::now());
+  core::Retry attempts(core::RetryConfig{config_.put_backoff, std::nullopt, kRingAttempts}, Clock::now());
   Timer retry(io_);
   for (;;) {
     metrics_.request(store::OpKind::put);

@@ -112,7 +112,10 @@ asio::awaitable<void> Node::presence_step(core::PresenceAction action) {
   metrics_.request(store::OpKind::remove);
   auto r = co_await store_.remove(action.keys);
   if (!r) s3_failed(store::OpKind::remove, r.error());
-  presence_.on_removed(r ? std::move(*r) : action.keys, Clock::now());
+  else if (!r->empty())
+    log::warn("could not remove {} old presence record(s) of this node (first: {}): peers may list it under a key "
+              "it no longer holds until the bucket's lifecycle rule expires them", r->size(), r->front());
+  presence_.on_removed(static_cast<bool>(r), Clock::now());
   heartbeat_.poke();
 }
 

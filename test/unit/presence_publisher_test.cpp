@@ -32,7 +32,9 @@ TEST_CASE("The record is written at once, then every refresh; a failed write is 
   CHECK(p.published());
   CHECK(p.due() == t0 + 2min + 6h);
   CHECK_FALSE(p.next(t0 + 3h));
-  CHECK(p.next(t0 + 2min + 6h)->kind == Kind::write);
+  auto refresh = p.next(t0 + 2min + 6h);
+  REQUIRE(refresh);
+  CHECK(refresh->kind == Kind::write);
 }
 
 TEST_CASE("A rotation writes the new record first and removes the old one after; a failed removal is retried", "[presence_publisher][rotate]") {
@@ -54,12 +56,12 @@ TEST_CASE("A rotation writes the new record first and removes the old one after;
   REQUIRE(r);
   CHECK(r->kind == Kind::remove);
   CHECK(r->keys == std::vector<std::string>{"old"});
-  p.on_removed({"old"}, t0 + 1h + 1min); // refused: tried again after `retry`, not at the next refresh
+  p.on_removed(false, t0 + 1h + 1min); // the request failed: tried again after `retry`, not at the next refresh
   CHECK(p.due() == t0 + 1h + 2min);
   auto r2 = p.next(t0 + 1h + 2min);
   REQUIRE(r2);
   CHECK(r2->kind == Kind::remove);
-  p.on_removed({}, t0 + 1h + 2min);
+  p.on_removed(true, t0 + 1h + 2min);
   CHECK(p.stale().empty());
   CHECK(p.due() == t0 + 1h + 1min + 6h);
 }
@@ -87,7 +89,9 @@ TEST_CASE("Records of this address under other keys found at startup go once the
   PresencePublisher p(kTiming, "cur", t0);
   p.add_stale({"cur", "older", "older"});
   CHECK(p.stale() == std::vector<std::string>{"older"});
-  REQUIRE(p.next(t0)->kind == Kind::write);
+  auto first = p.next(t0);
+  REQUIRE(first);
+  CHECK(first->kind == Kind::write);
   p.on_written("cur", true, t0);
   auto r = p.next(t0);
   REQUIRE(r);
@@ -96,4 +100,26 @@ TEST_CASE("Records of this address under other keys found at startup go once the
   back.rotate("b", t0);
   back.rotate("a", t0);
   CHECK(back.stale() == std::vector<std::string>{"b"});
+}
+
+TEST_CASE("A rotation while old records are being removed: the record it leaves behind is removed too", "[presence_publisher][rotate]") {
+  PresencePublisher p(kTiming, "a", t0);
+  p.next(t0);
+  p.on_written("a", true, t0);
+  p.rotate("b", t0);
+  REQUIRE(p.next(t0)->key == "b");
+  p.on_written("b", true, t0);
+  auto r = p.next(t0);
+  REQUIRE(r);
+  REQUIRE(r->keys == std::vector<std::string>{"a"});
+  p.rotate("c", t0 + 1s); // while the removal of a is under way
+  p.on_removed(true, t0 + 2s);
+  CHECK(p.stale() == std::vector<std::string>{"b"}); // only a was answered for
+  auto w = p.next(t0 + 2s);
+  REQUIRE(w);
+  CHECK(w->key == "c");
+  p.on_written("c", true, t0 + 2s);
+  auto r2 = p.next(t0 + 2s);
+  REQUIRE(r2);
+  CHECK(r2->keys == std::vector<std::string>{"b"});
 }

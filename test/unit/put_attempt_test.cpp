@@ -107,7 +107,7 @@ TEST_CASE("NotImplemented on a create-only PUT switches to plain PUTs at once, a
 }
 
 TEST_CASE("Retry: a bound on attempts, a deadline, and faults that are not retried", "[backoff][retry]") {
-  Retry three(RetryConfig{BackoffConfig{10ms, 1s}, {}, 3}, t0);
+  Retry three(RetryConfig{BackoffConfig{10ms, 1s}, std::nullopt, 3}, t0);
   auto t = t0;
   for (int i = 1; i < 3; ++i) {
     auto at = three.on_failure(S3Fault::transient, false, t, 0.0);
@@ -121,4 +121,6 @@ TEST_CASE("Retry: a bound on attempts, a deadline, and faults that are not retri
   CHECK(r.attempt() == 2);
   CHECK_FALSE(r.on_failure(S3Fault::too_large, false, t0, 0.0));
   CHECK_FALSE(r.on_failure(S3Fault::transient, false, t0 + 6ms, 0.0)); // would start at 16 ms > 15 ms
+  Retry none(RetryConfig{BackoffConfig{10ms, 1s}, 0ms, 0}, t0); // a zero deadline: no retry at all
+  CHECK_FALSE(none.on_failure(S3Fault::transient, false, t0, 0.0));
 }
