@@ -1,15 +1,15 @@
 #pragma once
-// The node's monotonic clock: steady_clock, unless a test drives the time itself
-// (test/support/virtual_time.hpp). Everything that measures durations or arms timers in the node, the
-// core's schedules and the in-memory fakes reads this clock, so the in-process node tests run on
-// virtual time: deterministic, and independent of how fast or loaded the machine is.
-// (asio timers of this clock: util/timer.hpp. The HTTP layer keeps real time: it talks to real sockets.)
-#include <algorithm>
+// The node's monotonic clock: steady_clock, unless a TimeSource is installed. Everything that measures
+// durations or arms timers in the node, the cores' schedules and the in-memory fakes reads this clock,
+// so a program that installs its own source (the in-process node tests install virtual time,
+// test/support/virtual_time.hpp) decides what time it is. (asio timers of this clock: util/timer.hpp;
+// the wall clock: util/wall_clock.hpp. The HTTP layer keeps real time: it talks to real sockets.)
 #include <chrono>
 #include <cstdint>
-#include <utility>
 
 namespace hoshino {
+
+class TimeSource;
 
 struct Clock {
   using duration = std::chrono::nanoseconds;
@@ -18,33 +18,30 @@ struct Clock {
   using time_point = std::chrono::time_point<Clock>;
   static constexpr bool is_steady = true;
 
-  static time_point now() noexcept {
-    if (virtual_now_) return *virtual_now_;
-    return time_point(std::chrono::duration_cast<duration>(std::chrono::steady_clock::now().time_since_epoch()));
-  }
-  // Tests only: while set, now() reads *now and the wall clock (util/wall_clock.hpp) moves with it from
-  // wall_ms at the instant *now had when this was called. nullptr: real time again.
-  static void drive(time_point* now, std::uint64_t wall_ms = 0) noexcept {
-    virtual_now_ = now;
-    if (now) virtual_wall_base_ms_ = wall_ms - static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(now->time_since_epoch()).count());
-  }
-  static bool is_virtual() noexcept { return virtual_now_ != nullptr; }
-  static std::uint64_t virtual_wall_ms() noexcept {
-    return virtual_wall_base_ms_ + static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(virtual_now_->time_since_epoch()).count());
-  }
-  // Under virtual time, asio's wait for its earliest Timer (util/timer.hpp) does not sleep: time moves
-  // to that timer at once, but never past the limit the test's driver set.
-  static void pass(duration d) noexcept {
-    if (virtual_now_ && d > duration::zero()) *virtual_now_ = std::min(*virtual_now_ + d, std::max(*virtual_now_, limit_));
-  }
-  static void limit(time_point t) noexcept { limit_ = t; }
+  static time_point now() noexcept;
+
+  // The source now() reads from here on; nullptr: the machine's clocks again.
+  static void install(TimeSource* source) noexcept { source_ = source; }
+  static TimeSource* source() noexcept { return source_; }
 
 private:
-  static inline time_point* virtual_now_ = nullptr;
-  static inline std::uint64_t virtual_wall_base_ms_ = 0;
-  static inline time_point limit_{};
+  static inline TimeSource* source_ = nullptr;
 };
+
+// Where the time comes from when it is not the machine's clocks.
+class TimeSource {
+public:
+  virtual ~TimeSource() = default;
+  virtual Clock::time_point now() noexcept = 0;
+  // Milliseconds since the epoch, moving with now().
+  virtual std::uint64_t wall_ms() noexcept = 0;
+  // asio asks how long to wait for its earliest timer (due `d` from now); the answer is what it waits.
+  virtual Clock::duration wait_for(Clock::duration d) noexcept = 0;
+};
+
+inline Clock::time_point Clock::now() noexcept {
+  if (source_) return source_->now();
+  return time_point(std::chrono::duration_cast<duration>(std::chrono::steady_clock::now().time_since_epoch()));
+}
 
 } // namespace hoshino

@@ -1,6 +1,6 @@
 #pragma once
-// An asio timer on the node's clock (util/clock.hpp). Under a test's virtual time, asio's wait for the
-// earliest timer does not sleep: the clock moves straight to it (test/support/virtual_time.hpp).
+// An asio timer on the node's clock (util/clock.hpp): asio asks the installed TimeSource, if any, how long
+// to wait for its earliest timer.
 #include "util/clock.hpp"
 
 #include <asio/basic_waitable_timer.hpp>
@@ -9,9 +9,8 @@ namespace hoshino {
 
 struct ClockWaitTraits {
   static Clock::duration to_wait_duration(const Clock::duration& d) {
-    if (!Clock::is_virtual()) return d;
-    Clock::pass(d);
-    return Clock::duration::zero();
+    if (auto* source = Clock::source()) return source->wait_for(d);
+    return d;
   }
   static Clock::duration to_wait_duration(const Clock::time_point& t) { return to_wait_duration(t - Clock::now()); }
 };

@@ -1,7 +1,7 @@
 #pragma once
 // Milliseconds since the epoch on this machine's clock: what ULIDs carry and what S3's Date is compared
 // with. (Durations use hoshino::Clock; this is only for instants shared with other machines.) Under a
-// test's virtual time (util/clock.hpp) it moves with that time.
+// TimeSource installed (util/clock.hpp) it moves with that source's time.
 #include "util/clock.hpp"
 
 #include <chrono>
@@ -11,7 +11,7 @@ namespace hoshino {
 
 inline std::uint64_t wall_ms() {
   using namespace std::chrono;
-  if (Clock::is_virtual()) return Clock::virtual_wall_ms();
+  if (auto* source = Clock::source()) return source->wall_ms();
   return static_cast<std::uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
 }
 
