@@ -1,5 +1,6 @@
 #include "app/options.hpp"
 
+#include "core/s3_prices.hpp"
 #include "net/metrics_server.hpp"
 #include "util/text.hpp"
 
@@ -410,9 +411,10 @@ const std::vector<Flag>& flags() {
                  duration_of([](auto& o) -> auto& { return o.node.ingress.pace.busy; })});
     t.push_back({"bell-interval", "D", "tuning", false, kNode,
                  [] {
-                   // The idle cost of the default, from the default (S3 Standard: $0.0004 per 1000 GETs).
+                   // The idle cost of the default, from the default, at S3 Standard's price of a GET.
                    const auto d = core::IngressConfig{}.bell_interval;
-                   const double per_day = 86400.0 / std::chrono::duration<double>(d).count() * 0.0004 / 1000;
+                   const auto gets = static_cast<std::uint64_t>(86400.0 / std::chrono::duration<double>(d).count());
+                   const double per_day = core::kS3Standard.dollars(0, 0, gets);
                    return fmt::format("an idle node checks its doorbell (one GET) every D: a packet to it waits D/2 "
                                       "on average, and it costs 86400 s/D GETs a day ({}: ${:.4f} a day at S3 "
                                       "Standard prices); off: idle nodes LIST every --poll-max instead (they still "

@@ -192,10 +192,8 @@ bool PeerDirectory::start_listing(Clock::time_point now) {
   // not make the node LIST the directory at will; the inbox asks again while its object waits).
   if (waiting_.empty() && started_at_ && now - *started_at_ < config_.wanted_interval * static_cast<int>(pages_))
     return false;
-  // After a failure, not at once again: packets that need a key wait for the next try.
-  if (config_.need_keys && failed_at_ && now - *failed_at_ < config_.fail_open && started_at_ &&
-      now - *started_at_ < config_.fail_open)
-    return false;
+  // After a failure, not at once again: packets that need a key wait for the next try (backoff).
+  if (retry_at_ && now < *retry_at_) return false;
   wanted_ = false;
   started_at_ = now;
   listing_ = true;
@@ -221,6 +219,8 @@ std::vector<Resolved> PeerDirectory::release(bool all_present, Clock::time_point
 std::vector<Resolved> PeerDirectory::on_listed(const std::vector<PeerKey>& present, bool complete,
                                                Clock::time_point now) {
   listing_ = false;
+  failures_in_row_ = 0;
+  retry_at_.reset();
   std::erase_if(present_, [&](const auto& p) { return p.second <= now; });
   std::map<Address, std::vector<PublicKey>> by_address; // a listing may show two records for one node
   for (const auto& pk : present) by_address[pk.address].push_back(pk.key);
@@ -246,6 +246,8 @@ std::vector<Resolved> PeerDirectory::on_list_failed(Clock::time_point now) {
   listing_ = false;
   ++listing_failures_;
   failed_at_ = now;
+  const unsigned doublings = std::min(failures_in_row_++, 16u);
+  retry_at_ = now + std::min<Duration>(config_.retry_first * (1 << doublings), config_.fail_open);
   // S3 trouble is no proof of absence: what waited goes out; but without keys nothing can be sealed,
   // so with identity sealing those packets wait for the next listing (bounded queues).
   if (config_.need_keys) {
@@ -262,6 +264,11 @@ std::vector<Resolved> PeerDirectory::on_list_failed(Clock::time_point now) {
     return out;
   }
   return release(true, now);
+}
+
+std::optional<Clock::time_point> PeerDirectory::next_listing() const {
+  if (listing_ || waiting_.empty()) return std::nullopt;
+  return retry_at_.value_or(Clock::time_point{}); // (no backoff: due now)
 }
 
 void PeerDirectory::on_heard(const Address& src, Clock::time_point now) { remember(src, now); }

@@ -69,6 +69,10 @@ struct PeerDirectoryConfig {
   // After a failed listing, unknown destinations are sent to (as before the directory) for this long:
   // an S3 hiccup must not cut peers off.
   Duration fail_open = std::chrono::seconds(5);
+  // After a failed listing, packets that need a key wait for the next one: it comes after retry_first,
+  // doubling with each failure in a row up to fail_open (a 500 or a SlowDown must not cost 5 s of
+  // packets beyond max_waiting_packets).
+  Duration retry_first = std::chrono::milliseconds(250);
   std::size_t max_peers = 65536;        // remembered present peers (a listing reads at most max_pages)
   // A peer's previous key is still accepted this long after its new one was seen: objects sealed
   // before its rotation may still be on their way (and it keeps its old private key as long).
@@ -144,6 +148,9 @@ public:
   void set_listing_pages(std::size_t pages) { pages_ = std::max<std::size_t>(pages, 1); }
   // The listing failed: the waiting packets go out anyway, and unknown destinations are sent to for fail_open.
   std::vector<Resolved> on_list_failed(Clock::time_point now);
+  // When start_listing will next say yes for packets that wait (after failures, the backoff ends), if
+  // any wait and no listing is under way: the node's timer.
+  std::optional<Clock::time_point> next_listing() const;
   // An authentic object from src was received: src is there.
   void on_heard(const Address& src, Clock::time_point now);
   // Whether an ICMPv6 error may be sent now (token bucket); false counts as rate limited.
@@ -170,6 +177,8 @@ private:
   std::optional<Clock::time_point> listed_at_;   // the latest complete listing
   std::optional<Clock::time_point> failed_at_;   // the latest failed or incomplete listing
   std::optional<Clock::time_point> started_at_;  // the latest listing's start
+  std::optional<Clock::time_point> retry_at_;    // after failed listings: not before this
+  unsigned failures_in_row_ = 0;
   bool listing_ = false;
   bool wanted_ = false;
   std::size_t pages_ = 1;

@@ -179,14 +179,19 @@ asio::awaitable<void> Node::beat_loop() {
 void Node::on_timers() {
   auto now = Clock::now();
   if (auto at = bundler_.next_release(); at && now >= *at) flush_bundles(); // ACK holds that ended
-  if (config_.presence)
+  if (config_.presence) {
     if (auto action = presence_.next(now)) spawn(presence_step(std::move(*action)));
+    // Packets wait for a key after a failed listing: the next one once its backoff ends.
+    if (directory_.start_listing(now)) spawn(list_peers());
+  }
 }
 
 std::optional<Clock::time_point> Node::next_timer() const {
   auto at = bundler_.next_release();
-  if (config_.presence)
+  if (config_.presence) {
     if (auto p = presence_.due(); p && (!at || *p < *at)) at = p;
+    if (auto l = directory_.next_listing(); l && (!at || *l < *at)) at = l;
+  }
   return at;
 }
 

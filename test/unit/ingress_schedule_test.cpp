@@ -1,5 +1,6 @@
 // The ingress schedule on a fake clock: what a node does when, idle and busy, with its doorbell.
 #include "core/ingress_schedule.hpp"
+#include "core/s3_prices.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -65,7 +66,7 @@ struct Driver {
 };
 
 double dollars(std::uint64_t lists_and_puts, std::uint64_t gets) {
-  return static_cast<double>(lists_and_puts) * 0.005 / 1000 + static_cast<double>(gets) * 0.0004 / 1000;
+  return kS3Standard.dollars(lists_and_puts, 0, gets);
 }
 
 } // namespace

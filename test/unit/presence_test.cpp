@@ -221,10 +221,23 @@ TEST_CASE("Directory with identity sealing: a peer is sent to once its key is li
   CHECK(d.route(kNobody, q, now + 8s) == Route::wait); // the last listing is older than absent_ttl
   REQUIRE(d.start_listing(now + 8s));
   CHECK(d.on_list_failed(now + 8s).empty());
-  CHECK(d.route(kNobody, q, now + 9s) == Route::wait);
-  CHECK_FALSE(d.start_listing(now + 9s)); // not again at once after a failure
-  REQUIRE(d.start_listing(now + 14s));
-  auto late = d.on_listed({{kNobody, k1}}, true, now + 14s);
+  auto t = now + 8s;
+  CHECK(d.route(kNobody, q, t + 100ms) == Route::wait);
+  // Not again at once after a failure, but soon: retry_first, doubling with each failure in a row, at
+  // most fail_open. The node's timer (next_listing) says when.
+  CHECK_FALSE(d.start_listing(t + 100ms));
+  CHECK(d.next_listing() == t + 250ms);
+  for (auto wait : {250ms, 500ms, 1000ms, 2000ms, 4000ms, 5000ms, 5000ms}) {
+    CHECK(d.next_listing() == t + wait);
+    CHECK_FALSE(d.start_listing(t + wait - 1ms));
+    REQUIRE(d.start_listing(t + wait));
+    CHECK_FALSE(d.next_listing()); // under way
+    t += wait;
+    CHECK(d.on_list_failed(t).empty());
+  }
+  REQUIRE(d.start_listing(t + 5s));
+  auto late = d.on_listed({{kNobody, k1}}, true, t + 5s);
+  CHECK_FALSE(d.next_listing()); // nobody waits, and the failures in a row are over
   REQUIRE(late.size() == 1);
   CHECK(late[0].present);
   CHECK(late[0].packets.size() == 2); // both waited, none lost
