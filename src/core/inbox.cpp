@@ -210,9 +210,6 @@ void Inbox::on_poll_missed(const std::string& key, bool failed, std::uint64_t no
       auto& a = c->second;
       if (streaming(a)) {
         a.poll_at_ms = now_ms + std::max<std::uint64_t>(1, a.gap_ms / 8);
-      } else if (!failed && config_.conversation_poll_max_ms > 0 && ++a.misses > config_.conversation_eager_polls) {
-        unsigned doublings = std::min(a.misses - config_.conversation_eager_polls - 1, 16u);
-        a.poll_at_ms = now_ms + std::min<std::uint64_t>(config_.conversation_poll_max_ms, std::uint64_t{1} << doublings);
       } else {
         // An error waits too: a SlowDown must not be answered with the next GET at once.
         a.poll_at_ms = now_ms + config_.conversation_poll_wait_ms;
@@ -223,7 +220,6 @@ void Inbox::on_poll_missed(const std::string& key, bool failed, std::uint64_t no
 
 void Inbox::on_sent_to(const Address& peer) {
   if (auto c = chains_.find(peer); c != chains_.end() && !streaming(c->second)) {
-    c->second.misses = 0;
     c->second.poll_at_ms = 0;
   }
 }
@@ -253,7 +249,6 @@ void Inbox::announce(const Address& sender, const Ulid& of, const Ulid& next, st
     a.next = next;
     a.since_ms = now_ms;
     a.answered = false;
-    a.misses = 0;
     a.poll_at_ms = 0; // at once: in a stream the next object is often there already (pipelined PUTs)
     return;
   }

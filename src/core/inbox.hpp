@@ -69,20 +69,15 @@ struct InboxConfig {
   std::uint64_t chain_ttl_ms = kChainTtlMs; // how long an announced key is polled
   // A sender whose objects are made closer together than this (their ULIDs' times) is streaming: after
   // a poll of its next key misses, the next poll waits an eighth of that cadence instead of going back
-  // to back (most of those polls miss). 0: always back to back (`--experiment unpaced-stream-polls`).
+  // to back (most of those polls miss). 0: always back to back (tests).
   // The pace's stream window: one definition of a stream.
   std::uint64_t stream_gap_ms = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(PaceConfig{}.stream_window).count());
   // A conversation's next key (a sender that is not streaming) is polled again conversation_poll_wait_ms
   // after a miss or an error. Back to back, both nodes' polls kept the server so busy that every request
   // slowed: waiting 1 ms takes 26-43% of a conversation's GETs away and the pings got faster, not slower
-  // (docs/benchmarks.md, "Conversation polls"). 0: back to back (`--experiment unpaced-conversation-polls`).
+  // (docs/benchmarks.md, "Conversation polls"). 0: back to back (tests).
   std::uint64_t conversation_poll_wait_ms = 1;
-  // With conversation_poll_max_ms set, after conversation_eager_polls misses the wait grows 1, 2, 4... ms
-  // up to it: an idle conversation costs ~40 GETs a second, not hundreds, but a reply waits up to that
-  // long (`--experiment paced-conversations`: 10; not the default, it costs the ping goal).
-  unsigned conversation_eager_polls = 8;
-  std::uint64_t conversation_poll_max_ms = 0;
   ReplayConfig replay;                 // which (sender, ULID) were consumed
   // A failed GET is tried again after retry_base_ms, doubling up to retry_max_ms, until the object is
   // older than max_age_ms (a SlowDown burst delays packets; it does not lose them).
@@ -222,7 +217,6 @@ private:
     std::uint64_t poll_at_ms = 0; // a streaming sender's next key is not polled before this
     bool answered = false;      // a poll found it (the cadence is kept for the next announcement)
     std::uint64_t of_ms = 0;    // the time in the ULID of the object that announced it
-    unsigned misses = 0;        // polls of this announced key that found nothing yet
   };
   bool streaming(const Announced& a) const { return a.gap_ms > 0 && a.gap_ms < config_.stream_gap_ms; }
   // The announced key, if it is still worth asking for (not listed, consumed or asked already).

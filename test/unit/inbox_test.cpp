@@ -658,40 +658,6 @@ TEST_CASE_METHOD(Fixture, "An announced key that answered with junk is not polle
   CHECK_FALSE(in.chained(kNow + 10));
 }
 
-TEST_CASE_METHOD(Fixture, "A conversation's reply is polled eagerly at first, then at a bounded rate", "[inbox][chain]") {
-  for (bool paced : {true, false}) {
-    auto c = config();
-    c.stream_gap_ms = 100;
-    // Paced: as --experiment paced-conversations sets it, on the default 1 ms wait. Not paced: as
-    // --experiment unpaced-conversation-polls, back to back.
-    c.conversation_poll_wait_ms = paced ? InboxConfig{}.conversation_poll_wait_ms : 0;
-    c.conversation_poll_max_ms = paced ? 25 : 0;
-    Inbox in(c);
-    auto k1 = key(kA, kNow - 2000, 1), k2 = key(kA, kNow - 1000, 1);
-    receive(in, k1, body(kA, {"0"}, std::nullopt, ulid_of(k2)), kNow);
-    // A reply that takes a second to come: count the polls made, each answered "not yet" after 1.5 ms.
-    std::uint64_t t = kNow;
-    int polls = 0, early = 0;
-    while (t < kNow + 1000) {
-      auto due = in.polls_due(t) ? std::optional<std::uint64_t>(t) : in.next_poll_ms(t);
-      REQUIRE(due);
-      t = std::max(t, *due);
-      REQUIRE(in.start_polls(t) == std::vector<std::string>{k2});
-      ++polls;
-      if (t < kNow + 17) ++early;
-      t += 1;
-      in.on_poll_missed(k2, false, t);
-    }
-    INFO("paced " << paced << ": " << polls << " polls, " << early << " in the first 17 ms");
-    if (paced) {
-      CHECK(early >= 8);    // the first 8 go 1 ms apart: a reply within a round trip is found at once
-      CHECK(polls <= 60);   // then at most one per 25 ms: ~40 a second
-    } else {
-      CHECK(polls >= 900);  // the experiment's switch: back to back all along
-    }
-  }
-}
-
 TEST_CASE_METHOD(Fixture, "By default a conversation's next key is polled a millisecond after each miss or error", "[inbox][chain]") {
   auto c = config();
   c.stream_gap_ms = 100;

@@ -231,26 +231,24 @@ TEST_CASE("Node-wide bounds: defaults and limits", "[options]") {
         std::string::npos);
 }
 
-TEST_CASE("Experiment switches", "[options]") {
+TEST_CASE("Experiment switches; retired ones are refused with the reason", "[options]") {
   auto o = parse({"--bucket", "b", "--ula", "fd5e::/64"});
   REQUIRE(o);
   CHECK(o->node.inbox.stream_gap_ms == 100);
   CHECK(o->node.inbox.conversation_poll_wait_ms == 1);
-  o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-conversation-polls"});
+  o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "no-chain,bundle-packets=4"});
   REQUIRE(o);
-  CHECK(o->node.inbox.conversation_poll_wait_ms == 0);
-  CHECK(o->node.inbox.stream_gap_ms == 100);
-  o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-stream-polls"});
-  REQUIRE(o);
-  CHECK(o->node.inbox.stream_gap_ms == 0);
-  CHECK(o->node.inbox.conversation_poll_max_ms == 0);
-  o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "paced-conversations,unpaced-stream-polls"});
-  REQUIRE(o);
-  CHECK(o->node.inbox.conversation_poll_max_ms == 10);
-  CHECK(o->node.inbox.stream_gap_ms == 0);
-  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "unpaced-stream-polls,nope"}).error() ==
+  CHECK_FALSE(o->node.chain_keys);
+  CHECK(o->node.bundler.max_bundle_packets == 4);
+  for (const char* retired : {"unpaced-stream-polls", "unpaced-conversation-polls", "paced-conversations"}) {
+    auto r = parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", retired});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().starts_with(std::string("--experiment '") + retired + "': retired ("));
+    CHECK(r.error().find("docs/benchmarks.md") != std::string::npos);
+  }
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "no-ring,nope"}).error() ==
         "--experiment 'nope': unknown (one of: original-design, no-inline, no-anticipation, no-second-list, "
-        "no-chain, no-ring, unpaced-stream-polls, unpaced-conversation-polls, paced-conversations, bundle-packets=N)");
+        "no-chain, no-ring, bundle-packets=N)");
 }
 
 namespace {
