@@ -218,8 +218,8 @@ struct Retired {
   std::string_view why;
 };
 constexpr Retired kRetired[] = {
-    {"unpaced-stream-polls", "polling a stream's next key back to back made 40% more misses and ~5% more $/GB"},
-    {"unpaced-conversation-polls", "polling a conversation's next key back to back made 26-43% more GETs and "
+    {"unpaced-stream-polls", "polling a stream's next key back to back made 64% more misses and ~5% more $/GB"},
+    {"unpaced-conversation-polls", "polling a conversation's next key back to back made 34-76% more GETs and "
                                    "slower pings"},
     {"paced-conversations", "backing a reply's polls off to 10 ms made pings 57% slower (15.2 against 9.7 ms)"},
 };

@@ -65,7 +65,10 @@ bool Bundler::full(const Queue& q) const {
   return q.bytes >= config_.max_bundle_bytes || q.packets.size() >= config_.max_bundle_packets;
 }
 
-std::optional<Batch> Bundler::add(const Address& dst, Bytes packet, Clock::time_point now) {
+std::optional<Batch> Bundler::add(Outgoing outgoing, Clock::time_point now) {
+  const Address dst = outgoing.view.dst;
+  const bool ack = outgoing.view.pure_tcp_ack;
+  Bytes packet = std::move(outgoing.bytes);
   Queue& q = queues_[dst];
   // Bounded: drop the oldest (they are the most likely to be useless by the time they would arrive).
   while (!q.packets.empty() && q.bytes + packet.size() > config_.max_queue_bytes) drop_front(q, false);
@@ -78,7 +81,6 @@ std::optional<Batch> Bundler::add(const Address& dst, Bytes packet, Clock::time_
     if (!largest) break;
     drop_front(*largest, true);
   }
-  bool ack = is_pure_tcp_ack(packet);
   if (q.packets.empty()) {
     q.acks_only = ack;
     q.hold_until = now + config_.ack_hold;

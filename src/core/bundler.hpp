@@ -44,7 +44,7 @@ public:
   explicit Bundler(BundlerConfig config);
 
   // A packet for dst, part of a burst: queued; returns a batch only if a full bundle can start now.
-  std::optional<Batch> add(const Address& dst, Bytes packet, Clock::time_point now);
+  std::optional<Batch> add(Outgoing packet, Clock::time_point now); // to packet.view.dst
   // End of a burst: a batch for each destination with packets waiting, no PUT in flight and no ACK hold
   // running. Also what to call when next_release() has come.
   std::vector<Batch> flush(Clock::time_point now);

@@ -25,13 +25,12 @@ std::uint16_t icmpv6_checksum(std::string_view packet) {
   return static_cast<std::uint16_t>(~sum & 0xffff);
 }
 
-std::optional<Bytes> address_unreachable(std::string_view invoking, const Address& from) {
-  auto h = parse_ipv6(invoking);
-  if (!h) return std::nullopt;
-  if (h->src == Address{} || h->src.is_multicast()) return std::nullopt;
-  // Never an error about an error (types 0-127), or loops of them could start. Only a packet whose first
-  // header is ICMPv6 is looked at: extension headers before it are rare enough to answer anyway.
-  if (h->next_header == kIcmpv6NextHeader && invoking.size() > 40 && byte(invoking, 40) < 128) return std::nullopt;
+std::optional<Bytes> address_unreachable(const Outgoing& packet, const Address& from) {
+  const auto& invoking = packet.bytes;
+  const auto& v = packet.view;
+  if (v.src == Address{} || v.src.is_multicast()) return std::nullopt;
+  // Never an error about an error, or loops of them could start.
+  if (v.icmpv6_error) return std::nullopt;
 
   std::size_t quoted = std::min(invoking.size(), kIcmpv6MinMtu - 40 - 8);
   Bytes out(40 + 8 + quoted, '\0');
@@ -42,7 +41,7 @@ std::optional<Bytes> address_unreachable(std::string_view invoking, const Addres
   out[6] = static_cast<char>(kIcmpv6NextHeader);
   out[7] = static_cast<char>(255);
   std::copy(from.bytes.begin(), from.bytes.end(), out.begin() + 8);
-  std::copy(h->src.bytes.begin(), h->src.bytes.end(), out.begin() + 24);
+  std::copy(v.src.bytes.begin(), v.src.bytes.end(), out.begin() + 24);
   out[40] = 1; // Destination Unreachable
   out[41] = 3; // address unreachable
   // 42-43 checksum, 44-47 unused (zero)

@@ -117,14 +117,39 @@ Result<Ipv6Header, PacketError> parse_ipv6(std::string_view p) {
   return h;
 }
 
-bool is_pure_tcp_ack(std::string_view packet) {
+namespace {
+
+bool pure_tcp_ack(std::string_view packet, const Ipv6Header& h) {
   constexpr std::uint8_t kTcp = 6, kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
-  auto h = parse_ipv6(packet);
-  if (!h || h->next_header != kTcp || h->payload_length < 20) return false;
+  if (h.next_header != kTcp || h.payload_length < 20) return false;
   auto u = [&](std::size_t i) { return static_cast<std::uint8_t>(packet[40 + i]); };
   std::size_t header = (u(12) >> 4) * 4u;
   std::uint8_t flags = u(13);
-  return header >= 20 && header == h->payload_length && (flags & kAck) && !(flags & (kFin | kSyn | kRst));
+  return header >= 20 && header == h.payload_length && (flags & kAck) && !(flags & (kFin | kSyn | kRst));
+}
+
+PacketView view_from(std::string_view packet, const Ipv6Header& h) {
+  constexpr std::uint8_t kIcmpv6 = 58;
+  PacketView v;
+  v.src = h.src;
+  v.dst = h.dst;
+  v.pure_tcp_ack = pure_tcp_ack(packet, h);
+  // Only a packet whose first header is ICMPv6 is looked at: extension headers before it are rare.
+  v.icmpv6_error = h.next_header == kIcmpv6 && packet.size() > 40 && static_cast<std::uint8_t>(packet[40]) < 128;
+  return v;
+}
+
+} // namespace
+
+bool is_pure_tcp_ack(std::string_view packet) {
+  auto h = parse_ipv6(packet);
+  return h && pure_tcp_ack(packet, *h);
+}
+
+std::optional<PacketView> view_of(std::string_view packet) {
+  auto h = parse_ipv6(packet);
+  if (!h) return std::nullopt;
+  return view_from(packet, *h);
 }
 
 std::string_view to_string(IgnoreReason r) {
@@ -141,10 +166,11 @@ std::string_view to_string(IgnoreReason r) {
 EgressDecision classify_egress(std::string_view packet, const UlaPrefix& prefix, const Address& self) {
   auto h = parse_ipv6(packet);
   if (!h) return {h.error() == PacketError::not_ipv6 ? IgnoreReason::not_ipv6 : IgnoreReason::malformed, {}};
-  if (h->dst.is_multicast()) return {IgnoreReason::multicast, h->dst};
-  if (!prefix.contains(h->dst)) return {IgnoreReason::outside_prefix, h->dst};
-  if (h->dst == self) return {IgnoreReason::to_self, h->dst};
-  return {std::nullopt, h->dst};
+  auto v = view_from(packet, *h);
+  if (h->dst.is_multicast()) return {IgnoreReason::multicast, v};
+  if (!prefix.contains(h->dst)) return {IgnoreReason::outside_prefix, v};
+  if (h->dst == self) return {IgnoreReason::to_self, v};
+  return {std::nullopt, v};
 }
 
 } // namespace hoshino::core

@@ -67,10 +67,27 @@ bool is_pure_tcp_ack(std::string_view packet);
 enum class IgnoreReason { not_ipv6, malformed, outside_prefix, multicast, to_self };
 std::string_view to_string(IgnoreReason r);
 
+// What egress reads of an outgoing packet, once (classify_egress): the directory, the ICMPv6 answer and the
+// bundler's ACK hold act on this instead of parsing the packet again.
+struct PacketView {
+  Address src;
+  Address dst;
+  bool pure_tcp_ack = false; // is_pure_tcp_ack
+  bool icmpv6_error = false; // an ICMPv6 error message (types 0-127): never answered with another
+};
+// The view of a well-formed IPv6 packet (parse_ipv6), or nothing.
+std::optional<PacketView> view_of(std::string_view packet);
+
 struct EgressDecision {
   std::optional<IgnoreReason> ignore; // set: do not forward
-  Address dst;
+  PacketView view;                    // (dst is set for every reason but not_ipv6 and malformed)
 };
 EgressDecision classify_egress(std::string_view packet, const UlaPrefix& prefix, const Address& self);
+
+// One packet on its way out, with what classify_egress read of it.
+struct Outgoing {
+  Bytes bytes;
+  PacketView view;
+};
 
 } // namespace hoshino::core

@@ -171,14 +171,15 @@ bool PeerDirectory::knows(const Address& dst, Clock::time_point now) const {
   return it != present_.end() && it->second > now;
 }
 
-Route PeerDirectory::route(const Address& dst, Bytes& packet, Clock::time_point now) {
+Route PeerDirectory::route(Outgoing& packet, Clock::time_point now) {
+  const Address& dst = packet.view.dst;
   if (knows(dst, now) && (!config_.need_keys || key_of(dst))) return Route::send;
   if (!config_.need_keys && failed_at_ && now - *failed_at_ < config_.fail_open) return Route::send;
   if (listed_at_ && now - *listed_at_ < config_.absent_ttl && !listing_) return Route::unreachable;
   auto it = waiting_.find(dst);
   if (it == waiting_.end()) {
     if (waiting_.size() >= config_.max_waiting_peers) return Route::dropped;
-    it = waiting_.emplace(dst, std::vector<Bytes>{}).first;
+    it = waiting_.emplace(dst, std::vector<Outgoing>{}).first;
     waiting_order_.push_back(dst);
   }
   if (it->second.size() >= config_.max_waiting_packets) return Route::dropped;
@@ -219,8 +220,12 @@ std::vector<Resolved> PeerDirectory::release(bool all_present, Clock::time_point
 std::vector<Resolved> PeerDirectory::on_listed(const std::vector<PeerKey>& present, bool complete,
                                                Clock::time_point now) {
   listing_ = false;
-  failures_in_row_ = 0;
-  retry_at_.reset();
+  if (complete) {
+    failures_in_row_ = 0;
+    retry_at_.reset();
+  } else {
+    back_off(now, 1.0); // more records than a listing reads (junk, perhaps): not again at once either
+  }
   std::erase_if(present_, [&](const auto& p) { return p.second <= now; });
   std::map<Address, std::vector<PublicKey>> by_address; // a listing may show two records for one node
   for (const auto& pk : present) by_address[pk.address].push_back(pk.key);
@@ -242,12 +247,18 @@ std::vector<Resolved> PeerDirectory::on_listed(const std::vector<PeerKey>& prese
   return release(!complete, now);
 }
 
-std::vector<Resolved> PeerDirectory::on_list_failed(Clock::time_point now) {
+void PeerDirectory::back_off(Clock::time_point now, double random01) {
+  const unsigned doublings = std::min(failures_in_row_++, 16u);
+  const auto wait = std::min<Duration>(config_.retry_first * (1 << doublings), config_.fail_open);
+  // Between half and all of it: a fleet whose listings failed together does not retry together.
+  retry_at_ = now + std::chrono::duration_cast<Duration>(wait * (0.5 + 0.5 * std::clamp(random01, 0.0, 1.0)));
+}
+
+std::vector<Resolved> PeerDirectory::on_list_failed(Clock::time_point now, double random01) {
   listing_ = false;
   ++listing_failures_;
   failed_at_ = now;
-  const unsigned doublings = std::min(failures_in_row_++, 16u);
-  retry_at_ = now + std::min<Duration>(config_.retry_first * (1 << doublings), config_.fail_open);
+  back_off(now, random01);
   // S3 trouble is no proof of absence: what waited goes out; but without keys nothing can be sealed,
   // so with identity sealing those packets wait for the next listing (bounded queues).
   if (config_.need_keys) {

@@ -71,7 +71,8 @@ struct PeerDirectoryConfig {
   Duration fail_open = std::chrono::seconds(5);
   // After a failed listing, packets that need a key wait for the next one: it comes after retry_first,
   // doubling with each failure in a row up to fail_open (a 500 or a SlowDown must not cost 5 s of
-  // packets beyond max_waiting_packets).
+  // packets beyond max_waiting_packets). An incomplete listing (more records than max_pages) backs off
+  // the same way: junk records must not make every waiting packet start another many-page listing.
   Duration retry_first = std::chrono::milliseconds(250);
   std::size_t max_peers = 65536;        // remembered present peers (a listing reads at most max_pages)
   // A peer's previous key is still accepted this long after its new one was seen: objects sealed
@@ -117,7 +118,7 @@ struct KeyChange {
 struct Resolved {
   Address dst;
   bool present = false; // true: send them; false: nobody holds dst (unreachable)
-  std::vector<Bytes> packets;
+  std::vector<Outgoing> packets;
   bool unproven = false; // not present, but the listing was incomplete: drop them without an answer
 };
 
@@ -126,7 +127,8 @@ public:
   explicit PeerDirectory(PeerDirectoryConfig config = {}) : config_(config), tokens_(config.unreachable_burst) {}
 
   // A packet for dst: what to do with it. For `wait`, the packet is kept here (Resolved later).
-  Route route(const Address& dst, Bytes& packet, Clock::time_point now);
+  // (The packet is taken only when it waits.)
+  Route route(Outgoing& packet, Clock::time_point now);
   // A listing of peers/ should start now (someone waits and none is under way). Marks it started.
   bool start_listing(Clock::time_point now);
   // A listing found these nodes and keys; `complete`: it read every page (else absence cannot be concluded).
@@ -147,7 +149,8 @@ public:
   // page, so junk records cannot make them expensive.
   void set_listing_pages(std::size_t pages) { pages_ = std::max<std::size_t>(pages, 1); }
   // The listing failed: the waiting packets go out anyway, and unknown destinations are sent to for fail_open.
-  std::vector<Resolved> on_list_failed(Clock::time_point now);
+  // random01 (0..1) spreads the retry over the second half of its backoff.
+  std::vector<Resolved> on_list_failed(Clock::time_point now, double random01 = 1.0);
   // When start_listing will next say yes for packets that wait (after failures, the backoff ends), if
   // any wait and no listing is under way: the node's timer.
   std::optional<Clock::time_point> next_listing() const;
@@ -171,6 +174,7 @@ private:
   // What a listing showed for one address: every key listed for it.
   void learn(const Address& address, const std::vector<PublicKey>& listed, Clock::time_point now);
   std::vector<Resolved> release(bool all_present, Clock::time_point now);
+  void back_off(Clock::time_point now, double random01);
 
   PeerDirectoryConfig config_;
   std::unordered_map<Address, Clock::time_point, AddressHash> present_; // peer -> until when it is trusted there
@@ -186,7 +190,7 @@ private:
   std::vector<KeyChange> key_changes_;
   std::uint64_t key_change_count_ = 0;
   std::uint64_t ambiguous_ = 0;
-  std::unordered_map<Address, std::vector<Bytes>, AddressHash> waiting_;
+  std::unordered_map<Address, std::vector<Outgoing>, AddressHash> waiting_;
   std::deque<Address> waiting_order_;
   double tokens_;
   Clock::time_point tokens_at_{};

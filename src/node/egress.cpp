@@ -44,9 +44,10 @@ void Node::watch_ack_holds() {
   heartbeat_.poke();
 }
 
-void Node::enqueue(const core::Address& dst, core::Bytes packet) {
+void Node::enqueue(core::Outgoing packet) {
+  const auto dst = packet.view.dst;
   auto dropped = bundler_.dropped_packets();
-  if (auto full = bundler_.add(dst, std::move(packet), Clock::now())) spawn(put_batch(std::move(*full)));
+  if (auto full = bundler_.add(std::move(packet), Clock::now())) spawn(put_batch(std::move(*full)));
   // Charged to the destination being added to (the node-wide bound may have taken another's: rare).
   if (bundler_.dropped_packets() != dropped) metrics_.peers.on_dropped(dst, bundler_.dropped_packets() - dropped, Clock::now());
 }
@@ -63,7 +64,7 @@ void Node::flush_bundles() {
   }
 }
 
-void Node::answer_unreachable(std::string_view packet) {
+void Node::answer_unreachable(const core::Outgoing& packet) {
   if (!directory_.allow_unreachable(Clock::now())) {
     metrics_.unreachable_limited = directory_.unreachable_limited();
     return;
@@ -73,23 +74,25 @@ void Node::answer_unreachable(std::string_view packet) {
 }
 
 bool Node::forward(core::Bytes packet) {
+  // Read once: the directory, the ICMPv6 answer and the bundler use this view (core::PacketView).
   auto d = core::classify_egress(packet, config_.prefix, config_.self);
   if (d.ignore) {
     ++metrics_.ignored[std::string(core::to_string(*d.ignore))];
     return false;
   }
+  core::Outgoing out{std::move(packet), d.view};
   if (config_.presence) {
-    switch (directory_.route(d.dst, packet, Clock::now())) {
+    switch (directory_.route(out, Clock::now())) {
       case core::Route::send: break;
       case core::Route::wait: return false; // the listing decides (list_peers)
       case core::Route::unreachable:
         ++metrics_.dropped["no_peer"];
-        answer_unreachable(packet);
+        answer_unreachable(out);
         return false;
       case core::Route::dropped: ++metrics_.dropped["peer_wait_full"]; return false;
     }
   }
-  enqueue(d.dst, std::move(packet));
+  enqueue(std::move(out));
   return true;
 }
 

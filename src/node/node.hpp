@@ -88,10 +88,10 @@ private:
   asio::awaitable<void> put_batch(core::Batch batch);
   void put_finished(const core::Address& dst); // a PUT slot of dst came free: the next batches go
   bool forward(core::Bytes packet); // classify and queue one outgoing packet; false if it is not ours to send
-  void enqueue(const core::Address& dst, core::Bytes packet); // to the bundler (a full bundle goes at once)
+  void enqueue(core::Outgoing packet); // to the bundler (a full bundle goes at once)
   void flush_bundles();                // the end of a burst: partial bundles with nothing in flight go
   void watch_ack_holds();              // a hold may have started: the heartbeat looks again if it must
-  void answer_unreachable(std::string_view packet);
+  void answer_unreachable(const core::Outgoing& packet);
   asio::awaitable<void> list_peers();
   asio::awaitable<void> presence_step(core::PresenceAction action);
   asio::awaitable<Result<Unit, s3::Error>> write_presence(std::string key);

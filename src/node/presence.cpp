@@ -38,7 +38,8 @@ asio::awaitable<void> Node::list_peers() {
   ++metrics_.peer_listings;
   directory_.set_listing_pages(listing.pages());
   auto now = Clock::now();
-  auto resolved = failed ? directory_.on_list_failed(now) : directory_.on_listed(present, complete, now);
+  auto resolved = failed ? directory_.on_list_failed(now, random01())
+                         : directory_.on_listed(present, complete, now);
   if (failed) ++metrics_.peer_listing_failures;
   else if (complete) peer_listing_started_ms_ = listing_started_ms_;
   report_key_changes();
@@ -48,7 +49,7 @@ asio::awaitable<void> Node::list_peers() {
   bool sent = false;
   for (auto& r : resolved) {
     if (r.present) {
-      for (auto& p : r.packets) enqueue(r.dst, std::move(p));
+      for (auto& p : r.packets) enqueue(std::move(p));
       sent = true;
     } else if (r.unproven) {
       metrics_.dropped["peer_unknown"] += r.packets.size(); // more records than a listing reads: no answer

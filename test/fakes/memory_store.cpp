@@ -67,8 +67,9 @@ bool MemoryStore::over_rate(OpKind op, const std::string& prefix) {
 }
 
 Clock::duration MemoryStore::answer_time(const Verdict& v, const Route& route) const {
-  // A request that times out answers when the client gives up on it.
-  return v.timed_out ? Clock::duration(failures.timeout_after) : route.back;
+  // A request that times out answers when the client gives up on it: timeout_after from sending.
+  if (v.timed_out) return std::max(Clock::duration(failures.timeout_after) - route.there, Clock::duration::zero());
+  return route.back;
 }
 
 asio::awaitable<MemoryStore::Verdict> MemoryStore::arrive(Route route, OpKind op, const std::string& key) {
@@ -108,7 +109,7 @@ asio::awaitable<MemoryStore::Verdict> MemoryStore::arrive(Route route, OpKind op
     if (draw < failures.internal_error + failures.timeout) {
       v.applied = uniform(random_) < 0.5;
       v.timed_out = true;
-      count(v.applied);
+      count(true); // S3 answered (and billed); the answer was lost on the way
       note(&Ledger::timed_out);
       v.error = timeout_error();
       co_return v;
@@ -255,7 +256,7 @@ DistantStore::DistantStore(MemoryStore& bucket, Clock::duration round_trip, Cloc
 MemoryStore::Route DistantStore::route() {
   auto leg = [&] {
     if (jitter_ <= Clock::duration::zero()) return half_;
-    std::uniform_int_distribution<Clock::rep> extra(0, jitter_.count());
+    std::uniform_int_distribution<Clock::rep> extra(0, jitter_.count() / 2);
     return half_ + Clock::duration(extra(random_));
   };
   auto there = leg();

@@ -53,8 +53,8 @@ struct RateLimit {
 };
 
 // Requests that fail on their own, at these rates (0..1), drawn from a seeded generator: the same seed,
-// the same failures. A timeout answers after `timeout` (the S3 client's); half of the timed-out requests
-// took effect before the answer was lost, as on a real network.
+// the same failures. A timeout answers timeout_after after the request was sent (the S3 client's
+// timeout); S3 had answered it (billed), and half of them took effect before the answer was lost.
 struct Failures {
   double internal_error = 0;
   double timeout = 0;
@@ -103,6 +103,11 @@ public:
   // of the clock, and which prefix that was.
   std::uint64_t peak_prefix_rate() const noexcept { return peak_rate_; }
   const std::string& peak_prefix() const noexcept { return peak_prefix_; }
+  // From here on (a benchmark's next phase).
+  void reset_peak() {
+    peak_rate_ = 0;
+    peak_prefix_.clear();
+  }
 
   // The way a request travels: how long before it reaches the bucket and how long its answer takes
   // back, and whose ledger it is on besides the bucket's.
@@ -147,7 +152,8 @@ private:
 };
 
 // The bucket as one node reaches it: every request takes half the round trip there and half back, each
-// half plus up to `jitter` (uniform, from `seed`), and goes on this node's ledger as well.
+// half plus up to jitter / 2 (uniform, from `seed`): a round trip of round_trip to round_trip + jitter.
+// Its requests go on this node's ledger as well as the bucket's.
 class DistantStore final : public ObjectStore {
 public:
   DistantStore(MemoryStore& bucket, Clock::duration round_trip, Clock::duration jitter = {}, std::uint64_t seed = 1);

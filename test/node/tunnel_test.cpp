@@ -102,8 +102,7 @@ TEST_CASE("ACKs sent moments after the first ones join them: one object, not two
   Pair p(ca, cb);
   p.start();
   p.dev_b.inject(test::tcp_packet(kB, kA, test::kTcpAck));
-  // 0.4 ms pass: within the hold. (Arming the earliest timer may move virtual time to it at once, up to
-  // this limit: the limit is what keeps the second ACK inside the hold.)
+  // 0.4 ms pass: within the hold (run_until never moves time past its limit).
   vt.run_until(p.io, [] { return false; }, 400us);
   p.dev_b.inject(test::tcp_packet(kB, kA, test::kTcpAck));
   REQUIRE(p.run_until([&] { return p.dev_a.written().size() == 2; }));

@@ -8,6 +8,14 @@ namespace hoshino::test {
 
 inline core::Address addr(const char* text) { return *core::Address::parse(text); }
 
+// A packet on its way out to dst, with what egress reads of it (core::view_of; nothing for bytes that are
+// not IPv6, as some tests use): as the node hands it to the directory and the bundler.
+inline core::Outgoing outgoing(const core::Address& dst, core::Bytes packet) {
+  auto view = core::view_of(packet).value_or(core::PacketView{});
+  view.dst = dst;
+  return {std::move(packet), view};
+}
+
 // An IPv6 packet from src to dst carrying `payload` (next header 59: "no next header").
 inline core::Bytes ipv6_packet(const core::Address& src, const core::Address& dst, std::string_view payload,
                                std::uint8_t next_header = 59) {

@@ -1,16 +1,21 @@
 #pragma once
 // Runs one coroutine to completion on an io_context and returns its result (exceptions rethrown), so
 // tests read top to bottom.
+#include "util/clock.hpp"
+
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 
+#include <cassert>
 #include <exception>
 #include <optional>
 
 namespace hoshino::test {
 
+// (Real time only: under virtual time, io.run() cannot move time; VirtualTime::run_until does.)
 template <class T>
 T run(asio::io_context& io, asio::awaitable<T> op) {
+  assert(!Clock::source() && "test::run blocks in real time: use VirtualTime::run_until");
   std::optional<T> out;
   std::exception_ptr error;
   asio::co_spawn(io, std::move(op), [&](std::exception_ptr e, T value) {
@@ -24,6 +29,7 @@ T run(asio::io_context& io, asio::awaitable<T> op) {
 }
 
 inline void run(asio::io_context& io, asio::awaitable<void> op) {
+  assert(!Clock::source() && "test::run blocks in real time: use VirtualTime::run_until");
   std::exception_ptr error;
   asio::co_spawn(io, std::move(op), [&](std::exception_ptr e) { error = e; });
   io.restart();

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 
 namespace hoshino::test {
@@ -42,7 +43,8 @@ public:
   }
   // asio asks how long until its earliest timer whenever it has checked its timers or armed an earlier
   // one. Noted, not waited for: time moves only in run_until, when nothing is left to run now. A timer
-  // already due fires at once; one in the future never fires in real time (settle's probe has asio check).
+  // already due fires at once; for one in the future asio is told an hour (settle's probe has it check
+  // its timers instead), so a blocking io.run() under virtual time would wait (support/run.hpp refuses).
   Clock::duration wait_for(Clock::duration d) noexcept override {
     if (d <= Clock::duration::zero()) return Clock::duration::zero();
     if (!next_ || now_ + d < *next_) next_ = now_ + d;
@@ -84,21 +86,22 @@ private:
     if (const std::size_t ran = io.poll(); ran > 0) return ran; // the cheap way first
     next_.reset();
     Timer probe(io, now_ - Clock::duration(1)); // strictly first: asio re-arms for a new earliest timer
-    bool probed = false;
-    probe.async_wait([&](const std::error_code&) { probed = true; });
+    auto probed = std::make_shared<bool>(false); // (the handler may outlive this frame if io stops)
+    probe.async_wait([probed](const std::error_code&) { *probed = true; });
     std::size_t ran = 0;
-    while (!probed) {
+    while (!*probed) {
       const std::size_t n = io.run_one(); // blocks only until the reactor sees its (expired) timerfd
       if (n == 0) break;                   // stopped: nothing can run the probe
       ran += n;
     }
     ran += io.poll();
-    if (!probed) { // stopped before the probe ran: let it go without waiting
+    const bool probe_ran = *probed;
+    if (!probe_ran) { // stopped before the probe ran: let it go without waiting
       probe.cancel();
       io.restart();
       io.poll();
     }
-    return ran > 0 ? ran - 1 : 0; // the probe itself is not work
+    return probe_ran && ran > 0 ? ran - 1 : ran; // the probe itself is not work
   }
 
   Clock::time_point now_{std::chrono::hours(1)};

@@ -6,6 +6,7 @@
 using namespace hoshino::core;
 using hoshino::test::addr;
 using hoshino::test::kTcpAck;
+using hoshino::test::outgoing;
 using hoshino::test::tcp_packet;
 using namespace std::chrono_literals;
 
@@ -15,7 +16,7 @@ Bytes packet(std::size_t n, char c = 'p') { return Bytes(n, c); }
 
 // One packet as a burst of its own, the way the node drives the bundler: add() it, then flush().
 std::optional<Batch> send(Bundler& b, const Address& dst, Bytes p) {
-  if (auto full = b.add(dst, std::move(p), kT0)) return full;
+  if (auto full = b.add(outgoing(dst, std::move(p)), kT0)) return full;
   auto batches = b.flush(kT0);
   REQUIRE(batches.size() <= 1); // only dst can have packets waiting with nothing in flight
   if (batches.empty()) return std::nullopt;
@@ -124,8 +125,8 @@ TEST_CASE("A burst is added whole, then flushed as one object per destination", 
   Bundler b({4, 1000, 100000});
   auto d1 = addr("fd5e::2"), d2 = addr("fd5e::3");
   for (int i = 0; i < 5; ++i) {
-    CHECK_FALSE(b.add(d1, packet(100), kT0));
-    CHECK_FALSE(b.add(d2, packet(10), kT0));
+    CHECK_FALSE(b.add(outgoing(d1, packet(100)), kT0));
+    CHECK_FALSE(b.add(outgoing(d2, packet(10)), kT0));
   }
   auto out = b.flush(kT0);
   REQUIRE(out.size() == 2);
@@ -133,7 +134,7 @@ TEST_CASE("A burst is added whole, then flushed as one object per destination", 
   CHECK(b.flush(kT0).empty());
   // Within a burst, a full bundle starts at once.
   std::optional<Batch> started;
-  for (int i = 0; i < 10 && !started; ++i) started = b.add(d1, packet(200), kT0);
+  for (int i = 0; i < 10 && !started; ++i) started = b.add(outgoing(d1, packet(200)), kT0);
   REQUIRE(started);
   CHECK(started->bytes == 1000);
 }
@@ -221,10 +222,10 @@ BundlerConfig hold_config(hoshino::Clock::duration hold) {
 TEST_CASE("A batch of pure ACKs waits ack_hold for company, then leaves as one", "[bundler][ack]") {
   Bundler b(hold_config(1ms));
   auto dst = addr("fd5e::2");
-  CHECK_FALSE(b.add(dst, ack(), kT0));
+  CHECK_FALSE(b.add(outgoing(dst, ack()), kT0));
   CHECK(b.flush(kT0).empty()); // held
   REQUIRE(b.next_release() == kT0 + 1ms);
-  CHECK_FALSE(b.add(dst, ack(), kT0 + 500us)); // the window update the application's read sends
+  CHECK_FALSE(b.add(outgoing(dst, ack()), kT0 + 500us)); // the window update the application's read sends
   CHECK(b.flush(kT0 + 500us).empty());
   CHECK(b.next_release() == kT0 + 1ms); // counted from the first packet: a stream of ACKs cannot hold it longer
   CHECK(b.flush(kT0 + 999us).empty());
@@ -239,24 +240,24 @@ TEST_CASE("Anything but a pure ACK ends the hold at once", "[bundler][ack]") {
   auto dst = addr("fd5e::2");
   SECTION("data joins the held ACKs") {
     Bundler b(hold_config(1ms));
-    CHECK_FALSE(b.add(dst, ack(), kT0));
+    CHECK_FALSE(b.add(outgoing(dst, ack()), kT0));
     CHECK(b.flush(kT0).empty());
-    CHECK_FALSE(b.add(dst, tcp_packet(kSelf, dst, kTcpAck, "payload"), kT0 + 100us));
+    CHECK_FALSE(b.add(outgoing(dst, tcp_packet(kSelf, dst, kTcpAck, "payload")), kT0 + 100us));
     auto batches = b.flush(kT0 + 100us);
     REQUIRE(batches.size() == 1);
     CHECK(batches.front().packets.size() == 2);
   }
   for (std::uint8_t flags : {std::uint8_t(kTcpAck | 0x02), std::uint8_t(kTcpAck | 0x01), std::uint8_t(kTcpAck | 0x04)}) {
     Bundler b(hold_config(1ms)); // SYN-ACK, FIN, RST: a handshake or a close is never held
-    CHECK_FALSE(b.add(dst, tcp_packet(kSelf, dst, flags), kT0));
+    CHECK_FALSE(b.add(outgoing(dst, tcp_packet(kSelf, dst, flags)), kT0));
     CHECK(b.flush(kT0).size() == 1);
   }
   SECTION("a FIN or RST joins the held ACKs") {
     for (std::uint8_t flags : {std::uint8_t(kTcpAck | 0x01), std::uint8_t(kTcpAck | 0x04)}) {
       Bundler b(hold_config(1ms));
-      CHECK_FALSE(b.add(dst, ack(), kT0));
+      CHECK_FALSE(b.add(outgoing(dst, ack()), kT0));
       CHECK(b.flush(kT0).empty());
-      CHECK_FALSE(b.add(dst, tcp_packet(kSelf, dst, flags), kT0 + 100us));
+      CHECK_FALSE(b.add(outgoing(dst, tcp_packet(kSelf, dst, flags)), kT0 + 100us));
       auto batches = b.flush(kT0 + 100us);
       REQUIRE(batches.size() == 1);
       CHECK(batches.front().packets.size() == 2);
@@ -264,12 +265,12 @@ TEST_CASE("Anything but a pure ACK ends the hold at once", "[bundler][ack]") {
   }
   SECTION("not TCP") {
     Bundler b(hold_config(1ms));
-    CHECK_FALSE(b.add(dst, hoshino::test::ipv6_packet(kSelf, dst, "ping"), kT0));
+    CHECK_FALSE(b.add(outgoing(dst, hoshino::test::ipv6_packet(kSelf, dst, "ping")), kT0));
     CHECK(b.flush(kT0).size() == 1);
   }
   SECTION("ack_hold 0") {
     Bundler b(hold_config(0ms));
-    CHECK_FALSE(b.add(dst, ack(), kT0));
+    CHECK_FALSE(b.add(outgoing(dst, ack()), kT0));
     CHECK(b.flush(kT0).size() == 1);
     CHECK_FALSE(b.next_release());
   }
@@ -279,9 +280,9 @@ TEST_CASE("ACKs queued behind a PUT in flight are held from their first packet, 
           "[bundler][ack]") {
   Bundler b(hold_config(1ms));
   auto dst = addr("fd5e::2");
-  CHECK_FALSE(b.add(dst, tcp_packet(kSelf, dst, kTcpAck, "data"), kT0));
+  CHECK_FALSE(b.add(outgoing(dst, tcp_packet(kSelf, dst, kTcpAck, "data")), kT0));
   REQUIRE(b.flush(kT0).size() == 1); // in flight
-  CHECK_FALSE(b.add(dst, ack(), kT0 + 100us));
+  CHECK_FALSE(b.add(outgoing(dst, ack()), kT0 + 100us));
   CHECK(b.flush(kT0 + 100us).empty());
   CHECK_FALSE(b.next_release()); // nothing to wake for while the PUT is in flight: its end decides
   CHECK_FALSE(b.on_put_done(dst, kT0 + 600us)); // the hold runs until 1.1 ms
@@ -295,8 +296,8 @@ TEST_CASE("ACKs queued behind a PUT in flight are held from their first packet, 
 TEST_CASE("Each destination's ACK hold is its own", "[bundler][ack]") {
   Bundler b(hold_config(1ms));
   auto d2 = addr("fd5e::2"), d3 = addr("fd5e::3");
-  CHECK_FALSE(b.add(d2, tcp_packet(kSelf, d2, kTcpAck), kT0));
-  CHECK_FALSE(b.add(d3, tcp_packet(kSelf, d3, kTcpAck), kT0 + 300us));
+  CHECK_FALSE(b.add(outgoing(d2, tcp_packet(kSelf, d2, kTcpAck)), kT0));
+  CHECK_FALSE(b.add(outgoing(d3, tcp_packet(kSelf, d3, kTcpAck)), kT0 + 300us));
   CHECK(b.flush(kT0 + 300us).empty());
   CHECK(b.next_release() == kT0 + 1ms);
   auto first = b.flush(kT0 + 1ms);
@@ -315,12 +316,12 @@ TEST_CASE("A full bundle of ACKs is never held: it joins the PUTs in flight", "[
   Bundler b(c);
   auto dst = addr("fd5e::2");
   auto data = [&] { return tcp_packet(kSelf, dst, kTcpAck, "data"); };
-  CHECK_FALSE(b.add(dst, data(), kT0));
+  CHECK_FALSE(b.add(outgoing(dst, data()), kT0));
   REQUIRE(b.flush(kT0).size() == 1);      // PUT 1
-  CHECK_FALSE(b.add(dst, data(), kT0));
-  REQUIRE(b.add(dst, data(), kT0));       // full: PUT 2 joins
-  CHECK_FALSE(b.add(dst, ack(), kT0));
-  CHECK_FALSE(b.add(dst, ack(), kT0));    // full, but both slots are taken
+  CHECK_FALSE(b.add(outgoing(dst, data()), kT0));
+  REQUIRE(b.add(outgoing(dst, data()), kT0));       // full: PUT 2 joins
+  CHECK_FALSE(b.add(outgoing(dst, ack()), kT0));
+  CHECK_FALSE(b.add(outgoing(dst, ack()), kT0));    // full, but both slots are taken
   auto next = b.on_put_done(dst, kT0 + 10us); // PUT 1 done, well within the hold: the full bundle goes
   REQUIRE(next);
   CHECK(next->packets.size() == 2);

@@ -67,12 +67,33 @@ TEST_CASE("Egress classification", "[ipv6]") {
   auto self = addr("fd5e::1");
   auto peer = addr("fd5e::2");
   CHECK_FALSE(classify_egress(ipv6_packet(self, peer, "x"), prefix, self).ignore);
-  CHECK(classify_egress(ipv6_packet(self, peer, "x"), prefix, self).dst == peer);
+  CHECK(classify_egress(ipv6_packet(self, peer, "x"), prefix, self).view.dst == peer);
   CHECK(classify_egress(ipv6_packet(self, self, "x"), prefix, self).ignore == IgnoreReason::to_self);
   CHECK(classify_egress(ipv6_packet(self, addr("ff02::16"), "x"), prefix, self).ignore == IgnoreReason::multicast);
   CHECK(classify_egress(ipv6_packet(self, addr("fd5f::2"), "x"), prefix, self).ignore == IgnoreReason::outside_prefix);
   CHECK(classify_egress(std::string("\x45\x00\x00\x14", 4), prefix, self).ignore == IgnoreReason::not_ipv6);
   CHECK(classify_egress(ipv6_packet(self, peer, "x") + "junk", prefix, self).ignore == IgnoreReason::malformed);
+}
+
+TEST_CASE("Egress reads a packet once: the view carries what the directory, ICMPv6 and the bundler need", "[ipv6]") {
+  auto prefix = *parse_ula_prefix("fd5e::/64");
+  auto self = addr("fd5e::1");
+  auto peer = addr("fd5e::2");
+  auto ack = classify_egress(tcp_packet(self, peer, kTcpAck), prefix, self);
+  CHECK_FALSE(ack.ignore);
+  CHECK(ack.view.src == self);
+  CHECK(ack.view.dst == peer);
+  CHECK(ack.view.pure_tcp_ack);
+  CHECK_FALSE(ack.view.icmpv6_error);
+  CHECK_FALSE(classify_egress(tcp_packet(self, peer, kTcpAck, "data"), prefix, self).view.pure_tcp_ack);
+  auto error = ipv6_packet(self, peer, std::string(8, '\0'), 58);
+  error[40] = 1; // Destination Unreachable
+  CHECK(classify_egress(error, prefix, self).view.icmpv6_error);
+  auto echo = ipv6_packet(self, peer, std::string(8, '\0'), 58);
+  echo[40] = static_cast<char>(128);
+  CHECK_FALSE(classify_egress(echo, prefix, self).view.icmpv6_error); // informational: may be answered
+  CHECK(view_of(error));
+  CHECK_FALSE(view_of("not a packet"));
 }
 
 TEST_CASE("Pure TCP ACKs are told from everything else", "[ipv6][ack]") {

@@ -136,7 +136,7 @@ TEST_CASE("DistantStore: a request takes its round trip, plus jitter within boun
     auto [got, t] = timed(io, vt, far.get("a/1", kCap));
     CHECK(got);
     CHECK(t >= 80ms);
-    CHECK(t <= 100ms);
+    CHECK(t <= 90ms); // 80 ms plus up to the 10 ms of jitter
   }
   CHECK(far.ledger().of(store::OpKind::get) == 50);
   CHECK(near.ledger().of(store::OpKind::get) == 0);
@@ -187,7 +187,7 @@ TEST_CASE("MemoryStore: failures at their rates, the same for the same seed; a t
       if (r) out += '.';
       else if (r.error().code == "Timeout") {
         out += 'T';
-        CHECK(took >= 3s);
+        CHECK(took == 3s); // the client's timeout, from sending
         landed_after_timeout += bucket.objects().count(key) ? 1 : 0;
       } else {
         out += 'E';

@@ -16,6 +16,21 @@ const Address kPeer = addr("fd5e::b");
 const Address kNobody = addr("fd5e::dead");
 Clock::time_point t0() { return Clock::time_point(std::chrono::hours(1)); }
 PresenceRecord record() { return {kPeer, "vm-b", "0.9.0", 1764626400000}; }
+
+// route() as the node calls it, for a test's packet bytes to dst: taken (moved from) only when it waits.
+Route route_to(PeerDirectory& d, const Address& dst, Bytes& packet, Clock::time_point now) {
+  auto out = hoshino::test::outgoing(dst, packet);
+  auto r = d.route(out, now);
+  if (r == Route::wait) packet.clear();
+  return r;
+}
+
+// A packet as egress has read it (classify_egress's view).
+Outgoing classified(Bytes packet) {
+  auto view = view_of(packet);
+  REQUIRE(view);
+  return {std::move(packet), *view};
+}
 } // namespace
 
 TEST_CASE("Presence records round-trip and bind to their key", "[presence]") {
@@ -62,7 +77,7 @@ TEST_CASE("Hostile presence records are refused with a reason", "[presence]") {
 TEST_CASE("ICMPv6 address unreachable answers the sender, quoting the packet within 1280 bytes", "[icmpv6]") {
   auto ping = ipv6_packet(kSelf, kNobody, std::string(56, 'x'), 58);
   ping[40] = static_cast<char>(128); // echo request
-  auto answer = address_unreachable(ping, kSelf);
+  auto answer = address_unreachable(classified(ping), kSelf);
   REQUIRE(answer);
   auto h = parse_ipv6(*answer);
   REQUIRE(h);
@@ -75,7 +90,7 @@ TEST_CASE("ICMPv6 address unreachable answers the sender, quoting the packet wit
   CHECK(answer->substr(48) == ping);
 
   auto big = ipv6_packet(kSelf, kNobody, std::string(9000, 'y'));
-  auto cut = address_unreachable(big, kSelf);
+  auto cut = address_unreachable(classified(big), kSelf);
   REQUIRE(cut);
   CHECK(cut->size() == kIcmpv6MinMtu);
   CHECK(parse_ipv6(*cut));
@@ -86,26 +101,28 @@ TEST_CASE("ICMPv6 address unreachable answers the sender, quoting the packet wit
 TEST_CASE("ICMPv6: no error about an error, nor to an unspecified or multicast source", "[icmpv6]") {
   auto error = ipv6_packet(kSelf, kNobody, std::string(8, '\0'), 58);
   error[40] = 1; // itself a Destination Unreachable
-  CHECK_FALSE(address_unreachable(error, kSelf));
-  CHECK_FALSE(address_unreachable(ipv6_packet(Address{}, kNobody, "x"), kSelf));
-  CHECK_FALSE(address_unreachable(ipv6_packet(addr("ff02::1"), kNobody, "x"), kSelf));
-  CHECK_FALSE(address_unreachable("not a packet", kSelf));
+  CHECK_FALSE(address_unreachable(classified(error), kSelf));
+  CHECK_FALSE(address_unreachable(classified(ipv6_packet(Address{}, kNobody, "x")), kSelf));
+  CHECK_FALSE(address_unreachable(classified(ipv6_packet(addr("ff02::1"), kNobody, "x")), kSelf));
+  CHECK_FALSE(view_of("not a packet"));
 }
 
 TEST_CASE("Directory: an unknown destination waits for one listing, then is sent to or answered", "[presence]") {
   PeerDirectory d;
   auto now = t0();
   Bytes p1 = "to-peer", p2 = "to-nobody", p3 = "to-peer-2";
-  CHECK(d.route(kPeer, p1, now) == Route::wait);
-  CHECK(d.route(kNobody, p2, now) == Route::wait);
-  CHECK(d.route(kPeer, p3, now) == Route::wait);
+  CHECK(route_to(d, kPeer, p1, now) == Route::wait);
+  CHECK(route_to(d, kNobody, p2, now) == Route::wait);
+  CHECK(route_to(d, kPeer, p3, now) == Route::wait);
   CHECK(d.start_listing(now));
   CHECK_FALSE(d.start_listing(now)); // one at a time
   auto resolved = d.on_listed({{kPeer, {}}, {kSelf, {}}}, true, now + 3ms);
   REQUIRE(resolved.size() == 2);
   CHECK(resolved[0].dst == kPeer);
   CHECK(resolved[0].present);
-  CHECK(resolved[0].packets == std::vector<Bytes>{"to-peer", "to-peer-2"});
+  REQUIRE(resolved[0].packets.size() == 2);
+  CHECK(resolved[0].packets[0].bytes == "to-peer");
+  CHECK(resolved[0].packets[1].bytes == "to-peer-2");
   CHECK(resolved[1].dst == kNobody);
   CHECK_FALSE(resolved[1].present);
   // The listing answers for absent_ttl: no further listing for a scan of absent addresses.
@@ -115,14 +132,14 @@ TEST_CASE("Directory: an unknown destination waits for one listing, then is sent
     dst.bytes[12] = 0x77; // never kPeer or kSelf
     dst.bytes[14] = static_cast<std::uint8_t>(i >> 8);
     dst.bytes[15] = static_cast<std::uint8_t>(i);
-    CHECK(d.route(dst, p, now + 1s) == Route::unreachable);
+    CHECK(route_to(d, dst, p, now + 1s) == Route::unreachable);
   }
   CHECK_FALSE(d.start_listing(now + 1s));
   CHECK(d.listings() == 1);
-  CHECK(d.route(kPeer, p, now + 1s) == Route::send);
+  CHECK(route_to(d, kPeer, p, now + 1s) == Route::send);
   // After absent_ttl an unknown address is asked about again; the known peer still goes straight out.
-  CHECK(d.route(kNobody, p, now + 6s) == Route::wait);
-  CHECK(d.route(kPeer, p, now + 6s) == Route::send);
+  CHECK(route_to(d, kNobody, p, now + 6s) == Route::wait);
+  CHECK(route_to(d, kPeer, p, now + 6s) == Route::send);
   CHECK(d.start_listing(now + 6s));
 }
 
@@ -130,15 +147,15 @@ TEST_CASE("Directory: a failed or partial listing loses nothing and fails open",
   PeerDirectory d;
   auto now = t0();
   Bytes p = "pkt";
-  CHECK(d.route(kNobody, p, now) == Route::wait);
+  CHECK(route_to(d, kNobody, p, now) == Route::wait);
   CHECK(d.start_listing(now));
   auto resolved = d.on_list_failed(now + 10ms);
   REQUIRE(resolved.size() == 1);
   CHECK(resolved[0].present); // sent anyway: S3 trouble is not proof of absence
   CHECK(resolved[0].packets.size() == 1);
   Bytes q = "q";
-  CHECK(d.route(kNobody, q, now + 1s) == Route::send);
-  CHECK(d.route(kNobody, q, now + 6s) == Route::wait);
+  CHECK(route_to(d, kNobody, q, now + 1s) == Route::send);
+  CHECK(route_to(d, kNobody, q, now + 6s) == Route::wait);
   CHECK(d.start_listing(now + 6s));
   // More nodes than the pages read: absence cannot be concluded either.
   resolved = d.on_listed({{kPeer, {}}}, false, now + 6s);
@@ -156,24 +173,24 @@ TEST_CASE("Directory: a sender heard from is there; waiting queues are bounded",
   auto now = t0();
   d.on_heard(kPeer, now);
   Bytes p = "p";
-  CHECK(d.route(kPeer, p, now) == Route::send);
+  CHECK(route_to(d, kPeer, p, now) == Route::send);
   auto a = addr("fd5e::1"), b = addr("fd5e::2"), e = addr("fd5e::3");
   for (int i = 0; i < 3; ++i) {
     Bytes x = "x";
-    CHECK(d.route(a, x, now) == Route::wait);
+    CHECK(route_to(d, a, x, now) == Route::wait);
   }
   Bytes x = "x";
-  CHECK(d.route(a, x, now) == Route::dropped); // its queue is full
-  CHECK(d.route(b, x, now) == Route::wait);
-  CHECK(d.route(e, x, now) == Route::dropped); // max_waiting_peers, the other one past it
+  CHECK(route_to(d, a, x, now) == Route::dropped); // its queue is full
+  CHECK(route_to(d, b, x, now) == Route::wait);
+  CHECK(route_to(d, e, x, now) == Route::dropped); // max_waiting_peers, the other one past it
   // The peer memory is bounded too: a third present node is not remembered, only found again.
   d.start_listing(now);
   d.on_listed({{a, {}}, {b, {}}, {e, {}}}, true, now);
   CHECK(d.peers() == 2);
   PeerDirectory later;
   later.on_heard(kPeer, now);
-  CHECK(later.route(kPeer, p, now + 9min) == Route::send);
-  CHECK(later.route(kPeer, p, now + 11min) == Route::wait); // heard long ago: asked about again
+  CHECK(route_to(later, kPeer, p, now + 9min) == Route::send);
+  CHECK(route_to(later, kPeer, p, now + 11min) == Route::wait); // heard long ago: asked about again
 }
 
 TEST_CASE("Directory: ICMPv6 errors are rate limited", "[presence]") {
@@ -195,7 +212,7 @@ TEST_CASE("Directory with identity sealing: a peer is sent to once its key is li
   auto k1 = generate_key_pair().public_key, k2 = generate_key_pair().public_key;
   d.on_heard(kPeer, now); // heard, but no key yet: cannot seal to it
   Bytes p = "p";
-  CHECK(d.route(kPeer, p, now) == Route::wait);
+  CHECK(route_to(d, kPeer, p, now) == Route::wait);
   REQUIRE(d.start_listing(now));
   auto r = d.on_listed({{kPeer, k1}}, true, now);
   REQUIRE(r.size() == 1);
@@ -218,11 +235,11 @@ TEST_CASE("Directory with identity sealing: a peer is sent to once its key is li
   CHECK_FALSE(changes[0].refused);
   // A failed listing does not send packets that have no key to be sealed with.
   Bytes q = "q";
-  CHECK(d.route(kNobody, q, now + 8s) == Route::wait); // the last listing is older than absent_ttl
+  CHECK(route_to(d, kNobody, q, now + 8s) == Route::wait); // the last listing is older than absent_ttl
   REQUIRE(d.start_listing(now + 8s));
   CHECK(d.on_list_failed(now + 8s).empty());
   auto t = now + 8s;
-  CHECK(d.route(kNobody, q, t + 100ms) == Route::wait);
+  CHECK(route_to(d, kNobody, q, t + 100ms) == Route::wait);
   // Not again at once after a failure, but soon: retry_first, doubling with each failure in a row, at
   // most fail_open. The node's timer (next_listing) says when.
   CHECK_FALSE(d.start_listing(t + 100ms));
@@ -235,6 +252,11 @@ TEST_CASE("Directory with identity sealing: a peer is sent to once its key is li
     t += wait;
     CHECK(d.on_list_failed(t).empty());
   }
+  // A fleet whose listings failed together does not retry together: the wait is spread over its second half.
+  REQUIRE(d.start_listing(t + 5s));
+  t += 5s;
+  CHECK(d.on_list_failed(t, 0.0).empty());
+  CHECK(d.next_listing() == t + 2500ms);
   REQUIRE(d.start_listing(t + 5s));
   auto late = d.on_listed({{kNobody, k1}}, true, t + 5s);
   CHECK_FALSE(d.next_listing()); // nobody waits, and the failures in a row are over
@@ -323,12 +345,25 @@ TEST_CASE("Directory: an incomplete listing proves no absence; the key table sta
   PeerDirectory d(c);
   auto now = t0();
   Bytes p = "p";
-  CHECK(d.route(kNobody, p, now) == Route::wait);
+  CHECK(route_to(d, kNobody, p, now) == Route::wait);
   REQUIRE(d.start_listing(now));
   auto r = d.on_listed({{kPeer, generate_key_pair().public_key}}, false, now);
   REQUIRE(r.size() == 1);
   CHECK_FALSE(r[0].present);
   CHECK(r[0].unproven); // dropped without an ICMPv6 answer
+  // Nor is the next listing at once: junk records that make every listing incomplete must not make every
+  // waiting packet start another many-page listing. It backs off as after a failure.
+  Bytes q = "q";
+  CHECK(route_to(d, kNobody, q, now + 10ms) == Route::wait);
+  CHECK_FALSE(d.start_listing(now + 10ms));
+  CHECK(d.next_listing() == now + c.retry_first);
+  REQUIRE(d.start_listing(now + c.retry_first));
+  d.on_listed({}, false, now + c.retry_first);
+  Bytes q2 = "q2";
+  CHECK(route_to(d, kNobody, q2, now + c.retry_first) == Route::wait);
+  CHECK(d.next_listing() == now + 3 * c.retry_first); // doubled
+  REQUIRE(d.start_listing(now + 3 * c.retry_first));
+  d.on_listed({}, true, now + 3 * c.retry_first);     // complete: the backoff is over
   // Junk addresses fill the table, then go: a real peer listed later still gets its key.
   for (int round = 0; round < 3; ++round) {
     std::vector<PeerKey> junk;
