@@ -10,7 +10,7 @@
 namespace hoshino::core {
 
 using Clock = hoshino::Clock;
-using Duration = std::chrono::nanoseconds;
+using hoshino::Duration;
 
 struct PaceConfig {
   Duration min = std::chrono::milliseconds(0);  // back-to-back LISTs (one in flight at most)

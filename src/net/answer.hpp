@@ -2,6 +2,8 @@
 // The last step of the node's local endpoints (/metrics, the control socket of `hoshino show`): write
 // the whole answer within `timeout`, then shut the connection down. A client that stops reading
 // cannot hold the connection longer than that.
+#include "util/clock.hpp"
+
 #include <asio/awaitable.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -17,7 +19,7 @@ namespace hoshino::net {
 // `answer` by value: a coroutine parameter must outlive the caller's full-expression (GCC 12).
 template <class Socket>
 asio::awaitable<void> answer_and_close(Socket& socket, asio::steady_timer& deadline, std::string answer,
-                                       std::chrono::milliseconds timeout) {
+                                       Duration timeout) {
   using namespace asio::experimental::awaitable_operators;
   constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
   deadline.expires_after(timeout);

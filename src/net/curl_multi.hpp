@@ -3,6 +3,7 @@
 // (CURLMOPT_SOCKETFUNCTION) and when to wake it (CURLMOPT_TIMERFUNCTION); Asio watches them and calls
 // curl_multi_socket_action. Each request is awaited by a coroutine; nothing blocks, nothing throws for
 // network errors (the response carries curl's code instead).
+#include "util/clock.hpp"
 #include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
@@ -26,7 +27,7 @@ struct HttpRequest {
   std::string url;
   std::vector<std::string> headers; // "Name: value"
   std::string body;                 // sent with PUT/POST; Content-Length always set (S3 rejects chunked)
-  std::chrono::milliseconds timeout{10000};
+  Duration timeout = std::chrono::milliseconds(10000);
   bool no_proxy = false; // straight to the host, whatever http_proxy/ALL_PROXY say (link-local IMDS)
   std::uint64_t max_body_bytes = 0; // a larger 2xx body is not read (HttpResponse::too_large); 0: no cap
 };
@@ -49,7 +50,7 @@ public:
   struct Options {
     // Connections kept to one host. Requests beyond this wait inside curl for a free connection.
     long max_host_connections = 16;
-    std::chrono::milliseconds connect_timeout{3000};
+    Duration connect_timeout = std::chrono::milliseconds(3000);
     bool verbose = false; // curl's own trace on stderr (never on by default: it prints headers)
   };
 

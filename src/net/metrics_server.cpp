@@ -90,7 +90,7 @@ asio::awaitable<void> MetricsServer::run() {
       // every error that gets here is worth a pause.
       ++counts_->accept_errors;
       if (!failing)
-        log::warn("metrics: accept failed: {} (retrying every {} ms)", ec.message(), limits_.accept_backoff.count());
+        log::warn("metrics: accept failed: {} (retrying every {} ms)", ec.message(), std::chrono::duration_cast<std::chrono::milliseconds>(limits_.accept_backoff).count());
       failing = true;
       backoff_.expires_after(limits_.accept_backoff);
       auto pause = backoff_.async_wait(use_tuple);

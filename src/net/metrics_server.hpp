@@ -2,6 +2,7 @@
 // A minimal HTTP/1.1 endpoint serving GET /metrics (Prometheus text). One request per connection,
 // bounded request size, a timeout per connection and a cap on connections: a slow or hostile client
 // cannot hold it, and running out of descriptors does not make it spin.
+#include "util/clock.hpp"
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -20,8 +21,8 @@ namespace hoshino::net {
 
 struct MetricsServerLimits {
   std::size_t max_connections = 16;             // served at once; more are accepted and closed at once
-  std::chrono::milliseconds timeout{5000};      // to read a request, and again to write the answer
-  std::chrono::milliseconds accept_backoff{100}; // after a failed accept (EMFILE, ENFILE...)
+  Duration timeout = std::chrono::milliseconds(5000);      // to read a request, and again to write the answer
+  Duration accept_backoff = std::chrono::milliseconds(100); // after a failed accept (EMFILE, ENFILE...)
 };
 
 // "HOST:PORT" ("[::1]:9100" for IPv6) as an endpoint, or why not ("--metrics '...': ..."). Pure: the

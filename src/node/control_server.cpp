@@ -22,7 +22,7 @@ namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxConnections = 4;
-constexpr auto kTimeout = std::chrono::milliseconds(2000);
+constexpr Duration kTimeout = std::chrono::milliseconds(2000);
 constexpr std::size_t kMaxAnswer = 4 << 20;
 
 } // namespace

@@ -1,6 +1,7 @@
 #pragma once
 // What a node is told at construction. Every default here (and in the core structs it holds) is the one
 // source of that default: the command line (app/options.cpp) is built from these, and --help prints them.
+#include "util/clock.hpp"
 #include "core/backoff.hpp"
 #include "core/bundler.hpp"
 #include "core/clock_offset.hpp"
@@ -29,11 +30,11 @@ struct NodeConfig {
   // GETs at once, object ages, the replay window, polling of announced keys (core/inbox.hpp). The node
   // fills in who it is (key_prefix, self, psk, start time, the pair-key lookup).
   core::InboxConfig inbox;
-  std::chrono::milliseconds flush_timeout{2000}; // on stop: how long pending PUTs may take
+  Duration flush_timeout = std::chrono::milliseconds(2000); // on stop: how long pending PUTs may take
   // A PUT that fails with a retryable error (5xx, SlowDown, timeout, connection error) is retried with
   // backoff until it succeeds or this much time has passed since its first attempt; then its packets are
   // dropped and counted. Older packets are of little use to TCP anyway.
-  std::chrono::milliseconds put_deadline{10000};
+  Duration put_deadline = std::chrono::milliseconds(10000);
   core::BackoffConfig put_backoff;
   // Identity sealing (core/identity.hpp): set, every object is sealed with the key of the pair (this
   // node, its peer), and the peer's public key comes from its presence record (or the peers file).
@@ -57,7 +58,7 @@ struct NodeConfig {
   // Credentials that S3 calls expired for this long, with no request succeeding meanwhile, will not
   // heal here (static credentials from the environment are never renewed): the node stops with an
   // error, and systemd restarts it with fresh ones.
-  std::chrono::milliseconds expired_credentials_limit{30000};
+  Duration expired_credentials_limit = std::chrono::milliseconds(30000);
   // Presence (core/presence.hpp): publish this node's record, and answer packets to addresses nobody
   // holds with ICMPv6 unreachable instead of PUTting them. Off: every address of the /64 is sent to.
   bool presence = true;
@@ -65,7 +66,7 @@ struct NodeConfig {
   std::string hostname;               // for the presence record
   std::string version;                // for the presence record
   // The record is written again this often (the bucket's lifecycle rule expires objects after a day).
-  std::chrono::milliseconds presence_refresh{std::chrono::hours(6)};
+  Duration presence_refresh = std::chrono::hours(6);
   std::size_t max_peer_pages = 10;    // pages of 1000 presence records read per listing
 };
 

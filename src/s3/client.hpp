@@ -1,6 +1,7 @@
 #pragma once
 // An S3 client as coroutines on one io_context: PUT/GET/ListObjectsV2/DeleteObjects and a bucket check.
 // Every operation returns a value or an s3::Error; none throws for network or S3 failures.
+#include "util/clock.hpp"
 #include "net/curl_multi.hpp"
 #include "s3/config_sources.hpp"
 #include "s3/credentials.hpp"
@@ -27,8 +28,8 @@ struct ClientConfig {
   std::string region = "us-east-1";
   Credentials credentials;
   long max_connections = 16; // per host; further requests queue inside curl
-  std::chrono::milliseconds request_timeout{10000};
-  std::chrono::milliseconds connect_timeout{3000};
+  Duration request_timeout = std::chrono::milliseconds(10000);
+  Duration connect_timeout = std::chrono::milliseconds(3000);
   bool trace_http = false;   // curl's verbose trace (prints headers, so never on by default)
   // Hash request bodies into the signature. Over HTTPS, TLS already protects the body and SigV4's
   // UNSIGNED-PAYLOAD spares the SHA-256 of every byte sent (about a seventh of a sending node's CPU in

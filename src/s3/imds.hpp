@@ -5,6 +5,7 @@
 //   GET  /latest/meta-data/iam/security-credentials/ (with the token)      -> role name
 //   GET  /latest/meta-data/iam/security-credentials/<role> (with the token) -> JSON credentials
 // Temporary credentials expire: ImdsRefresher renews them well before, without interrupting traffic.
+#include "util/clock.hpp"
 #include "net/curl_multi.hpp"
 #include "s3/config_sources.hpp"
 #include "s3/credentials.hpp"
@@ -21,7 +22,7 @@ namespace hoshino::s3 {
 struct ImdsConfig {
   std::string endpoint = "http://169.254.169.254";
   std::chrono::seconds token_ttl{21600};
-  std::chrono::milliseconds timeout{1000}; // IMDS answers in microseconds; off EC2 it does not answer
+  Duration timeout = std::chrono::milliseconds(1000); // IMDS answers in microseconds; off EC2 it does not answer
 };
 
 // AWS_EC2_METADATA_SERVICE_ENDPOINT overrides the endpoint; AWS_EC2_METADATA_DISABLED=true turns the

@@ -10,6 +10,7 @@
 namespace hoshino {
 
 class TimeSource;
+struct Clock;
 
 struct Clock {
   using duration = std::chrono::nanoseconds;
@@ -38,6 +39,10 @@ public:
   // asio asks how long to wait for its earliest timer (due `d` from now); the answer is what it waits.
   virtual Clock::duration wait_for(Clock::duration d) noexcept = 0;
 };
+
+// The one duration type of the project's settings and schedules (flags, configs, timers, backoffs). The
+// inbox's ages are whole milliseconds of ULID time (wall clock) instead: they compare with ULIDs.
+using Duration = Clock::duration;
 
 inline Clock::time_point Clock::now() noexcept {
   if (source_) return source_->now();
