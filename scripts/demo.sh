@@ -53,7 +53,7 @@ for n in a b; do
   echo "   node $n:"
   port_var="HS_PORT_$n"
   curl -s "http://127.0.0.1:${!port_var}/metrics" |
-    grep -E '^hoshino_(packets_total|bytes_total|objects_total|s3_requests_total|poll_interval_seconds)|^process_resident' |
+    grep -E '^hoshino_(packets_total|bytes_total|objects_total|s3_requests_total|beat_interval_seconds)|^process_resident' |
     sed 's/^/     /'
 done
 

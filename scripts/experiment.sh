@@ -27,7 +27,7 @@
 #   --out DIR        results directory (default bench-results/experiment-<time>)
 #   --bucket B --endpoint-from-env   use AWS_ENDPOINT_URL/AWS_* from the environment and bucket B
 #                    instead of a fresh local RGW (the bucket must exist)
-#   -- FLAGS         passed to both hoshino nodes of the default run (e.g. -- --poll-min 5ms)
+#   -- FLAGS         passed to both hoshino nodes of the default run (e.g. -- --beat-min 5ms)
 # Needs root (TUN, namespaces).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

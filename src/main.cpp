@@ -2,6 +2,7 @@
 #include "app/app.hpp"
 #include "app/options.hpp"
 #include "hoshino_config.h"
+#include "util/log.hpp"
 
 #include <fmt/core.h>
 
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
                          "into /etc/hoshino/hoshino.conf (docs/deploying.md)" : "");
     return 2;
   }
+  for (const auto& d : options->deprecations) hoshino::log::warn("{}", d);
   if (options->help) {
     fmt::print("{}", hoshino::app::usage(options->command, options->help_topic));
     return 0;

@@ -164,7 +164,7 @@ const std::vector<Experiment>& experiments() {
     std::vector<Experiment> t;
     t.push_back({"original-design",
                  "the 2023 original's behaviour, for comparisons: bundle-packets=1, no-inline, no-anticipation, "
-                 "no-second-list, no-chain, no-ring, --max-in-flight 256, --poll-min/--poll-max/--poll-busy 500ms, "
+                 "no-second-list, no-chain, no-ring, --max-in-flight 256, --beat-min/--beat-max/--beat-busy 500ms, "
                  "--delete-interval 0ms, --ack-hold 0ms, --bell-interval off, --tcp-congestion system (later flags refine it)",
                  [](Options& o, std::string_view) -> Error {
                    // One packet per object, each PUT at once, a fixed 500 ms poll, no reaction to outgoing
@@ -401,14 +401,14 @@ const std::vector<Flag>& flags() {
     t.push_back({"bundle-bytes", "N", "tuning", false, kNode, "packet bytes per object at most, " + range(kBundle[0], kBundle[1]),
                  number([](auto& o) -> auto& { return o.node.bundler.max_bundle_bytes; }, kBundle[0], kBundle[1]),
                  number_of([](auto& o) -> auto& { return o.node.bundler.max_bundle_bytes; })});
-    t.push_back({"poll-min", "D", "tuning", false, kNode, "fastest inbox LIST interval; 0ms: back to back while active",
+    t.push_back({"beat-min", "D", "tuning", false, kNode, "fastest beat (a look at the inbox: a LIST, or GETs of announced keys); 0ms: back to back while active",
                  duration([](auto& o) -> auto& { return o.node.ingress.pace.min; }),
                  duration_of([](auto& o) -> auto& { return o.node.ingress.pace.min; })});
-    t.push_back({"poll-max", "D", "tuning", false, kNode,
-                 "slowest inbox LIST interval; idle nodes watch their doorbell instead, unless --bell-interval off",
+    t.push_back({"beat-max", "D", "tuning", false, kNode,
+                 "slowest beat; idle nodes watch their doorbell instead, unless --bell-interval off",
                  duration([](auto& o) -> auto& { return o.node.ingress.pace.max; }),
                  duration_of([](auto& o) -> auto& { return o.node.ingress.pace.max; })});
-    t.push_back({"poll-busy", "D", "tuning", false, kNode, "LIST interval while objects arrive continuously",
+    t.push_back({"beat-busy", "D", "tuning", false, kNode, "beat interval while objects arrive continuously",
                  duration([](auto& o) -> auto& { return o.node.ingress.pace.busy; }),
                  duration_of([](auto& o) -> auto& { return o.node.ingress.pace.busy; })});
     t.push_back({"bell-interval", "D", "tuning", false, kNode,
@@ -419,7 +419,7 @@ const std::vector<Flag>& flags() {
                    const double per_day = core::kS3Standard.dollars(0, 0, gets);
                    return fmt::format("an idle node checks its doorbell (one GET) every D: a packet to it waits D/2 "
                                       "on average, and it costs 86400 s/D GETs a day ({}: ${:.4f} a day at S3 "
-                                      "Standard prices); off: idle nodes LIST every --poll-max instead (they still "
+                                      "Standard prices); off: idle nodes LIST every --beat-max instead (they still "
                                       "ring others' bells)", format_duration(d), per_day);
                  }(),
                  [](Options& o, std::string_view v, const std::string& name) -> Error {
@@ -465,6 +465,30 @@ const std::vector<Flag>& flags() {
 const Flag* find_flag(std::string_view name) {
   for (const auto& f : flags())
     if (f.name == name) return &f;
+  return nullptr;
+}
+
+// Names that changed (docs/design.md's glossary: a "poll" is the GET of an announced key; the interval
+// between looks at the inbox is the beat's). The old ones still work for one release, with a warning.
+struct OldName {
+  std::string_view old_name, name;
+};
+constexpr OldName kOldNames[] = {
+    {"poll-min", "beat-min"},
+    {"poll-max", "beat-max"},
+    {"poll-busy", "beat-busy"},
+};
+
+// The flag `name` names, under its old name too (then said in o.deprecations, from `where`, with the
+// dashes of a command-line flag or none for a config key).
+const Flag* find_flag(std::string_view name, Options& o, std::string_view where, std::string_view dashes) {
+  if (const Flag* f = find_flag(name)) return f;
+  for (const auto& n : kOldNames)
+    if (n.old_name == name) {
+      o.deprecations.push_back(fmt::format("{}{}{} is deprecated: it is now {}{} (the old name goes in the next "
+                                           "release)", where, dashes, n.old_name, dashes, n.name));
+      return find_flag(n.name);
+    }
   return nullptr;
 }
 
@@ -534,8 +558,9 @@ Error apply_file(Options& o, std::string_view text, const std::string& path, Ori
     if (eq == std::string_view::npos) return fmt::format("{}:{}: expected `key = value`", path, n);
     std::string key(trim(line.substr(0, eq)));
     std::string_view value = trim(line.substr(eq + 1));
-    const Flag* f = find_flag(key);
+    const Flag* f = find_flag(key, o, fmt::format("{}:{}: ", path, n), "");
     if (!f || !f->in_file) return fmt::format("{}:{}: unknown key '{}'", path, n, key);
+    key = f->name; // an old name: the key it is now
     if (auto [it, fresh] = seen.emplace(key, n); !fresh)
       return fmt::format("{}:{}: {} is set twice (first on line {})", path, n, key, it->second);
     if (value.empty()) return fmt::format("{}:{}: {} needs a value", path, n, key);
@@ -558,14 +583,14 @@ struct Problem {
 std::optional<Problem> check_node(const Options& o) {
   const auto& in = o.node.ingress;
   if (o.ula.empty()) return Problem{{"ula"}, "--ula is required (e.g. --ula fd5e:59b8:f71d:9a3e::/64)"};
-  if (in.pace.max < in.pace.min) return Problem{{"poll-max", "poll-min"}, "--poll-max must not be below --poll-min"};
+  if (in.pace.max < in.pace.min) return Problem{{"beat-max", "beat-min"}, "--beat-max must not be below --beat-min"};
   if (in.bell && in.bell_interval < std::chrono::milliseconds(100))
     return Problem{{"bell-interval"}, "--bell-interval must be at least 100ms (each check is a paid GET)"};
   // A node goes idle when its pace slows to the bell interval: a fast pace at or above it would watch
   // the bell in the middle of a conversation, where nobody rings.
   if (in.bell && (in.pace.min >= in.bell_interval || in.pace.busy >= in.bell_interval))
-    return Problem{{"poll-min", "poll-busy", "bell-interval"},
-                   "--poll-min and --poll-busy must be below --bell-interval (or --bell-interval off)"};
+    return Problem{{"beat-min", "beat-busy", "bell-interval"},
+                   "--beat-min and --beat-busy must be below --bell-interval (or --bell-interval off)"};
   if (!o.seal && !o.psk_file.empty())
     return Problem{{"no-seal", "psk-file"}, "--no-seal and --psk-file contradict each other (the PSK is mixed into sealing keys)"};
   if (!o.seal && (!o.peers_file.empty() || !o.peers.empty()))
@@ -765,7 +790,7 @@ Result<Options, std::string> parse_options(std::span<const std::string_view> arg
         has_value = true;
       }
     }
-    const Flag* f = name.empty() ? nullptr : find_flag(name);
+    const Flag* f = name.empty() ? nullptr : find_flag(name, o, "", "--");
     if (!f || (bit == 0 && f->name != "help")) {
       if (bit == 0) return o.command + " takes no options (" + o.command + " < in > out, as wg does)";
       if (auto now = renamed(a); !now.empty()) return fmt::format("unknown option '{}' (it is now {})", a, now);

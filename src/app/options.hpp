@@ -50,6 +50,9 @@ struct Options {
   bool help = false;
   std::string help_topic; // --help TOPIC: a group of flags, or "all"
   bool version = false;
+  // Old names that were given (flags or config keys, still accepted for one release): the program
+  // logs these at startup.
+  std::vector<std::string> deprecations;
 };
 
 // Reads a file whole; nullopt if it cannot be read.
@@ -68,7 +71,7 @@ std::string effective_settings(const Options& o);
 
 // What --help says of each flag, for the test that holds docs/operating.md's flag table to it.
 struct FlagDoc {
-  std::string flag;     // "--poll-max"
+  std::string flag;     // "--beat-max"
   std::string arg;      // "D", or empty for a switch
   std::string group;    // network, s3, security, node, tuning, experiment
   std::string fallback; // the default as --help prints it ("5s"), or empty

@@ -28,7 +28,7 @@ core::InboxView Node::inbox_view() {
 }
 
 void Node::after_beat() {
-  metrics_.poll_interval_seconds = std::chrono::duration<double>(
+  metrics_.beat_interval_seconds = std::chrono::duration<double>(
       schedule_.idle(Clock::now()) ? schedule_.config().bell_interval : schedule_.pace().interval()).count();
   if (clock_) metrics_.clock_offset_seconds = static_cast<double>(clock_->estimate_ms()) / 1000;
   metrics_.bells_found = schedule_.rings_found();

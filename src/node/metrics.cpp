@@ -153,8 +153,12 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
   single("hoshino_clock_offset_seconds", "gauge",
          "S3's clock minus this node's, from Date headers; beyond 1 s the node uses S3's time for its objects.",
          fmt::format("{:.3f}", m.clock_offset_seconds));
-  single("hoshino_poll_interval_seconds", "gauge", "Current delay between looks at the inbox (LIST or polls; idle: between bell checks).",
-         m.poll_interval_seconds);
+  single("hoshino_beat_interval_seconds", "gauge",
+         "Current delay between beats, looks at the inbox (a LIST or GETs of announced keys; idle: bell checks).",
+         m.beat_interval_seconds);
+  // The old name, for one release (dashboards move to the new one): the same value.
+  single("hoshino_poll_interval_seconds", "gauge",
+         "Deprecated: hoshino_beat_interval_seconds (this name goes in the next release).", m.beat_interval_seconds);
   family("hoshino_build_info", "gauge", "Build information.");
   fmt::format_to(std::back_inserter(out), "hoshino_build_info{{version=\"{}\"}} 1\n", version);
   family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");

@@ -27,7 +27,7 @@ struct Metrics {
   std::uint64_t s3_requests[4] = {};             // by store::OpKind
   std::map<std::pair<std::string, std::string>, std::uint64_t> s3_errors; // (op, code) -> count
   std::uint64_t ack_holds = 0;        // batches of pure TCP ACKs that started waiting --ack-hold (Bundler)
-  double poll_interval_seconds = 0;
+  double beat_interval_seconds = 0;
   double clock_offset_seconds = 0;    // the bucket's clock minus ours, as estimated from S3's Date
   std::uint64_t squatted_keys = 0;    // our PUTs that found their key taken (412): re-sent under a fresh one
   std::uint64_t delete_failures = 0;  // keys DeleteObjects refused one by one (policy, Object Lock)

@@ -44,7 +44,7 @@ expect "unknown flag" 2 "unknown option '--frobnicate'" -- "${hs[@]}" "${ok_args
 expect "missing --bucket" 2 "--bucket is required" -- "${hs[@]}" --ula fd5e::/64
 expect "flag without value" 2 "--mtu needs a value" -- "${hs[@]}" "${ok_args[@]}" --mtu
 expect "bad --mtu" 2 "must be a number from 1280 to 65535" -- "${hs[@]}" "${ok_args[@]}" --mtu 99
-expect "bad duration" 2 "unit must be" -- "${hs[@]}" "${ok_args[@]}" --poll-max 5
+expect "bad duration" 2 "unit must be" -- "${hs[@]}" "${ok_args[@]}" --beat-max 5
 printf 'bucket = %s\n# the interval, misspelt\nbell-intervall = 2s\n' "$bucket" > "$HS_WORK/typo.conf"
 expect "config file: an unknown key, with file and line" 2 "typo.conf:3: unknown key 'bell-intervall'" -- "${hs[@]}" "${ok_args[@]}" --config "$HS_WORK/typo.conf"
 expect "config file: unreadable" 2 "cannot read /nonexistent/hoshino.conf \(--config\)" -- "${hs[@]}" "${ok_args[@]}" --config /nonexistent/hoshino.conf

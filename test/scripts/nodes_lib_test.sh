@@ -9,7 +9,7 @@ HS_WORK=$(mktemp -d /tmp/hoshino-nodes-lib-test.XXXXXX)
 source "$root/scripts/lib/nodes.sh"
 
 # The stand-in endpoint: serves a fixed page on a port it picks, and writes that port to a file.
-printf 'hoshino_packets_total{direction="ingress"} 7\nhoshino_poll_interval_seconds 0.25\n' > "$HS_WORK/page"
+printf 'hoshino_packets_total{direction="ingress"} 7\nhoshino_beat_interval_seconds 0.25\n' > "$HS_WORK/page"
 python3 - "$HS_WORK/page" "$HS_WORK/port" <<'PY' &
 import http.server, sys
 page = open(sys.argv[1], "rb").read()
@@ -33,7 +33,7 @@ HS_PORT_down=$(hs_free_port) # nothing listens there
 HS_PORT_down=${HS_PORT_down:?}
 
 check "a metric the endpoint serves reads its value" test "$(hs_metric up 'hoshino_packets_total{direction="ingress"}')" = 7
-check "a fractional one too" test "$(hs_metric up hoshino_poll_interval_seconds)" = 0.25
+check "a fractional one too" test "$(hs_metric up hoshino_beat_interval_seconds)" = 0.25
 check "a metric absent from a working endpoint reads 0" test "$(hs_metric up 'hoshino_packets_total{direction="egress"}')" = 0
 
 hs_metric down 'hoshino_packets_total{direction="ingress"}' > "$HS_WORK/out" 2> "$HS_WORK/err"

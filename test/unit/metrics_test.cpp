@@ -14,7 +14,7 @@ TEST_CASE("Prometheus rendering uses the documented names and labels", "[metrics
   m.request(store::OpKind::list);
   m.request(store::OpKind::list);
   m.error(store::OpKind::list, "SlowDown");
-  m.poll_interval_seconds = 0.25;
+  m.beat_interval_seconds = 0.25;
   m.bells_found = 2;
   m.bells_empty = 5;
   m.bells_limited = 1;
@@ -34,7 +34,8 @@ TEST_CASE("Prometheus rendering uses the documented names and labels", "[metrics
            "hoshino_s3_requests_total{op=\"get\"} 0\n",
            "hoshino_s3_requests_total{op=\"delete\"} 0\n",
            "hoshino_s3_errors_total{op=\"list\",code=\"SlowDown\"} 1\n",
-           "hoshino_poll_interval_seconds 0.25\n",
+           "hoshino_beat_interval_seconds 0.25\n",
+           "hoshino_poll_interval_seconds 0.25\n", // the deprecated name, for one release
            "hoshino_bells_total{outcome=\"found\"} 2\n",
            "hoshino_bells_total{outcome=\"empty\"} 5\n",
            "hoshino_bells_rate_limited_total 1\n",
@@ -43,7 +44,8 @@ TEST_CASE("Prometheus rendering uses the documented names and labels", "[metrics
            "hoshino_build_info{version=\"1.2.3\"} 1\n",
            "process_start_time_seconds 1700000000.500\n",
            "# TYPE hoshino_packets_total counter\n",
-           "# TYPE hoshino_poll_interval_seconds gauge\n",
+           "# TYPE hoshino_beat_interval_seconds gauge\n",
+           "# HELP hoshino_poll_interval_seconds Deprecated: hoshino_beat_interval_seconds (this name goes in the next release).\n",
        }) {
     INFO(line);
     CHECK(text.find(line) != std::string::npos);

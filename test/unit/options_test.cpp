@@ -52,9 +52,9 @@ TEST_CASE("The doorbell: on by default, its interval a duration of at least 100 
   CHECK(parse({"--bucket", "b", "--ula", "x", "--bell-interval", "50ms"}).error() ==
         "--bell-interval must be at least 100ms (each check is a paid GET)");
   CHECK(parse({"--bucket", "b", "--ula", "x", "--bell-interval", "2"}).error().starts_with("--bell-interval: "));
-  CHECK(parse({"--bucket", "b", "--ula", "x", "--poll-min", "2s"}).error() ==
-        "--poll-min and --poll-busy must be below --bell-interval (or --bell-interval off)");
-  CHECK(parse({"--bucket", "b", "--ula", "x", "--poll-min", "2s", "--bell-interval", "off"}));
+  CHECK(parse({"--bucket", "b", "--ula", "x", "--beat-min", "2s"}).error() ==
+        "--beat-min and --beat-busy must be below --bell-interval (or --bell-interval off)");
+  CHECK(parse({"--bucket", "b", "--ula", "x", "--beat-min", "2s", "--bell-interval", "off"}));
 }
 
 TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[options]") {
@@ -96,7 +96,7 @@ TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[op
   CHECK_FALSE(orig->node.ring);
   CHECK(orig->tcp_congestion == "system");
   // Later flags refine the preset.
-  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "original-design", "--poll-min", "100ms"})->node.ingress.pace.min == 100ms);
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--experiment", "original-design", "--beat-min", "100ms"})->node.ingress.pace.min == 100ms);
   CHECK(parse({"--bucket", "b", "--ula", "x", "--max-in-flight", "0"}).error() ==
         "--max-in-flight '0' must be a number from 1 to 256");
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--bundle-bytes", "9000000"}));
@@ -108,7 +108,7 @@ TEST_CASE("Tuning flags, and the original design's preset for comparisons", "[op
 TEST_CASE("Every flag, in both spellings", "[options]") {
   auto o = parse({"--bucket=b", "--ula", "fd5e::/64", "--endpoint", "http://127.0.0.1:1", "--region=eu-west-1",
                   "--tun", "t0", "--mtu", "9000", "--netns", "ns1", "--machine-id", "/tmp/m", "--metrics", "off",
-                  "--key-prefix", "a/b", "--poll-min", "250us", "--poll-max=1.5s", "-v", "--verbose",
+                  "--key-prefix", "a/b", "--beat-min", "250us", "--beat-max=1.5s", "-v", "--verbose",
                   "--queue-bytes", "1048576", "--psk-file", "/etc/k"});
   REQUIRE(o);
   CHECK(o->endpoint == "http://127.0.0.1:1");
@@ -131,7 +131,7 @@ TEST_CASE("Help and version need nothing else", "[options]") {
   CHECK(parse({"--version"})->version);
   auto u = usage("", "all");
   for (const char* flag : {"--bucket", "--ula", "--endpoint", "--region", "--tun", "--mtu", "--netns", "--machine-id",
-                           "--metrics", "--key-prefix", "--poll-min", "--poll-max", "--verbose", "--version", "--help",
+                           "--metrics", "--key-prefix", "--beat-min", "--beat-max", "--verbose", "--version", "--help",
                            "--queue-bytes", "--psk-file", "openssl rand -hex 32", "--max-in-flight",
                            "--bundle-bytes", "bundle-packets=N", "no-inline", "no-anticipation", "--experiment",
                            "original-design", "no-second-list", "--delete-interval", "no-chain", "--chained-list",
@@ -147,7 +147,7 @@ TEST_CASE("Bad command lines are clear errors", "[options]") {
   CHECK(parse({"--bucket", "b", "--ula"}).error() == "--ula needs a value");
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--mtu", "abc"}));
   CHECK(parse({"--bucket", "b", "--ula", "x", "--mtu", "70000"}).error() == "--mtu '70000' must be a number from 1280 to 65535");
-  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--poll-min", "1s", "--poll-max", "10ms"}));
+  CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--beat-min", "1s", "--beat-max", "10ms"}));
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--key-prefix", "/lead"}));
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--queue-bytes", "100"}));
   CHECK_FALSE(parse({"--bucket", "b", "--ula", "x", "--queue-bytes", "8M"}));
@@ -271,7 +271,7 @@ bucket = my-bucket
 ula = fd5e:59b8:f71d:9a3e::/64   # trailing comments too
   psk-file=/etc/hoshino/psk
 no-seal = false
-poll-max = 2s
+beat-max = 2s
 bell-interval = off
 experiment = no-inline,bundle-packets=4
 verbose = 1
@@ -297,8 +297,8 @@ Name = vm-b
 }
 
 TEST_CASE("The command line overrides the config file, whatever the order", "[options][config]") {
-  const std::string text = "bucket = from-file\nula = fd5e::/64\npoll-max = 2s\nno-seal = true\n";
-  auto o = parse_with({"--poll-max", "3s", "--config", "/etc/hoshino/hoshino.conf", "--bucket=from-flag"}, text);
+  const std::string text = "bucket = from-file\nula = fd5e::/64\nbeat-max = 2s\nno-seal = true\n";
+  auto o = parse_with({"--beat-max", "3s", "--config", "/etc/hoshino/hoshino.conf", "--bucket=from-flag"}, text);
   REQUIRE(o);
   CHECK(o->bucket == "from-flag");
   CHECK(o->node.ingress.pace.max == 3s);
@@ -307,10 +307,10 @@ TEST_CASE("The command line overrides the config file, whatever the order", "[op
   // A required key may come from either.
   CHECK(parse_with({"--config", "/etc/hoshino/hoshino.conf", "--ula", "fd5e::/64"}, "bucket = b\n"));
   CHECK(parse_with({"--config", "/etc/hoshino/hoshino.conf"}, "ula = fd5e::/64\n").error() == "--bucket is required");
-  // Cross-checks judge the result: the file's 2s poll-min, the command line's bell interval.
+  // Cross-checks judge the result: the file's 2s beat-min, the command line's bell interval.
   CHECK(parse_with({"--config", "/etc/hoshino/hoshino.conf", "--bell-interval", "1s"},
-                   "bucket = b\nula = fd5e::/64\npoll-min = 2s\n").error() ==
-        "/etc/hoshino/hoshino.conf:3: --poll-min and --poll-busy must be below --bell-interval (or --bell-interval off)");
+                   "bucket = b\nula = fd5e::/64\nbeat-min = 2s\n").error() ==
+        "/etc/hoshino/hoshino.conf:3: --beat-min and --beat-busy must be below --bell-interval (or --bell-interval off)");
 }
 
 TEST_CASE("Config file errors name the file and the line", "[options][config]") {
@@ -322,7 +322,7 @@ TEST_CASE("Config file errors name the file and the line", "[options][config]") 
   const std::string base = "bucket = b\nula = fd5e::/64\n";
   CHECK(error(base + "bukcet = c\n") == "/etc/hoshino/hoshino.conf:3: unknown key 'bukcet'");
   CHECK(error(base + "mtu = 70000\n") == "/etc/hoshino/hoshino.conf:3: mtu '70000' must be a number from 1280 to 65535");
-  CHECK(error(base + "poll-max = 5\n").starts_with("/etc/hoshino/hoshino.conf:3: poll-max: bad duration"));
+  CHECK(error(base + "beat-max = 5\n").starts_with("/etc/hoshino/hoshino.conf:3: beat-max: bad duration"));
   CHECK(error(base + "just words\n") == "/etc/hoshino/hoshino.conf:3: expected `key = value`");
   CHECK(error(base + "tun =\n") == "/etc/hoshino/hoshino.conf:3: tun needs a value");
   CHECK(error(base + "no-seal = maybe\n") == "/etc/hoshino/hoshino.conf:3: no-seal must be true or false");
@@ -374,8 +374,8 @@ TEST_CASE("--help: at most 15 flags, in groups; the rest by topic", "[options][h
   CHECK(count_flags(main_help) <= 15);
   for (const char* group : {"Network:", "S3:", "Security:", "Node:", "--help network | s3 | security"})
     CHECK(main_help.find(group) != std::string::npos);
-  CHECK(main_help.find("--poll-max") == std::string::npos);
-  CHECK(usage("", "tuning").find("--poll-max D") != std::string::npos);
+  CHECK(main_help.find("--beat-max") == std::string::npos);
+  CHECK(usage("", "tuning").find("--beat-max D") != std::string::npos);
   CHECK(usage("", "tuning").find("\n  --bucket") == std::string::npos);
   CHECK(count_flags(usage("", "all")) == flag_docs().size());
   auto o = parse({"--help", "tuning"});
@@ -442,7 +442,7 @@ TEST_CASE("Values judged once everything is read name the file's line", "[option
   };
   CHECK(error("bucket = b\nula = fd5e::/64\nbell-interval = 50ms\n") ==
         "/etc/hoshino/hoshino.conf:3: --bell-interval must be at least 100ms (each check is a paid GET)");
-  CHECK(error("bucket = b\nula = fd5e::/64\npoll-min = 10s\n") == "/etc/hoshino/hoshino.conf:3: --poll-max must not be below --poll-min");
+  CHECK(error("bucket = b\nula = fd5e::/64\nbeat-min = 10s\n") == "/etc/hoshino/hoshino.conf:3: --beat-max must not be below --beat-min");
   CHECK(error("bucket = b\nkey-prefix = /x\nula = fd5e::/64\n").starts_with("/etc/hoshino/hoshino.conf:2: --key-prefix"));
   CHECK(error("bucket = b\nula = garbage\n").starts_with("/etc/hoshino/hoshino.conf:2: "));
   CHECK(error("bucket = b\nula = fd5e::/64\nmetrics = nonsense\n") ==
@@ -493,4 +493,27 @@ TEST_CASE("Config file comments, values with '#', and flags that were renamed", 
   CHECK(parse({"--help=nope"}).error().starts_with("--help 'nope': no such topic"));
   // A directory is not a config file (it would read as an empty one).
   CHECK_FALSE(hoshino::app::read_file("/"));
+}
+
+TEST_CASE("Renamed flags and config keys still work for one release, each with a deprecation warning", "[options]") {
+  auto o = parse({"--bucket", "b", "--ula", "fd5e::/64", "--poll-min", "5ms", "--poll-max=3s", "--beat-busy", "10ms"});
+  REQUIRE(o);
+  CHECK(o->node.ingress.pace.min == 5ms);
+  CHECK(o->node.ingress.pace.max == 3s);
+  CHECK(o->node.ingress.pace.busy == 10ms);
+  CHECK(o->deprecations == std::vector<std::string>{
+                               "--poll-min is deprecated: it is now --beat-min (the old name goes in the next release)",
+                               "--poll-max is deprecated: it is now --beat-max (the old name goes in the next release)"});
+  CHECK(parse({"--bucket", "b", "--ula", "fd5e::/64", "--beat-min", "5ms"})->deprecations.empty());
+  // In a config file: the line is named, and an old and a new name of one setting are one key set twice.
+  auto f = parse_with({"--config", "/etc/hoshino/hoshino.conf"}, "bucket = b\nula = fd5e::/64\npoll-busy = 20ms\n");
+  REQUIRE(f);
+  CHECK(f->node.ingress.pace.busy == 20ms);
+  CHECK(f->deprecations == std::vector<std::string>{"/etc/hoshino/hoshino.conf:3: poll-busy is deprecated: it is now "
+                                                    "beat-busy (the old name goes in the next release)"});
+  CHECK(parse_with({"--config", "/etc/hoshino/hoshino.conf"}, "bucket = b\nula = fd5e::/64\npoll-max = 2s\nbeat-max = 3s\n")
+            .error() == "/etc/hoshino/hoshino.conf:4: beat-max is set twice (first on line 3)");
+  // What `hoshino check` writes back uses the new names.
+  CHECK(effective_settings(*f).find("beat-busy = 20ms") != std::string::npos);
+  CHECK(effective_settings(*f).find("poll-") == std::string::npos);
 }
