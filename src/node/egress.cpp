@@ -6,6 +6,7 @@
 #include "core/icmpv6.hpp"
 #include "core/keys.hpp"
 #include "core/object.hpp"
+#include "core/put_attempt.hpp"
 #include "core/seal.hpp"
 #include "util/log.hpp"
 #include "util/timer.hpp"

@@ -4,6 +4,7 @@
 #include "node/node.hpp"
 
 #include "core/keys.hpp"
+#include "core/listing.hpp"
 #include "util/log.hpp"
 #include "util/timer.hpp"
 

@@ -3,6 +3,7 @@
 #include "node/node.hpp"
 
 #include "core/keys.hpp"
+#include "core/listing.hpp"
 #include "util/log.hpp"
 
 namespace hoshino::node {
