@@ -26,6 +26,9 @@ struct PaceConfig {
   Duration busy = std::chrono::milliseconds(0);
   Duration stream_window = std::chrono::milliseconds(100);
   bool second_list = true; // a second, staggered LIST during conversations (see conversation())
+  // Activity drops the interval straight to min; false: halves it (only test/bench/pace_ab.cpp's A/B:
+  // docs/design.md has its figures).
+  bool drop_on_activity = true;
 };
 
 class Pace {

@@ -73,6 +73,20 @@ TEST_CASE("Objects found or packets sent make polling fast again", "[pace]") {
   CHECK(h.interval() == 0ms);
 }
 
+TEST_CASE("The A/B alternative: activity halves the interval instead of dropping it", "[pace]") {
+  auto c = config();
+  c.drop_on_activity = false;
+  Clock::time_point t{};
+  Pace h(c, t);
+  t += 10s;
+  for (int i = 0; i < 20; ++i) h.on_inbox_checked(0, t);
+  REQUIRE(h.interval() == 5s);
+  h.on_sent(t);
+  CHECK(h.interval() == 2500ms);
+  h.on_inbox_checked(1, t);
+  CHECK(h.interval() == 1250ms);
+}
+
 TEST_CASE("Errors back off, bounded by the maximum", "[pace]") {
   Clock::time_point t{};
   Pace h(config(), t);
