@@ -96,8 +96,8 @@ enum class DropReason {
   spoofed_source,    // a packet whose source is not the sender named in the key
   fetch_failed,      // the object could not be read (gone, or kept failing)
   oversized,         // larger than any sender writes: not fetched
-  unsealed,          // a plain body while this node requires sealed ones (sender lacks --psk-file)
-  sealed_without_key,// a sealed body, but this node has no key (--psk-file missing here)
+  unsealed,          // a plain body while this node requires sealed ones (the sender runs --no-seal)
+  sealed_without_key,// a sealed body, but this node opens none (it runs --no-seal, without --psk-file)
   bad_seal,          // does not open with our key under its object key: forged, moved, or another key
   replayed,          // this (sender, ULID) was consumed already, under this spelling or another
   from_future,       // dated further ahead than clocks can differ

@@ -263,13 +263,13 @@ void Node::report_seal_mismatch(const std::string& key) {
   std::uint64_t total = unsealed + no_key + bad;
   if (total == seal_refusals_) return;
   seal_refusals_ = total;
-  // Nodes that disagree about --psk-file must fail clearly, not silently: say which way, loudly, but
-  // once per interval rather than per object.
+  // Nodes that disagree about sealing (--no-seal, --psk-file) must fail clearly, not silently: say which
+  // way, loudly, but once per interval rather than per object.
   if (!log_due(last_seal_log_)) return;
   auto sender = core::parse_key(config_.key_prefix, key);
   std::string from = sender ? sender->src.str() : key;
-  log::error("refusing objects from {}: {} unsealed (sender has no --psk-file), {} sealed but no --psk-file here, "
-             "{} failed authentication (different key, or forged) so far",
+  log::error("refusing objects from {}: {} unsealed (the sender runs --no-seal), {} sealed but not opened here "
+             "(--no-seal here), {} failed authentication (another --psk-file or key, or forged) so far",
              from, unsealed, no_key, bad);
 }
 
