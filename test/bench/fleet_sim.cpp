@@ -9,6 +9,7 @@
 #include "fakes/memory_device.hpp"
 #include "fakes/memory_store.hpp"
 #include "node/node.hpp"
+#include "support/app_config.hpp"
 #include "support/virtual_time.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -74,12 +75,7 @@ int main(int argc, char** argv) {
   std::mt19937_64 random(args.seed);
   const auto rtt = std::chrono::milliseconds(args.rtt_ms);
   for (std::uint64_t i = 0; i < args.nodes; ++i) {
-    node::NodeConfig c;
-    c.prefix = *core::parse_ula_prefix("fd5e::/64");
-    c.self = address_of(i);
-    c.identity = core::generate_key_pair();
-    c.hostname = fmt::format("node-{}", i);
-    c.version = "sim";
+    auto c = test::app_config(address_of(i), core::generate_key_pair());
     Member m;
     m.link = std::make_unique<store::DistantStore>(bucket, rtt, rtt / 4, args.seed * 65537 + i);
     m.device = std::make_unique<device::MemoryDevice>(io, 64);

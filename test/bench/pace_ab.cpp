@@ -8,6 +8,7 @@
 #include "fakes/memory_device.hpp"
 #include "fakes/memory_store.hpp"
 #include "node/node.hpp"
+#include "support/app_config.hpp"
 #include "support/packets.hpp"
 #include "support/virtual_time.hpp"
 
@@ -33,12 +34,7 @@ struct Result {
 };
 
 node::NodeConfig config_of(const core::Address& self, bool drop) {
-  node::NodeConfig c;
-  c.prefix = *core::parse_ula_prefix("fd5e::/64");
-  c.self = self;
-  c.identity = core::generate_key_pair();
-  c.hostname = "host";
-  c.version = "pace_ab";
+  auto c = test::app_config(self, core::generate_key_pair());
   c.ingress.pace.drop_on_activity = drop;
   return c;
 }

@@ -4,6 +4,7 @@
 // duplicates, and a bounded number of requests per object delivered. (How fast is a benchmark's question,
 // docs/benchmarks.md; here time is virtual.)
 #include "node/harness.hpp"
+#include "support/app_config.hpp"
 
 #include <memory>
 
@@ -11,17 +12,6 @@ using namespace hoshino;
 using namespace hoshino::node_test;
 
 namespace {
-
-// A node as the app runs it: the product's defaults, with its presence record and identity key.
-node::NodeConfig distant_config(const core::Address& self) {
-  node::NodeConfig c;
-  c.prefix = *core::parse_ula_prefix("fd5e::/64");
-  c.self = self;
-  c.identity = identity_of(self);
-  c.hostname = "host-" + self.str();
-  c.version = "test";
-  return c;
-}
 
 // Nodes sharing one simulated bucket, each reaching it across its own round trip.
 struct Fleet {
@@ -40,7 +30,7 @@ struct Fleet {
       auto jitter = std::chrono::duration_cast<Clock::duration>(rtt * jitter_share);
       m.link = std::make_unique<store::DistantStore>(bucket, rtt, jitter, seed++);
       m.device = std::make_unique<device::MemoryDevice>(io, 16384);
-      m.node = std::make_unique<node::Node>(io, *m.device, *m.link, distant_config(address));
+      m.node = std::make_unique<node::Node>(io, *m.device, *m.link, test::app_config(address, identity_of(address)));
       members.push_back(std::move(m));
     }
   }
