@@ -221,11 +221,8 @@ TEST_CASE("At 80 ms, an inbox backlog of thousands drains in order, each object 
   store::MemoryStore bucket{io};
   store::DistantStore link{bucket, 80ms, 20ms};
   core::UlidGenerator gen([] { return 3; });
-  auto now = wall_ms();
   constexpr int kBacklog = 5000;
-  for (int i = 0; i < kBacklog; ++i)
-    bucket.objects()[core::format_key("hoshino", {kB, kA, gen.next(now)})] =
-        core::encode_bundle({ipv6_packet(kA, kB, std::to_string(i))});
+  fill_inbox(bucket, gen, kBacklog);
   device::MemoryDevice dev{io, 8192};
   node::Node b{io, dev, link, config(kB)};
   Running running(io, b);

@@ -114,6 +114,14 @@ struct Pair {
   }
 };
 
+// A backlog in B's inbox: n objects from A, made now, each one packet whose payload is its number.
+inline void fill_inbox(store::MemoryStore& bucket, core::UlidGenerator& gen, int n) {
+  const auto now = wall_ms();
+  for (int i = 0; i < n; ++i)
+    bucket.objects()[core::format_key("hoshino", {kB, kA, gen.next(now)})] =
+        core::encode_bundle({ipv6_packet(kA, kB, std::to_string(i))});
+}
+
 // The bucket's objects but the doorbells (which stay: a ring is rewritten, never deleted).
 inline std::map<std::string, core::Bytes> messages(store::MemoryStore& bucket) {
   std::map<std::string, core::Bytes> out;

@@ -175,11 +175,8 @@ TEST_CASE("With deletes refused, consumed objects do not hide new ones: LIST pag
   store::MemoryStore bucket{io, 100us};
   bucket.undeletable = [](const std::string&) { return true; }; // a policy without s3:DeleteObject
   core::UlidGenerator gen([] { return 5; });
-  auto now = wall_ms();
   constexpr int kOld = 1500; // more than a page
-  for (int i = 0; i < kOld; ++i)
-    bucket.objects()[core::format_key("hoshino", {kB, kA, gen.next(now)})] =
-        core::encode_bundle({ipv6_packet(kA, kB, std::to_string(i))});
+  fill_inbox(bucket, gen, kOld);
   device::MemoryDevice dev{io, 8192};
   node::Node b{io, dev, bucket, config(kB)};
   Running running(io, b);

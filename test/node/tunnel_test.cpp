@@ -185,11 +185,8 @@ TEST_CASE("An inbox backlog of thousands of objects drains in bounded chunks, in
   asio::io_context io;
   store::MemoryStore bucket{io, 100us};
   core::UlidGenerator gen([] { return 3; });
-  auto now = wall_ms();
   constexpr int kBacklog = 6000;
-  for (int i = 0; i < kBacklog; ++i)
-    bucket.objects()[core::format_key("hoshino", {kB, kA, gen.next(now)})] =
-        core::encode_bundle({ipv6_packet(kA, kB, std::to_string(i))});
+  fill_inbox(bucket, gen, kBacklog);
   device::MemoryDevice dev{io, 8192};
   node::Node b{io, dev, bucket, config(kB)};
   Running running(io, b);
