@@ -35,19 +35,32 @@ hs_address() {
 }
 
 # hs_start NAME NETNS MACHINE_ID_FILE BUCKET [extra hoshino args]: starts a node in the background and
-# waits for its startup line. Sets HS_PORT_<NAME> to its metrics port.
+# waits for its startup line. Sets HS_PORT_<NAME> to its metrics port. The interface is hs-NAME, or
+# HS_TUN if set (nodes in their own namespaces may all use one name).
 hs_start() {
+  hs_launch "$@" && hs_wait_up "$1"
+}
+
+# hs_launch (arguments as hs_start): starts the node and returns at once (hs_wait_up NAME waits for it):
+# several nodes launched together start at the same moment, as a launch script starts a fleet.
+hs_launch() {
   local name=$1 netns=$2 mid=$3 bucket=$4
   shift 4
-  local port
-  port=$(hs_free_port)
+  local port_var="HS_PORT_$name" tun=${HS_TUN:-hs-$name}
+  local port=${!port_var:-$(hs_free_port)} # chosen beforehand, launches follow each other within a millisecond
   printf -v "HS_PORT_$name" '%s' "$port"
-  "$HS_BIN/hoshino" --bucket "$bucket" --ula "$HS_ULA::/64" --tun "hs-$name" --netns "$netns" \
+  printf -v "HS_TUN_$name" '%s' "$tun"
+  "$HS_BIN/hoshino" --bucket "$bucket" --ula "$HS_ULA::/64" --tun "$tun" --netns "$netns" \
     --machine-id "$mid" --metrics "127.0.0.1:$port" --state-dir "$HS_WORK/$name.state" "$@" >"$HS_WORK/$name.log" 2>&1 &
   echo $! > "$HS_WORK/$name.pid"
   HS_NODES+=("$name")
+}
+
+# hs_wait_up NAME: waits (30 s at most) for a launched node's startup line; fails if it exits first.
+hs_wait_up() {
+  local name=$1 tun_var="HS_TUN_$1"
   local deadline=$((SECONDS + 30))
-  until grep -q "^hoshino .* on hs-$name" "$HS_WORK/$name.log"; do
+  until grep -q "^hoshino .* on ${!tun_var}" "$HS_WORK/$name.log"; do
     if ! kill -0 "$(cat "$HS_WORK/$name.pid")" 2>/dev/null; then
       hs_log "node $name exited during startup:"; cat "$HS_WORK/$name.log" >&2; return 1
     fi

@@ -25,12 +25,14 @@
 #include <asio/signal_set.hpp>
 #include <fmt/core.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <iostream>
 #include <iterator>
 #include <sstream>
@@ -103,8 +105,31 @@ T run_to_completion(asio::io_context& io, asio::awaitable<T> op) {
   return std::move(*out);
 }
 
-// Configures the interface over rtnetlink, in its namespace (moving it there first if asked).
-Result<Unit, std::string> configure(const device::TunDevice& tun, const Options& o, const core::Address& self,
+// The name the interface is created under: unique, so that nodes started at once never collide in the
+// host's namespace; configure() gives it its --tun name where it ends up.
+std::string temporary_tun_name() {
+  std::random_device rd;
+  return fmt::format("hsn{:06x}{:06x}", rd() & 0xffffff, rd() & 0xffffff); // 15 characters, IFNAMSIZ - 1
+}
+
+// Whether --tun names an interface that exists where the node's would end up (its namespace). Only a
+// name that is taken is reported here: what cannot be checked yet (no root) is said by what comes next.
+Result<Unit, std::string> tun_name_taken(const Options& o) {
+  if (o.tun.empty() || o.tun.size() >= IFNAMSIZ) return "interface name '" + o.tun + "' must be 1-15 characters";
+  const std::string taken = "interface " + o.tun + " already exists" +
+                            (o.netns.empty() ? "" : " in network namespace " + o.netns) + " (choose another --tun name)";
+  if (o.netns.empty()) {
+    if (::if_nametoindex(o.tun.c_str()) != 0) return taken;
+    return Unit{};
+  }
+  auto there = device::Netlink::open_in_netns(o.netns);
+  if (there && there->index_of(o.tun)) return taken;
+  return Unit{};
+}
+
+// Configures the interface over rtnetlink, in its namespace (moving it there first if asked): renamed
+// to --tun there (atomic: the kernel refuses a name that is taken), MTU, up, address, route.
+Result<Unit, std::string> configure(device::TunDevice& tun, const Options& o, const core::Address& self,
                                     const core::UlaPrefix& prefix) {
   int index = tun.index();
   std::optional<device::Netlink> nl;
@@ -123,6 +148,8 @@ Result<Unit, std::string> configure(const device::TunDevice& tun, const Options&
     if (!here) return std::move(here).error();
     nl.emplace(std::move(here).value());
   }
+  if (auto r = nl->rename(index, o.tun); !r) return r;
+  tun.renamed(o.tun);
   if (auto r = nl->set_mtu_and_up(index, o.mtu); !r) return r;
   if (auto r = nl->add_address(index, self, 64); !r) return r;
   const std::string_view cc =
@@ -345,7 +372,10 @@ int run(const Options& o) {
     metrics = std::move(m).value();
   }
 
-  auto tun = device::TunDevice::create(io, o.tun, o.mtu);
+  // Taken already where it would end up: said before anything is created (the rename in configure()
+  // is what makes two nodes started at once safe).
+  if (auto taken = tun_name_taken(o); !taken) return fail(taken.error());
+  auto tun = device::TunDevice::create(io, temporary_tun_name(), o.mtu);
   if (!tun) return fail(tun.error());
   // After the interface (which needs root, the more basic error), before it is configured.
   auto state_dir = node::StateDir::open(o.state_dir);

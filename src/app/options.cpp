@@ -296,8 +296,9 @@ const std::vector<Flag>& flags() {
                  },
                  text_of([](auto& o) -> auto& { return o.tcp_congestion; })});
     t.push_back({"netns", "NAME", "network", false, kNode,
-                 "create the interface, then move it into /run/netns/NAME and configure it there; hoshino and "
-                 "its S3 connections stay where they started",
+                 "create the interface under a temporary name, move it into /run/netns/NAME, name it --tun and "
+                 "configure it there (nodes started at once, each in its namespace, may share a --tun name); "
+                 "hoshino and its S3 connections stay where they started",
                  text([](auto& o) -> auto& { return o.netns; }), text_of([](auto& o) -> auto& { return o.netns; }),
                  "the current namespace"});
     t.push_back({"machine-id", "PATH", "network", false, kNode, "file with 32 hex digits",

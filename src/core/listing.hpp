@@ -22,6 +22,10 @@ public:
   // the page was truncated).
   void on_page(const ListPage& page, bool read_on = true);
   void on_failed() { failed_ = true; }
+  // The next page starts after `after` instead (keys between are skipped), if that is further on.
+  void skip_to(std::string after) {
+    if (after > after_) after_ = std::move(after);
+  }
 
   bool complete() const noexcept { return complete_; }
   bool failed() const noexcept { return failed_; }

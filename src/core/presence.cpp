@@ -202,24 +202,39 @@ bool PeerDirectory::start_listing(Clock::time_point now) {
   return true;
 }
 
-std::vector<Resolved> PeerDirectory::release(bool all_present, Clock::time_point now) {
+std::vector<Address> PeerDirectory::take_lookups() {
+  std::vector<Address> out(waiting_order_.begin(), waiting_order_.end());
+  for (const auto& a : wanted_senders_)
+    if (!waiting_.contains(a)) out.push_back(a);
+  wanted_senders_.clear();
+  return out;
+}
+
+bool Coverage::covers(const Address& a) const {
+  return complete || (below && a < *below) || std::find(looked_up.begin(), looked_up.end(), a) != looked_up.end();
+}
+
+std::vector<Resolved> PeerDirectory::release(const Coverage& coverage, Clock::time_point now) {
   std::vector<Resolved> out;
   out.reserve(waiting_order_.size());
   for (const auto& dst : waiting_order_) {
     auto it = waiting_.find(dst);
     if (it == waiting_.end()) continue;
-    bool present = all_present || knows(dst, now);
-    if (config_.need_keys && !key_of(dst)) present = false;
-    out.push_back({dst, present, std::move(it->second)});
+    bool present = knows(dst, now) && (!config_.need_keys || key_of(dst));
+    const bool proven = coverage.covers(dst);
+    // Not read, so not proven absent: without keys to wait for, sent as before the directory (fail open).
+    if (!present && !proven && !config_.need_keys) present = true;
+    out.push_back({dst, present, std::move(it->second), !present && !proven});
   }
   waiting_.clear();
   waiting_order_.clear();
   return out;
 }
 
-std::vector<Resolved> PeerDirectory::on_listed(const std::vector<PeerKey>& present, bool complete,
+std::vector<Resolved> PeerDirectory::on_listed(const std::vector<PeerKey>& present, const Coverage& coverage,
                                                Clock::time_point now) {
   listing_ = false;
+  const bool complete = coverage.complete;
   if (complete) {
     failures_in_row_ = 0;
     retry_at_.reset();
@@ -228,7 +243,10 @@ std::vector<Resolved> PeerDirectory::on_listed(const std::vector<PeerKey>& prese
   }
   std::erase_if(present_, [&](const auto& p) { return p.second <= now; });
   std::map<Address, std::vector<PublicKey>> by_address; // a listing may show two records for one node
-  for (const auto& pk : present) by_address[pk.address].push_back(pk.key);
+  for (const auto& pk : present) {
+    auto& keys = by_address[pk.address];
+    if (std::find(keys.begin(), keys.end(), pk.key) == keys.end()) keys.push_back(pk.key); // read twice: one record
+  }
   for (const auto& [address, listed] : by_address) {
     remember(address, now);
     learn(address, listed, now);
@@ -239,12 +257,7 @@ std::vector<Resolved> PeerDirectory::on_listed(const std::vector<PeerKey>& prese
   } else {
     failed_at_ = now; // more nodes than pages read: absence cannot be told
   }
-  if (!complete && config_.need_keys) { // present ones with keys go; absence is unproven for the rest
-    auto out = release(false, now);
-    for (auto& r : out) r.unproven = !r.present;
-    return out;
-  }
-  return release(!complete, now);
+  return release(coverage, now);
 }
 
 void PeerDirectory::back_off(Clock::time_point now, double random01) {
@@ -274,7 +287,7 @@ std::vector<Resolved> PeerDirectory::on_list_failed(Clock::time_point now, doubl
     }
     return out;
   }
-  return release(true, now);
+  return release(Coverage{}, now);
 }
 
 std::optional<Clock::time_point> PeerDirectory::next_listing() const {

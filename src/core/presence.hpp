@@ -24,6 +24,7 @@
 #include "core/pace.hpp"
 #include "util/clock.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <utility>
 #include <optional>
@@ -122,6 +123,17 @@ struct Resolved {
   bool unproven = false; // not present, but the listing was incomplete: drop them without an answer
 };
 
+// Which addresses a listing speaks for: all (complete), or those it read whole (every address below
+// `below`, and those looked up one by one: core/presence_scan.hpp). Of any other, absence is unproven.
+struct Coverage {
+  Coverage() = default;
+  Coverage(bool whole) : complete(whole) {} // NOLINT: a listing that read everything, or nothing provable
+  bool complete = false;
+  std::optional<Address> below;
+  std::vector<Address> looked_up;
+  bool covers(const Address& a) const;
+};
+
 class PeerDirectory {
 public:
   explicit PeerDirectory(PeerDirectoryConfig config = {}) : config_(config), tokens_(config.unreachable_burst) {}
@@ -131,8 +143,13 @@ public:
   Route route(Outgoing& packet, Clock::time_point now);
   // A listing of peers/ should start now (someone waits and none is under way). Marks it started.
   bool start_listing(Clock::time_point now);
-  // A listing found these nodes and keys; `complete`: it read every page (else absence cannot be concluded).
-  std::vector<Resolved> on_listed(const std::vector<PeerKey>& present, bool complete, Clock::time_point now);
+  // A listing found these nodes and keys; `coverage`: of which addresses it read every record (else absence
+  // cannot be concluded).
+  std::vector<Resolved> on_listed(const std::vector<PeerKey>& present, const Coverage& coverage, Clock::time_point now);
+  // For the listing that started: the destinations that wait for it, in the order they came, then the
+  // senders the inbox wants (taken: the next listing gets the next ones), to be looked up one by one if
+  // its pages do not reach them.
+  std::vector<Address> take_lookups();
   // Key changes seen by listings since the last call (for the log and a counter).
   std::vector<KeyChange> take_key_changes() { return std::exchange(key_changes_, {}); }
   // A peer from the peers file: its key is this one, whatever a listing says (trust on first use otherwise).
@@ -143,8 +160,14 @@ public:
   std::optional<PublicKey> key_with_id(const Address& peer, KeyId id, Clock::time_point now) const;
   // Whether a listing newer than absent_ttl stands behind what the directory says (else ask: want_listing).
   bool fresh(Clock::time_point now) const { return listed_at_ && now - *listed_at_ < config_.absent_ttl; }
-  // Someone (the inbox: an object sealed with a key not known yet) wants a listing even though no packet waits.
-  void want_listing() { wanted_ = true; }
+  // Someone (the inbox: an object from `sender` sealed with a key not known yet) wants a listing even
+  // though no packet waits; the sender is looked up by itself if the listing's pages do not reach it.
+  void want_listing(std::optional<Address> sender = std::nullopt) {
+    wanted_ = true;
+    if (sender && wanted_senders_.size() < config_.max_waiting_peers &&
+        std::find(wanted_senders_.begin(), wanted_senders_.end(), *sender) == wanted_senders_.end())
+      wanted_senders_.push_back(*sender);
+  }
   // How many pages the latest listing read: listings wanted by the inbox alone wait wanted_interval per
   // page, so junk records cannot make them expensive.
   void set_listing_pages(std::size_t pages) { pages_ = std::max<std::size_t>(pages, 1); }
@@ -173,7 +196,9 @@ private:
   void remember(const Address& a, Clock::time_point now);
   // What a listing showed for one address: every key listed for it.
   void learn(const Address& address, const std::vector<PublicKey>& listed, Clock::time_point now);
-  std::vector<Resolved> release(bool all_present, Clock::time_point now);
+  // Hands every waiting packet on: present (known, with a key if one is needed), absent (the listing
+  // covers it), or unproven (sent anyway without identity sealing, dropped unanswered with it).
+  std::vector<Resolved> release(const Coverage& coverage, Clock::time_point now);
   void back_off(Clock::time_point now, double random01);
 
   PeerDirectoryConfig config_;
@@ -185,6 +210,7 @@ private:
   unsigned failures_in_row_ = 0;
   bool listing_ = false;
   bool wanted_ = false;
+  std::vector<Address> wanted_senders_; // taken by the next listing (take_lookups)
   std::size_t pages_ = 1;
   std::unordered_map<Address, PeerKeys, AddressHash> keys_; // bounded with present_ (pinned ones stay)
   std::vector<KeyChange> key_changes_;

@@ -129,6 +129,18 @@ Result<Unit, std::string> Netlink::move_to_netns(int ifindex, const std::string&
   return r;
 }
 
+Result<Unit, std::string> Netlink::rename(int ifindex, const std::string& name) {
+  if (name.empty() || name.size() >= IFNAMSIZ) return "interface name '" + name + "' must be 1-15 characters";
+  Message m;
+  auto* ifi = m.begin<ifinfomsg>(RTM_NEWLINK, 0);
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = ifindex;
+  m.attr(IFLA_IFNAME, name.c_str(), name.size() + 1);
+  auto r = request(m.hdr(), m.hdr()->nlmsg_len, "rename interface to " + name);
+  if (!r && last_error_ == EEXIST) return "interface " + name + " already exists (choose another --tun name)";
+  return r;
+}
+
 Result<int, std::string> Netlink::index_of(const std::string& name) {
   Message m;
   auto* ifi = m.begin<ifinfomsg>(RTM_GETLINK, 0);

@@ -26,6 +26,9 @@ public:
   // Moves the link into the named namespace. Call on a socket in the link's current namespace.
   Result<Unit, std::string> move_to_netns(int ifindex, const std::string& netns);
   Result<int, std::string> index_of(const std::string& name);
+  // Renames the link (it must be down). A name already taken in this namespace is refused by the kernel
+  // atomically, so two nodes started at once with one --tun name cannot both get it.
+  Result<Unit, std::string> rename(int ifindex, const std::string& name);
   Result<Unit, std::string> set_mtu_and_up(int ifindex, std::size_t mtu);
   // The address without the kernel's automatic prefix route (we add the /64 route ourselves).
   Result<Unit, std::string> add_address(int ifindex, const core::Address& addr, int prefix_len);

@@ -24,6 +24,8 @@ public:
   void close() override;
 
   const std::string& name() const noexcept { return name_; }
+  // The interface was renamed (Netlink::rename): the name it is known by now.
+  void renamed(std::string name) { name_ = std::move(name); }
   int index() const noexcept { return index_; }
 
 private:

@@ -247,11 +247,12 @@ core::KeyLookup Node::open_key(const core::Address& sender, core::SealIds ids, s
   }
   // A pinned sender's key is what the peers file says: nothing a listing shows can change it.
   if (auto k = directory_.keys().find(sender); k != directory_.keys().end() && k->second.pinned) return {Status::refuse, {}};
-  // Not known: a listing that began after the object was made (with a second for clocks) would have
-  // shown its sender's record, which a node writes before it sends anything. Then it is nobody's.
-  // (An object dated ahead is judged by now: a future ULID must not buy a longer wait.)
-  if (peer_listing_started_ms_ > std::min(made_ms, now_ms()) + 1000) return {Status::refuse, {}};
-  directory_.want_listing();
+  // Not known: a listing that began after the object was made (with a second for clocks) and read the
+  // sender's records would have shown its record, which a node writes before it sends anything. Then it
+  // is nobody's. (An object dated ahead is judged by now: a future ULID must not buy a longer wait.)
+  if (peer_listing_.started_ms > std::min(made_ms, now_ms()) + 1000 && peer_listing_.coverage.covers(sender))
+    return {Status::refuse, {}};
+  directory_.want_listing(sender);
   return {Status::wait, {}};
 }
 

@@ -100,6 +100,14 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
   single("hoshino_peer_listing_failures_total", "counter",
          "Of those, failed ones (their packets were sent anyway: a failure is no proof of absence).",
          m.peer_listing_failures);
+  single("hoshino_peer_listings_incomplete_total", "counter",
+         "Of those, listings that stopped at their page bound (more records than a fleet writes: junk?); the "
+         "destinations waiting were then looked up one by one.",
+         m.peer_listings_incomplete);
+  single("hoshino_peer_addresses_skipped_total", "counter",
+         "Addresses with more presence records than a node writes (junk, or a flood aimed at the listing): the "
+         "rest of their records were skipped.",
+         m.peer_addresses_skipped);
   single("hoshino_peer_key_changes_total", "counter",
          "Public keys of peers that changed (a rotation, or a forged record) or differ from the pinned one.",
          m.peer_key_changes);

@@ -40,6 +40,8 @@ struct Metrics {
   // Who is there (core/presence.hpp): LISTs of the presence records and their failures, ICMPv6
   // unreachable answers sent and held back by the rate limit, peers known, presence records written.
   std::uint64_t peer_listings = 0, peer_listing_failures = 0;
+  // Listings that read less than everything (page bound) and addresses whose surplus records were skipped.
+  std::uint64_t peer_listings_incomplete = 0, peer_addresses_skipped = 0;
   std::uint64_t unreachable_sent = 0, unreachable_limited = 0;
   std::uint64_t peers_known = 0;
   std::uint64_t peer_key_changes = 0; // keys a listing showed that differ from the one known (or pinned)

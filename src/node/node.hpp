@@ -163,7 +163,11 @@ private:
   std::map<std::pair<core::Address, core::PublicKey>, core::Psk> pair_keys_; // for the current identity
   std::optional<core::KeyPair> previous_identity_; // until previous_until_: objects sealed for it still open
   Clock::time_point previous_until_{};
-  std::uint64_t peer_listing_started_ms_ = 0; // wall clock at the start of the latest successful listing
+  // The latest listing of the peers that was answered: when it started (wall clock) and what it read.
+  struct PeerListing {
+    std::uint64_t started_ms = 0;
+    core::Coverage coverage;
+  } peer_listing_;
   std::uint64_t listing_started_ms_ = 0;      // ... of the one under way
   std::uint64_t start_ms_ = 0; // wall clock at construction (the presence record's start time)
 };

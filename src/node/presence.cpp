@@ -3,46 +3,40 @@
 #include "node/node.hpp"
 
 #include "core/keys.hpp"
-#include "core/listing.hpp"
+#include "core/presence_scan.hpp"
 #include "util/log.hpp"
 
 namespace hoshino::node {
 
 asio::awaitable<void> Node::list_peers() {
   constexpr std::size_t kPage = 1000;
-  // Only records inside our /64 (the first 16 hex digits of every address in it): records of other
-  // fleets sharing the prefix, or junk elsewhere, cost no pages.
-  const auto prefix = core::presence_prefix(config_.key_prefix) + config_.self.hex().substr(0, 16);
-  std::vector<core::PeerKey> present;
-  core::Listing listing(config_.max_peer_pages);
+  // Only records inside our /64: records of other fleets sharing the prefix, or junk elsewhere, cost no
+  // pages; an address with a flood of records costs a page, not the listing (core/presence_scan.hpp).
+  core::PresenceScanConfig bounds;
+  bounds.max_pages = config_.max_peer_pages;
+  core::PresenceScan scan(config_.key_prefix, config_.self, directory_.take_lookups(), bounds);
   listing_started_ms_ = now_ms();
-  while (auto after = listing.next_page()) {
+  while (auto request = scan.next()) {
     metrics_.request(store::OpKind::list);
-    auto page = co_await store_.list(prefix, kPage, *after);
+    auto page = co_await store_.list(request->prefix, kPage, request->start_after);
     if (!page) {
       s3_failed(store::OpKind::list, page.error());
-      listing.on_failed();
+      scan.on_failed();
       break;
     }
-    for (const auto& k : page->objects) {
-      auto pk = core::parse_presence_key(config_.key_prefix, k.key);
-      if (!pk || pk->address == config_.self) continue; // our own record is no peer
-      // (A key nothing can be sealed to, a low-order point, is found out when first used: pair_key_for
-      // fails and that peer's packets are dropped as no_key. Checking each listed key here would cost
-      // an X25519 per junk record and listing.)
-      present.push_back(*pk);
-    }
-    listing.on_page(*page);
+    scan.on_page(*page);
   }
+  metrics_.peer_addresses_skipped += scan.skipped_addresses();
   // Incomplete (its page bound, a failure, a page that did not move on): never proof that a peer is absent.
-  bool complete = listing.complete(), failed = listing.failed();
+  const auto coverage = scan.coverage();
+  const bool failed = scan.failed();
   ++metrics_.peer_listings;
-  directory_.set_listing_pages(listing.pages());
+  if (!failed && !coverage.complete) ++metrics_.peer_listings_incomplete;
+  directory_.set_listing_pages(scan.requests());
   auto now = Clock::now();
-  auto resolved = failed ? directory_.on_list_failed(now, random01())
-                         : directory_.on_listed(present, complete, now);
+  auto resolved = failed ? directory_.on_list_failed(now, random01()) : directory_.on_listed(scan.found(), coverage, now);
   if (failed) ++metrics_.peer_listing_failures;
-  else if (complete) peer_listing_started_ms_ = listing_started_ms_;
+  else peer_listing_ = {listing_started_ms_, coverage};
   report_key_changes();
   inbox_.retry_key_waits(now_ms()); // objects that waited for a sender's key: judged again now
   metrics_.peers_known = directory_.peers();

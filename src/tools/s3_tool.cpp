@@ -30,6 +30,8 @@ commands:
   get BUCKET KEY             download to standard output
   watch BUCKET KEY [ETAG]    conditional GET (If-None-Match: ETAG): prints "modified ETAG" or
                              "not-modified ETAG" (the ETag quoted, as the server sends it)
+  fill BUCKET [C] [FILE]     PUT FILE's bytes (default: an empty body) under every key read from standard
+                             input (one per line), C at a time (default 64): floods for the hostile tests
   ls BUCKET [PREFIX]         list keys (all pages)
   rm BUCKET KEY...           delete keys (DeleteObjects)
   bench BUCKET [N] [SIZE] [C] N sequential PUT/LIST/GET of SIZE-byte objects (default 200, 100), then
@@ -122,6 +124,28 @@ asio::awaitable<void> bench(s3::Client& c, const std::string& bucket, int n, std
              c.http().stats().sockets_opened, samples(put), samples(list), samples(get));
 }
 
+// Many objects at once (the fleet test's floods): `concurrency` PUTs in flight; prints how many failed.
+asio::awaitable<int> fill(s3::Client& c, std::string bucket, std::vector<std::string> keys, std::string body,
+                          int concurrency) {
+  std::size_t next = 0;
+  int failures = 0;
+  auto worker = [&]() -> asio::awaitable<void> {
+    while (next < keys.size()) {
+      const std::string key = keys[next++];
+      auto r = co_await c.put_object(bucket, key, body);
+      if (!r) ++failures;
+    }
+  };
+  using namespace asio::experimental::awaitable_operators;
+  auto all = [&](auto self, int k) -> asio::awaitable<void> {
+    if (k <= 1) co_return co_await worker();
+    co_await (worker() && self(self, k - 1));
+  };
+  co_await all(all, std::max(concurrency, 1));
+  fmt::print("{} objects written, {} failed\n", keys.size() - static_cast<std::size_t>(failures), failures);
+  co_return failures == 0 ? 0 : 1;
+}
+
 asio::awaitable<int> run(s3::Client& c, std::vector<std::string> args) {
   const std::string& cmd = args[0];
   auto need = [&](std::size_t n) {
@@ -159,6 +183,19 @@ asio::awaitable<int> run(s3::Client& c, std::vector<std::string> args) {
     auto r = co_await c.get_object_if_none_match(std::move(b), std::move(key), std::move(etag));
     auto answer = value_or_fail(std::move(r), "GET " + args[2]);
     fmt::print("{} {}\n", answer.modified ? "modified" : "not-modified", answer.etag);
+  } else if (cmd == "fill") {
+    int concurrency = args.size() > 2 ? std::stoi(args[2]) : 64;
+    std::string body;
+    if (args.size() > 3) {
+      std::ifstream in(args[3], std::ios::binary);
+      if (!in) throw Fail{"cannot read " + args[3]};
+      body.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    std::vector<std::string> keys;
+    for (std::string line; std::getline(std::cin, line);)
+      if (!line.empty()) keys.push_back(line);
+    auto rc = co_await fill(c, bucket, std::move(keys), std::move(body), concurrency);
+    co_return rc;
   } else if (cmd == "ls") {
     std::string prefix = args.size() > 2 ? args[2] : std::string();
     auto r = co_await c.list_all(bucket, prefix);

@@ -2,7 +2,7 @@
 # A fleet end to end: five nodes on real TUN devices in network namespaces, one bucket on the local RGW,
 # sealed per pair of nodes (the default). All pairs ping; fan-in and fan-out of files with sha256; a node
 # killed with -9 rejoins; a rogue node that claims another's address is refused by a node that pins the
-# real key; an address nobody holds is answered with ICMPv6 unreachable; a key rotated (SIGHUP) during a
+# real key; nodes launched at once with one interface name all come up; an address nobody holds is answered with ICMPv6 unreachable; a key rotated (SIGHUP) during a
 # ping stream loses no ping.
 # Skips (77) without root or without an S3 endpoint (scripts/test.sh provides one).
 set -uo pipefail
@@ -28,8 +28,15 @@ done
 in_ns() { local n=$1; shift; ip netns exec "hsf$tag-$n" "$@"; }
 pubkey_of() { sed -n 's/^public key //p' "$HS_WORK/$1.log" | tail -1; }
 
-# n2..n5 first; n1 pins n2's key in a peers file (the others it trusts on first use).
-for n in n2 n3 n4 n5; do hs_start "$n" "hsf$tag-$n" "${mid[$n]}" "$bucket" || exit 1; done
+# n2..n5 first, launched at the same moment with one interface name (as a launch script starts a fleet:
+# each creates its interface under a name of its own and renames it inside its namespace); n1 pins n2's
+# key in a peers file (the others it trusts on first use).
+for n in n2 n3 n4 n5; do printf -v "HS_PORT_$n" '%s' "$(hs_free_port)"; done
+for n in n2 n3 n4 n5; do HS_TUN=hs0 hs_launch "$n" "hsf$tag-$n" "${mid[$n]}" "$bucket"; done
+up=0
+for n in n2 n3 n4 n5; do hs_wait_up "$n" && up=$((up + 1)); done
+check "four nodes launched at once with one --tun name all come up" test "$up" = 4
+((up == 4)) || exit 1
 printf '[Peer]\nAddress = %s\nPublicKey = %s\nName = n2\n' "${addr[n2]}" "$(pubkey_of n2)" > "$HS_WORK/n1.peers"
 hs_start n1 "hsf$tag-n1" "${mid[n1]}" "$bucket" --peers-file "$HS_WORK/n1.peers" || exit 1
 
@@ -87,11 +94,32 @@ check "fan-out: four nodes fetched 3 MB from n1 at once, sha256 matches" \
 check "fan-in: n1 fetched 3 MB from four nodes at once, sha256 matches" \
   sums_match "$HS_WORK"/in-n{2,3,4,5}.bin
 
-# kill -9 and rejoin: n3 comes back with the same state directory (so the same key) and is reached again.
+# A presence flood: 10,500 records with made-up keys under one address that sorts before every node's
+# (the measured attack: a listing's ten pages never reached the real records).
+flood_hex=$(python3 -c 'import ipaddress,sys; print(ipaddress.IPv6Address(sys.argv[1]).exploded.replace(":",""))' "$HS_ULA::1")
+python3 -c '
+import base64, os, sys
+for _ in range(10500):
+    print("hoshino/peers/%s.%s" % (sys.argv[1], base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()))
+' "$flood_hex" > "$HS_WORK/flood.keys"
+"$HS_BIN/hoshino-s3" fill "$bucket" 64 < "$HS_WORK/flood.keys" || exit 1
+
+# kill -9 and rejoin: n3 comes back with the same state directory (so the same key) and is reached again;
+# it knows nobody's key after the restart, so it learns them through the flood.
 hs_stop n3 KILL
 hs_start n3 "hsf$tag-n3" "${mid[n3]}" "$bucket" || exit 1
 check "n3 killed with -9 and restarted: n1 reaches it again" \
   bash -c "ip netns exec hsf$tag-n1 ping -c 3 -i 0.3 -W 10 ${addr[n3]} | grep -q ' 3 received'"
+flood_pairs() {
+  local m bad=0
+  for m in n1 n2 n4 n5; do
+    in_ns n3 ping -c 2 -i 0.3 -W 10 "${addr[$m]}" | grep -q ' 2 received' || { echo "  n3 -> $m failed"; bad=1; }
+  done
+  return $bad
+}
+check "after a flood of 10,500 presence records, the restarted n3 pings every node" flood_pairs
+check "n3 skipped the flooded address's records" ge "$(hs_metric n3 hoshino_peer_addresses_skipped_total)" 1
+xargs -n 1000 "$HS_BIN/hoshino-s3" rm "$bucket" < "$HS_WORK/flood.keys" || exit 1
 
 # A rogue node claims n2's address (same machine-id) with a key of its own. Without the least-privilege
 # policy it can even replace n2's presence record. n1 pins n2's key: the rogue's objects are refused,

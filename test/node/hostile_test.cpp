@@ -1,6 +1,10 @@
 // A bucket writer without the key, and members who misbehave: what each can and cannot do.
 #include "node/harness.hpp"
 
+#include <fmt/core.h>
+
+#include <cstring>
+
 using namespace hoshino;
 using namespace hoshino::node_test;
 
@@ -307,4 +311,38 @@ TEST_CASE("Objects from a sender outside the /64 are refused before any GET", "[
   REQUIRE(p.run_until([&] { return p.b.inbox().dropped(core::DropReason::malformed_key) == 1; }));
   CHECK(p.bucket.requests(store::OpKind::get) == 0);
   p.stop();
+}
+
+TEST_CASE("A flood of presence records hides no peer: nodes started after it ping each other", "[node][identity][hostile]") {
+  test::VirtualTime vt;
+  // The real nodes sort after the junk: 10,500 records under one address, then 10,500 addresses with one
+  // record each (the measured attack: the listing's ten pages never reached the real records).
+  const auto kC = addr("fd5e::ff00:c"), kD = addr("fd5e::ff00:d");
+  asio::io_context io;
+  store::MemoryStore bucket{io, 300us};
+  const auto junk = core::format_presence({addr("fd5e::1"), "junk", "x", 1});
+  for (std::uint32_t n = 0; n < 10'500; ++n) {
+    core::PublicKey k{};
+    std::memcpy(k.data(), &n, sizeof n);
+    bucket.objects()[core::presence_key("hoshino", addr("fd5e::1"), k)] = junk;
+    bucket.objects()[core::presence_key("hoshino", addr(fmt::format("fd5e::1:{:x}", n).c_str()), k)] = junk;
+  }
+  device::MemoryDevice dev_c{io}, dev_d{io};
+  node::Node c{io, dev_c, bucket, presence_config(kC)}, d{io, dev_d, bucket, presence_config(kD)};
+  Running rc(io, c), rd(io, d);
+  dev_d.on_write = [&](const core::Bytes& pkt) {
+    if (core::parse_ipv6(pkt)->src == kC) dev_d.inject(ipv6_packet(kD, kC, "re: " + payload_of(pkt)));
+  };
+  for (int i = 0; i < 5; ++i) {
+    dev_c.inject(ipv6_packet(kC, kD, "ping " + std::to_string(i)));
+    REQUIRE(run_until(io, [&] { return dev_c.written().size() == static_cast<std::size_t>(i + 1); }, 5s));
+    CHECK(payload_of(dev_c.written().back()) == "re: ping " + std::to_string(i));
+  }
+  // D, which never sent first, learnt C's key from a lookup of C's address, not from the pages.
+  CHECK(d.peers().key_of(kC) == identity_of(kC).public_key);
+  CHECK(c.metrics().dropped.count("peer_unknown") == 0);
+  CHECK(c.metrics().peer_addresses_skipped >= 1);
+  CHECK(c.metrics().peer_listings_incomplete >= 1);
+  rc.stop();
+  rd.stop();
 }
