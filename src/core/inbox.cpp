@@ -27,6 +27,17 @@ std::string_view to_string(DropReason r) {
   return "unknown";
 }
 
+std::string_view to_string(NotTracked r) {
+  switch (r) {
+    case NotTracked::sender_share: return "sender_share";
+    case NotTracked::inbox_full: return "inbox_full";
+    case NotTracked::evicted: return "evicted";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(Budget b) { return b == Budget::sender_bytes ? "sender_bytes" : "node_bytes"; }
+
 Inbox::Inbox(InboxConfig config)
     : config_(std::move(config)), prefix_(inbox_prefix(config_.key_prefix, config_.self)), replay_(config_.replay) {}
 
@@ -88,13 +99,88 @@ Inbox::Entry* Inbox::admit(const std::string& key, std::uint64_t size, std::uint
     }
     return nullptr;
   }
-  if (tracked_ >= config_.max_tracked) return nullptr; // the next LIST offers it again
+  // No slot: the next LIST offers it again.
+  if (q != senders_.end() && q->second.size() >= config_.max_tracked_per_sender) {
+    ++not_tracked_[static_cast<std::size_t>(NotTracked::sender_share)];
+    return nullptr;
+  }
+  if (tracked_ >= config_.max_tracked && !make_room(p->src)) {
+    ++not_tracked_[static_cast<std::size_t>(NotTracked::inbox_full)];
+    return nullptr;
+  }
   parsed = std::move(*p);
   if (q == senders_.end()) q = senders_.try_emplace(parsed.src).first;
   auto it = q->second.emplace(parsed.id, Entry{.key = key, .size = size}).first;
   where_.emplace(key, parsed.src);
   ++tracked_;
   return &it->second;
+}
+
+bool Inbox::make_room(const Address& sender) {
+  const bool proven = replay_.knows(sender);
+  auto mine_q = senders_.find(sender);
+  const std::size_t mine = mine_q == senders_.end() ? 0 : mine_q->second.size();
+  const std::size_t share = config_.max_tracked / (senders_.size() + (mine_q == senders_.end() ? 1 : 0));
+  // The victim: a sender we never received from before one we did (if this one is proven), then the
+  // one holding the most; it gives up its latest object that is only listed (not being fetched or held).
+  std::map<Address, SenderQueue>::iterator victim = senders_.end();
+  std::pair<bool, std::size_t> best{false, 0};
+  for (auto it = senders_.begin(); it != senders_.end(); ++it) {
+    if (it->first == sender) continue;
+    std::pair<bool, std::size_t> rank{proven && !replay_.knows(it->first), it->second.size()};
+    if (rank > best) {
+      best = rank;
+      victim = it;
+    }
+  }
+  if (victim == senders_.end()) return false;
+  const bool over_junk = best.first;
+  if (!over_junk && !(mine < share && best.second > mine + 1)) return false;
+  auto& queue = victim->second;
+  for (auto it = queue.rbegin(); it != queue.rend(); ++it) {
+    Entry& e = it->second;
+    if (e.state != State::listed) continue;
+    end_retry_wait(e);
+    where_.erase(e.key);
+    queue.erase(std::next(it).base());
+    --tracked_;
+    if (queue.empty()) senders_.erase(victim);
+    ++not_tracked_[static_cast<std::size_t>(NotTracked::evicted)];
+    return true;
+  }
+  return false;
+}
+
+void Inbox::count_bytes(const Address& sender, Entry& e, std::uint64_t bytes) {
+  if (bytes == e.undelivered) return;
+  undelivered_total_ = undelivered_total_ - e.undelivered + bytes;
+  auto& mine = undelivered_by_[sender];
+  mine = mine - e.undelivered + bytes;
+  if (mine == 0) undelivered_by_.erase(sender);
+  e.undelivered = bytes;
+  undelivered_peak_ = std::max(undelivered_peak_, undelivered_total_);
+}
+
+std::optional<Budget> Inbox::over_budget(const Address& sender, std::uint64_t size, bool is_head) const {
+  auto it = undelivered_by_.find(sender);
+  const std::uint64_t mine = it == undelivered_by_.end() ? 0 : it->second;
+  // A sender's first object is what hands over the rest of its objects: it may pass the sender's bound,
+  // and the node's by one object at most (so one stuck sender cannot stop every other).
+  if (!is_head && mine + size > config_.max_undelivered_bytes_per_sender) return Budget::sender_bytes;
+  const std::uint64_t node = config_.max_undelivered_bytes + (is_head ? config_.max_object_bytes : 0);
+  if (undelivered_total_ + size > node) return Budget::node_bytes;
+  return std::nullopt;
+}
+
+std::uint64_t Inbox::fetch_limit(const std::string& key) const {
+  auto w = where_.find(key);
+  if (w == where_.end()) return config_.max_object_bytes;
+  auto q = senders_.find(w->second);
+  auto p = parse_key(config_.key_prefix, key);
+  if (q == senders_.end() || !p) return config_.max_object_bytes;
+  auto it = q->second.find(p->id);
+  if (it == q->second.end()) return config_.max_object_bytes;
+  return std::clamp<std::uint64_t>(it->second.size, 1, config_.max_object_bytes); // (0 would mean no cap)
 }
 
 std::size_t Inbox::on_listed(const std::vector<ListedObject>& objects, std::uint64_t now_ms) {
@@ -260,27 +346,56 @@ void Inbox::announce(const Address& sender, const Ulid& of, const Ulid& next, st
 std::vector<std::string> Inbox::start_fetches(std::uint64_t now_ms) {
   std::vector<std::string> out;
   std::vector<Address> reread; // senders with an inline object judged again here
-  // Earliest objects of each sender first, so the head of each queue is never starved by its tail.
   for (auto& [sender, queue] : senders_) {
     for (auto& [id, e] : queue) {
-      if (e.state != State::listed || e.retry_at_ms > now_ms) continue;
-      if (e.in_key) { // waited for its sender's key: its body is in the key, no GET
-        ++e.attempts;
-        auto p = parse_key(config_.key_prefix, e.key);
-        unpack(e, sender, id, base_of(config_.key_prefix, e.key), p ? std::string_view(p->inline_body) : "", now_ms);
-        if (e.state == State::ready) reread.push_back(sender);
-        continue;
-      }
-      if (fetching_ >= config_.max_concurrent_gets) break;
-      end_retry_wait(e);
-      e.state = State::fetching;
+      if (e.state != State::listed || e.retry_at_ms > now_ms || !e.in_key) continue;
+      // Waited for its sender's key: its body is in the key, no GET.
       ++e.attempts;
-      ++fetching_;
-      ++fetches_;
-      out.push_back(e.key);
+      auto p = parse_key(config_.key_prefix, e.key);
+      unpack(e, sender, id, base_of(config_.key_prefix, e.key), p ? std::string_view(p->inline_body) : "", now_ms);
+      if (e.state == State::ready) reread.push_back(sender);
     }
   }
   for (const auto& sender : reread) advance(sender, now_ms);
+  // GETs: senders we have received from before first (they hold a key; junk under made-up senders never
+  // does), then the others; one object per sender per round, going round from where the last call
+  // stopped, so that one sender's flood cannot starve another's objects; each sender's earliest first.
+  std::vector<Address> order;
+  order.reserve(senders_.size());
+  const auto start = senders_.upper_bound(served_last_);
+  for (auto it = start; it != senders_.end(); ++it) order.push_back(it->first);
+  for (auto it = senders_.begin(); it != start; ++it) order.push_back(it->first);
+  std::stable_partition(order.begin(), order.end(), [&](const Address& a) { return replay_.knows(a); });
+  for (bool progress = true; progress && fetching_ < config_.max_concurrent_gets;) {
+    progress = false;
+    for (const auto& sender : order) {
+      if (fetching_ >= config_.max_concurrent_gets) break;
+      auto q = senders_.find(sender);
+      if (q == senders_.end()) continue;
+      Entry* pick = nullptr;
+      for (auto& [id, e] : q->second)
+        if (e.state == State::listed && !e.in_key && e.retry_at_ms <= now_ms) {
+          pick = &e;
+          break;
+        }
+      if (!pick) continue;
+      const std::uint64_t size = std::max<std::uint64_t>(pick->size, 1); // as listed (admit refused larger)
+      if (auto over = over_budget(sender, size, pick == &q->second.begin()->second)) {
+        if (!pick->deferred) ++deferred_[static_cast<std::size_t>(*over)];
+        pick->deferred = true;
+        continue;
+      }
+      end_retry_wait(*pick);
+      pick->state = State::fetching;
+      ++pick->attempts;
+      ++fetching_;
+      ++fetches_;
+      count_bytes(sender, *pick, size);
+      out.push_back(pick->key);
+      served_last_ = sender;
+      progress = true;
+    }
+  }
   return out;
 }
 
@@ -351,6 +466,7 @@ void Inbox::unpack(Entry& e, const Address& sender, const Ulid& id, std::string_
       e.key_wait = true;
       e.retry_at_ms = now_ms + config_.retry_max_ms;
       ++retrying_;
+      count_bytes(sender, e, 0);
       return;
     }
     refused = DropReason::unknown_key; // waited as long as an object may live
@@ -360,6 +476,7 @@ void Inbox::unpack(Entry& e, const Address& sender, const Ulid& id, std::string_
   e.ready_ms = now_ms;
   if (refused) {
     drop(*refused);
+    count_bytes(sender, e, 0);
     return;
   }
   auto bundle = decode_body(body);
@@ -377,6 +494,9 @@ void Inbox::unpack(Entry& e, const Address& sender, const Ulid& id, std::string_
       else e.packets.push_back(std::move(p));
     }
   }
+  std::uint64_t bytes = 0;
+  for (const auto& p : e.packets) bytes += p.size();
+  count_bytes(sender, e, bytes); // until handed over
 }
 
 void Inbox::on_fetch_failed(const std::string& key, FetchError error, std::uint64_t now_ms) {
@@ -387,6 +507,7 @@ void Inbox::on_fetch_failed(const std::string& key, FetchError error, std::uint6
   --fetching_;
   std::uint64_t t = id.time_ms();
   bool young = now_ms <= t || now_ms - t <= config_.max_age_ms;
+  count_bytes(sender, *e, 0);
   if (error == FetchError::transient && young) {
     retry_later(*e, now_ms);
     return;
@@ -439,6 +560,7 @@ void Inbox::advance(const Address& sender, std::uint64_t now_ms) {
     // Only an object that passed its checks consumes its identity: a squatter's refused object at a
     // sender's key must not make the real one (under another spelling or, overwritten, this one) a replay.
     if (e.authentic) replay_.accept(sender, id, now_ms);
+    count_bytes(sender, e, 0);
     consume(e.key, e.size);
     where_.erase(e.key);
     --tracked_;
@@ -466,9 +588,11 @@ void Inbox::note_passed(const Address& sender, const Ulid& id, bool delivered) {
 std::vector<Bytes> Inbox::take_deliveries() { return std::exchange(deliveries_, {}); }
 
 void Inbox::on_fetch_abandoned(const std::string& key) {
-  Entry* e = find(key);
+  Address sender;
+  Entry* e = find(key, &sender);
   if (!e || e->state != State::fetching) return;
   --fetching_;
+  count_bytes(sender, *e, 0);
   e->state = State::listed;
 }
 

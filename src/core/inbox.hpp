@@ -55,6 +55,16 @@ struct InboxConfig {
   std::uint64_t start_ms = 0;          // wall clock at startup
   std::uint64_t startup_grace_ms = 5'000; // objects from before start - grace are stale: not delivered
   std::size_t max_tracked = 4096;      // objects between LIST and delivery at once
+  // One sender's share of those: a flood from one sender (a stolen key) cannot take every slot. When all
+  // are taken, a sender holding less than an equal share takes one from the sender holding the most
+  // (a listed object not fetched yet: it is listed again later), and a sender we have received from
+  // before takes one from a sender we never have.
+  std::size_t max_tracked_per_sender = 1024;
+  // Bodies fetched or being fetched and not yet handed to the kernel (held back for order or for a
+  // predecessor): a fetch waits while it would pass either bound. A sender's first object may pass the
+  // node-wide bound by one object (it is what frees the rest of that sender's), never by more.
+  std::uint64_t max_undelivered_bytes = 64 << 20;
+  std::uint64_t max_undelivered_bytes_per_sender = 16 << 20;
   std::size_t remember = 65536;        // handled keys remembered, to skip them quietly if listed again
   std::uint64_t max_object_bytes = 16 << 20; // larger objects are dropped unread (no sender makes them)
   std::optional<Psk> psk;              // set: every body must be sealed with this key shared by all nodes
@@ -105,6 +115,19 @@ enum class DropReason {
 };
 std::string_view to_string(DropReason r);
 inline constexpr std::size_t kDropReasons = 15;
+
+// Labels of hoshino_inbox_not_tracked_total{reason}: listed objects the inbox did not take (yet).
+enum class NotTracked {
+  sender_share, // the sender holds max_tracked_per_sender already: taken when a later LIST offers it again
+  inbox_full,   // every slot is taken by senders that hold no more than their share
+  evicted,      // taken back from the sender holding the most, for a sender holding less (listed again later)
+};
+std::string_view to_string(NotTracked r);
+inline constexpr std::size_t kNotTrackedReasons = 3;
+
+// Labels of hoshino_inbox_fetches_deferred_total{budget}: GETs that waited for bytes to be handed over.
+enum class Budget { sender_bytes, node_bytes };
+std::string_view to_string(Budget b);
 
 // Why a GET of an object failed.
 enum class FetchError {
@@ -191,6 +214,13 @@ public:
   std::size_t pending_deletions() const noexcept { return deletions_.size(); }
   std::size_t retrying() const noexcept { return retrying_; }
   std::uint64_t key_waits() const noexcept { return key_waits_; } // bodies put back: their sender's key was not known yet
+  std::uint64_t not_tracked(NotTracked r) const { return not_tracked_[static_cast<std::size_t>(r)]; }
+  std::uint64_t deferred(Budget b) const { return deferred_[static_cast<std::size_t>(b)]; }
+  std::uint64_t undelivered_bytes() const noexcept { return undelivered_total_; }
+  std::uint64_t undelivered_bytes_peak() const noexcept { return undelivered_peak_; }
+  // The most a GET of this tracked key may read: its size as listed (objects are never rewritten; one
+  // that grew since is refused as oversized and cannot pass the byte budget), else max_object_bytes.
+  std::uint64_t fetch_limit(const std::string& key) const;
 
 private:
   enum class State { listed, fetching, ready };
@@ -207,6 +237,8 @@ private:
     bool held = false;
     bool in_key = false;           // its body is in the key (inline): a retry re-reads it from there
     bool key_wait = false;         // put back because its sender's key was not known yet
+    std::uint64_t undelivered = 0; // bytes counted against the budgets (max_undelivered_bytes)
+    bool deferred = false;         // its GET waited for the byte budget (counted once)
   };
   using SenderQueue = std::map<Ulid, Entry>;
 
@@ -225,6 +257,12 @@ private:
   Entry* find(const std::string& key, Address* sender = nullptr, Ulid* id = nullptr);
   // Checks a key found by LIST or poll and starts tracking it; nullptr if it was dropped or no room.
   Entry* admit(const std::string& key, std::uint64_t size, std::uint64_t now_ms, ObjectKey& parsed);
+  // Makes room for one object of `sender` when every slot is taken (see max_tracked_per_sender).
+  bool make_room(const Address& sender);
+  // Sets the bytes an entry holds against the budgets.
+  void count_bytes(const Address& sender, Entry& e, std::uint64_t bytes);
+  // Whether a GET of `size` bytes for this sender fits the budgets now (is_head: its first object).
+  std::optional<Budget> over_budget(const Address& sender, std::uint64_t size, bool is_head) const;
   void end_retry_wait(Entry& e) { // keeps retrying_ equal to the entries with a retry_at_ms
     if (e.retry_at_ms == 0) return;
     e.retry_at_ms = 0;
@@ -281,6 +319,11 @@ private:
   std::uint64_t poll_errors_ = 0;
   std::size_t retrying_ = 0; // entries listed again after a failed GET
   std::uint64_t key_waits_ = 0;
+  std::uint64_t not_tracked_[kNotTrackedReasons] = {};
+  std::uint64_t deferred_[2] = {};
+  std::uint64_t undelivered_total_ = 0, undelivered_peak_ = 0;
+  std::unordered_map<Address, std::uint64_t, AddressHash> undelivered_by_; // senders holding bytes
+  Address served_last_{}; // GETs go round the senders from the one after this
   ReplayWindow replay_;
 };
 

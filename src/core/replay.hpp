@@ -45,6 +45,9 @@ public:
   std::vector<Highest> take_changed();
 
   std::size_t senders() const noexcept { return senders_.size(); }
+  // Whether an object of this sender was consumed (authentic, or restored from the state directory):
+  // such a sender holds a key, so the inbox serves it before senders it has never heard from.
+  bool knows(const Address& sender) const { return senders_.contains(sender); }
   // Senders forgotten while their objects could still be young (the table was full of live senders):
   // objects of unknown senders up to that time are then refused, never delivered twice.
   std::uint64_t evicted_live() const noexcept { return evicted_live_; }

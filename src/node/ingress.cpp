@@ -151,7 +151,8 @@ void Node::act_on_inbox() {
 
 asio::awaitable<void> Node::get_object(std::string key) {
   metrics_.request(store::OpKind::get);
-  auto body = co_await store_.get(key, inbox_.config().max_object_bytes);
+  const std::uint64_t limit = inbox_.fetch_limit(key); // its listed size: what the byte budget counted
+  auto body = co_await store_.get(key, limit);
   if (stopping_) {
     // Nothing read now could be delivered: the object is not taken (it stays for the next start).
     inbox_.on_fetch_abandoned(key);

@@ -157,6 +157,19 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
     single("hoshino_inbox_tracked_objects", "gauge", "Objects between LIST and delivery.", inbox->tracked());
     single("hoshino_replay_senders", "gauge", "Senders whose consumed objects the replay window remembers.",
            inbox->replay().senders());
+    family("hoshino_inbox_not_tracked_total", "counter",
+           "Listed objects the inbox did not take (yet), by reason: the sender's share of the slots was "
+           "taken, every slot was, or one was taken back for a sender holding fewer (all are listed again).");
+    for (std::size_t r = 0; r < core::kNotTrackedReasons; ++r)
+      fmt::format_to(std::back_inserter(out), "hoshino_inbox_not_tracked_total{{reason=\"{}\"}} {}\n",
+                     core::to_string(static_cast<core::NotTracked>(r)), inbox->not_tracked(static_cast<core::NotTracked>(r)));
+    family("hoshino_inbox_fetches_deferred_total", "counter",
+           "Objects whose GET waited because fetched bodies not yet handed over filled a byte budget.");
+    for (auto b : {core::Budget::sender_bytes, core::Budget::node_bytes})
+      fmt::format_to(std::back_inserter(out), "hoshino_inbox_fetches_deferred_total{{budget=\"{}\"}} {}\n",
+                     core::to_string(b), inbox->deferred(b));
+    single("hoshino_inbox_undelivered_bytes", "gauge",
+           "Bytes of objects fetched or being fetched and not yet handed to the kernel.", inbox->undelivered_bytes());
   }
   single("hoshino_clock_offset_seconds", "gauge",
          "S3's clock minus this node's, from Date headers; beyond 1 s the node uses S3's time for its objects.",

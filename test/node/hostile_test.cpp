@@ -346,3 +346,53 @@ TEST_CASE("A flood of presence records hides no peer: nodes started after it pin
   rc.stop();
   rd.stop();
 }
+
+TEST_CASE("A flood from a stolen key stays within the inbox's byte budget while another sender's pings go through",
+          "[node][identity][hostile][flood]") {
+  test::VirtualTime vt;
+  // M is a member whose key was stolen: the thief writes 300 objects of ~240 KB as M into B's inbox, each
+  // naming a predecessor that never comes (held 500 ms: everything after it waits in memory). B's bounds
+  // are scaled down from the defaults (64 MiB node-wide, 16 MiB per sender, 16 MiB per object).
+  const auto kM = addr("fd5e::5"); // sorts before A: served first when GETs went by address
+  auto cb = presence_config(kB);
+  cb.inbox.max_object_bytes = 512 << 10;
+  cb.inbox.max_undelivered_bytes = 2 << 20;
+  cb.inbox.max_undelivered_bytes_per_sender = 1 << 20;
+  Pair p(presence_config(kA), cb);
+  device::MemoryDevice dev_m{p.io};
+  node::Node m{p.io, dev_m, p.bucket, presence_config(kM)};
+  Running rm(p.io, m);
+  p.dev_b.on_write = [&](const core::Bytes& pkt) {
+    if (core::parse_ipv6(pkt)->src == kA) p.dev_b.inject(ipv6_packet(kB, kA, "re: " + payload_of(pkt)));
+  };
+  p.start();
+  dev_m.inject(ipv6_packet(kM, kB, "hello")); // B learns M's key, and M is a sender it has heard from
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
+  auto mb = core::pair_key(identity_of(kM), kM, identity_of(kB).public_key, kB, "hoshino", std::nullopt);
+  REQUIRE(mb);
+  const core::SealIds ids{core::key_id(identity_of(kM).public_key), core::key_id(identity_of(kB).public_key)};
+  core::UlidGenerator gen(crypto::random64);
+  const std::string big(60'000, 'x');
+  for (int i = 0; i < 300; ++i) {
+    core::ObjectKey id{kB, kM, gen.next(wall_ms()), {}};
+    std::vector<core::Bytes> packets(4, ipv6_packet(kM, kB, big));
+    auto object = core::encode_object("hoshino", id, packets, *mb, false, core::random_nonce(),
+                                      gen.next(wall_ms() - 1000), {}, ids); // a predecessor nobody wrote
+    auto key = object.key;
+    p.bucket.objects()[key] = object.body;
+  }
+  for (int i = 0; i < 5; ++i) {
+    p.dev_a.inject(ipv6_packet(kA, kB, "ping " + std::to_string(i)));
+    REQUIRE(p.run_until([&] { return p.dev_a.written().size() == static_cast<std::size_t>(i + 1); }, 3s));
+    CHECK(payload_of(p.dev_a.written().back()) == "re: ping " + std::to_string(i));
+  }
+  const auto& in = p.b.inbox();
+  INFO("peak " << in.undelivered_bytes_peak());
+  CHECK(in.deferred(core::Budget::sender_bytes) >= 1); // the flood met its bound ...
+  CHECK(in.undelivered_bytes_peak() <= cb.inbox.max_undelivered_bytes + cb.inbox.max_object_bytes);
+  CHECK(in.undelivered_bytes_peak() <= cb.inbox.max_undelivered_bytes_per_sender + 2 * cb.inbox.max_object_bytes);
+  // ... and is still delivered, at the pace its bound allows: nothing of it is lost.
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() >= 1 + 5 + 300 * 4; }, 5min));
+  rm.stop();
+  p.stop();
+}

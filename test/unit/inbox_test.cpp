@@ -3,6 +3,7 @@
 #include "support/packets.hpp"
 
 #include <catch2/catch.hpp>
+#include <fmt/core.h>
 
 using namespace hoshino::core;
 using hoshino::test::addr;
@@ -481,7 +482,9 @@ std::string inline_key(const std::string& bare, const Address& src, const char* 
 } // namespace
 
 TEST_CASE_METHOD(Fixture, "Re-spelled pairs take one slot each and cannot jam the inbox", "[inbox][replay]") {
-  Inbox in(config()); // max_tracked 4096
+  auto c = config(); // max_tracked 4096, all of it for one sender here (shares are tested on their own)
+  c.max_tracked_per_sender = c.max_tracked;
+  Inbox in(c);
   // 3000 pairs: the bare key (with a body) and the inline key of the same ULID.
   std::vector<ListedObject> listing;
   for (int i = 0; i < 3000; ++i) {
@@ -688,4 +691,91 @@ TEST_CASE_METHOD(Fixture, "By default a conversation's next key is polled a mill
   in.on_poll_missed(k2, true, t + 1);
   CHECK_FALSE(in.polls_due(t + 1));
   CHECK(in.polls_due(t + 2));
+}
+
+TEST_CASE_METHOD(Fixture, "A flood from one sender takes its share of the slots; another sender's object is still taken and fetched first",
+                 "[inbox][hostile]") {
+  auto c = config();
+  c.max_tracked = 400;
+  c.max_tracked_per_sender = 100;
+  Inbox in(c);
+  // B was heard from before (an authentic object consumed): it holds a key.
+  receive(in, key(kB, kNow - 3'000), body(kB, {"earlier"}), kNow);
+  in.take_deliveries();
+  // A stolen key's flood: A lists 1000 objects at once, and objects under 300 made-up senders follow.
+  std::vector<ListedObject> flood;
+  for (std::uint64_t i = 0; i < 1000; ++i) flood.emplace_back(key(kA, kNow - 5'000, i), 100);
+  for (int s = 0; s < 300; ++s) flood.emplace_back(key(addr(fmt::format("fd5e::7:{:x}", s).c_str()), kNow - 4'000), 100);
+  in.on_listed(flood, kNow);
+  CHECK(in.tracked() == 100 + 300);                          // A's share, and one per made-up sender
+  CHECK(in.not_tracked(NotTracked::sender_share) == 900);
+  // B's next object: every slot is taken, by senders never heard from before: one gives its slot up.
+  auto b = key(kB, kNow - 1);
+  in.on_listed({ListedObject(b, 100)}, kNow);
+  CHECK(in.not_tracked(NotTracked::evicted) == 1);
+  CHECK(in.tracked() == 400);
+  // B's object is the first GET, ahead of 400 others that came before it.
+  auto first = in.start_fetches(kNow);
+  REQUIRE_FALSE(first.empty());
+  CHECK(first.front() == b);
+  in.on_fetched(b, body(kB, {"through"}), kNow);
+  CHECK(payloads(in.take_deliveries()) == std::vector<std::string>{"through"});
+}
+
+TEST_CASE_METHOD(Fixture, "Senders take turns for the GET slots, from where the last round stopped", "[inbox]") {
+  auto c = config();
+  c.max_concurrent_gets = 2;
+  Inbox in(c);
+  const Address kC = addr("fd5e::c");
+  std::vector<ListedObject> listing;
+  for (std::uint64_t i = 0; i < 10; ++i) listing.emplace_back(key(kA, kNow - 5'000, i), 100); // A sorts first
+  listing.emplace_back(key(kB, kNow - 5'000), 100);
+  listing.emplace_back(key(kC, kNow - 5'000), 100);
+  in.on_listed(listing, kNow);
+  std::vector<Address> served;
+  for (int round = 0; round < 3; ++round)
+    for (const auto& k : in.start_fetches(kNow)) {
+      served.push_back(parse_key("h", k)->src);
+      in.on_fetched(k, body(parse_key("h", k)->src, {"x"}), kNow);
+    }
+  // Before: A's ten objects first. Now B and C are served within the first two rounds.
+  CHECK(std::count(served.begin(), served.begin() + 4, kB) == 1);
+  CHECK(std::count(served.begin(), served.begin() + 4, kC) == 1);
+}
+
+TEST_CASE_METHOD(Fixture, "Fetched bodies not yet handed over are bounded per sender and node-wide", "[inbox][hostile]") {
+  auto c = config();
+  c.max_concurrent_gets = 8;
+  c.max_object_bytes = 1000;
+  c.max_undelivered_bytes = 4000;
+  c.max_undelivered_bytes_per_sender = 2000;
+  Inbox in(c);
+  // A's first object never arrives (its GET keeps failing), so everything after it waits: the sender's
+  // budget stops its GETs at 2000 bytes, plus its first object.
+  std::vector<ListedObject> listing;
+  for (std::uint64_t i = 0; i < 20; ++i) listing.emplace_back(key(kA, kNow - 5'000, i), 900);
+  in.on_listed(listing, kNow);
+  auto got = in.start_fetches(kNow);
+  CHECK(got.size() == 2); // 1800 of 2000 bytes: a third would pass the sender's bound
+  CHECK(in.undelivered_bytes() == 1800);
+  in.on_fetch_failed(got[0], FetchError::transient, kNow);
+  for (std::size_t i = 1; i < got.size(); ++i) in.on_fetched(got[i], body(kA, {"held back"}), kNow);
+  CHECK(in.take_deliveries().empty());
+  CHECK(in.start_fetches(kNow + 10'000).size() == 2); // the first again (it may pass), one more
+  CHECK(in.deferred(Budget::sender_bytes) >= 1);
+  // B and C still get GETs; the node-wide bound stops the rest.
+  const Address kC = addr("fd5e::c");
+  std::vector<ListedObject> others;
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    others.emplace_back(key(kB, kNow - 4'000, i), 900);
+    others.emplace_back(key(kC, kNow - 4'000, i), 900);
+  }
+  in.on_listed(others, kNow + 10'000);
+  auto more = in.start_fetches(kNow + 10'000);
+  CHECK_FALSE(more.empty());
+  CHECK(in.undelivered_bytes() <= c.max_undelivered_bytes + c.max_object_bytes);
+  CHECK(in.undelivered_bytes_peak() <= c.max_undelivered_bytes + c.max_object_bytes);
+  CHECK(in.deferred(Budget::node_bytes) >= 1);
+  // A GET reads no more than the object's listed size.
+  CHECK(in.fetch_limit(more.front()) == 900);
 }
