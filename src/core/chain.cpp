@@ -4,8 +4,9 @@
 
 namespace hoshino::core {
 
-KeyChain::KeyChain(bool enabled, std::function<std::uint64_t()> random64, std::size_t max_destinations)
-    : enabled_(enabled), max_destinations_(max_destinations), ulids_(std::move(random64)) {}
+KeyChain::KeyChain(bool enabled, std::function<std::uint64_t()> random64, std::size_t max_destinations,
+                   std::uint64_t max_ahead_ms)
+    : enabled_(enabled), max_destinations_(max_destinations), ulids_(std::move(random64), max_ahead_ms) {}
 
 KeyPick KeyChain::pick(const Address& dst, std::uint64_t now_ms) {
   if (!enabled_) return {ulids_.next(now_ms), std::nullopt, false};

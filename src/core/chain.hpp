@@ -29,7 +29,10 @@ struct KeyPick {
 class KeyChain {
 public:
   // enabled = false: every object takes a fresh ULID and announces nothing (the original design).
-  KeyChain(bool enabled, std::function<std::uint64_t()> random64, std::size_t max_destinations = 4096);
+  // max_ahead_ms: see UlidGenerator (the node passes ClockOffset::kToleranceMs).
+  static constexpr std::size_t kMaxDestinations = 4096;
+  KeyChain(bool enabled, std::function<std::uint64_t()> random64, std::size_t max_destinations = kMaxDestinations,
+           std::uint64_t max_ahead_ms = 0);
 
   // The key of the next object to dst, made now. ULIDs are taken in call order, so per destination the
   // order of the keys is the order of the calls (an announced one was made before its successor's).
@@ -38,6 +41,7 @@ public:
   Ulid fresh(std::uint64_t now_ms) { return ulids_.next(now_ms); }
 
   std::size_t destinations() const noexcept { return links_.size(); }
+  std::uint64_t ulid_restarts() const noexcept { return ulids_.restarts(); }
 
 private:
   struct Link {

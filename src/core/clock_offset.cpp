@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <utility>
 
 namespace hoshino::core {
 namespace {
@@ -45,24 +46,39 @@ void ClockOffset::on_sample(std::uint64_t sent_ms, std::uint64_t received_ms, st
   if (received_ms < sent_ms) return; // the local clock stepped during the request: no information
   auto d = static_cast<std::int64_t>(server_date_ms);
   Interval i{d - static_cast<std::int64_t>(received_ms), d + 1000 - static_cast<std::int64_t>(sent_ms)};
+  if (i.lo > kMaxOffsetMs || i.hi < -kMaxOffsetMs) { // a day off: a broken Date, not a clock
+    ++outliers_;
+    return;
+  }
+  std::vector<Interval> with = intervals_;
+  with.push_back(i);
+  if (intersect(with).lo > intersect(with).hi) {
+    // Disagrees with what we know. Alone it changes nothing; kAgree in a row that agree with each other
+    // (the local clock stepped, or the server's did) start the estimate over.
+    ++outliers_;
+    disagreeing_.push_back(i);
+    if (intersect(disagreeing_).lo > intersect(disagreeing_).hi) disagreeing_.assign(1, i);
+    if (disagreeing_.size() < kAgree) return;
+    intervals_ = std::exchange(disagreeing_, {});
+    next_ = intervals_.size() % kSamples;
+    return;
+  }
+  disagreeing_.clear();
   if (intervals_.size() < kSamples) intervals_.push_back(i);
   else intervals_[next_] = i;
   next_ = (next_ + 1) % kSamples;
-  Interval b = bounds();
-  if (b.lo > b.hi) { // inconsistent: a clock stepped; start over from this sample
-    intervals_.assign(1, i);
-    next_ = 1 % kSamples;
-  }
 }
 
-ClockOffset::Interval ClockOffset::bounds() const {
+ClockOffset::Interval ClockOffset::intersect(const std::vector<Interval>& v) {
   Interval b{INT64_MIN, INT64_MAX};
-  for (const auto& i : intervals_) {
+  for (const auto& i : v) {
     b.lo = std::max(b.lo, i.lo);
     b.hi = std::min(b.hi, i.hi);
   }
   return b;
 }
+
+ClockOffset::Interval ClockOffset::bounds() const { return intersect(intervals_); }
 
 std::int64_t ClockOffset::estimate_ms() const {
   if (intervals_.empty()) return 0;

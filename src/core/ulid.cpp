@@ -50,9 +50,14 @@ std::optional<Ulid> Ulid::parse(std::string_view text) {
   return u;
 }
 
-UlidGenerator::UlidGenerator(std::function<std::uint64_t()> random64) : random64_(std::move(random64)) {}
+UlidGenerator::UlidGenerator(std::function<std::uint64_t()> random64, std::uint64_t max_ahead_ms)
+    : random64_(std::move(random64)), max_ahead_ms_(max_ahead_ms) {}
 
 Ulid UlidGenerator::next(std::uint64_t now_ms) {
+  if (last_ && max_ahead_ms_ != 0 && last_->time_ms() > now_ms + max_ahead_ms_) {
+    last_.reset();
+    ++restarts_;
+  }
   if (last_ && now_ms <= last_->time_ms()) {
     // Add a random 32-bit step to the 80-bit random part: still in order, but the next ULID cannot be
     // guessed from this one (an announced successor's key must not be squattable). On overflow of

@@ -26,11 +26,17 @@ struct Ulid {
 // Where keys must not be guessed, random64 is a cryptographic source (crypto::random64).
 class UlidGenerator {
 public:
-  explicit UlidGenerator(std::function<std::uint64_t()> random64);
+  // max_ahead_ms (0: no bound): ULIDs are monotonic, so after the clock steps back (a correction from a
+  // bad Date undone, an NTP step) they would stay ahead of it, and receivers refuse objects dated too far
+  // ahead. Beyond this, the generator starts again from now.
+  explicit UlidGenerator(std::function<std::uint64_t()> random64, std::uint64_t max_ahead_ms = 0);
   Ulid next(std::uint64_t now_ms);
+  std::uint64_t restarts() const noexcept { return restarts_; } // times it was ahead by more than max_ahead_ms
 
 private:
   std::function<std::uint64_t()> random64_;
+  std::uint64_t max_ahead_ms_;
+  std::uint64_t restarts_ = 0;
   std::optional<Ulid> last_;
 };
 

@@ -31,7 +31,11 @@ core::InboxView Node::inbox_view() {
 void Node::after_beat() {
   metrics_.beat_interval_seconds = std::chrono::duration<double>(
       schedule_.idle(Clock::now()) ? schedule_.config().bell_interval : schedule_.pace().interval()).count();
-  if (clock_) metrics_.clock_offset_seconds = static_cast<double>(clock_->estimate_ms()) / 1000;
+  if (clock_) {
+    metrics_.clock_offset_seconds = static_cast<double>(clock_->estimate_ms()) / 1000;
+    metrics_.clock_outliers = clock_->outliers();
+  }
+  metrics_.ulid_restarts = chain_.ulid_restarts();
   metrics_.bells_found = schedule_.rings_found();
   metrics_.bells_empty = schedule_.rings_empty();
   metrics_.bells_limited = schedule_.rings_limited();

@@ -174,6 +174,12 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
   single("hoshino_clock_offset_seconds", "gauge",
          "S3's clock minus this node's, from Date headers; beyond 1 s the node uses S3's time for its objects.",
          fmt::format("{:.3f}", m.clock_offset_seconds));
+  single("hoshino_clock_date_outliers_total", "counter",
+         "S3 Date headers that disagreed with the clock estimate: none moves it alone (3 that agree do: a step).",
+         m.clock_outliers);
+  single("hoshino_ulid_restarts_total", "counter",
+         "Times this node's ULIDs were ahead of its (corrected) clock by more than 1 s and started again from now.",
+         m.ulid_restarts);
   single("hoshino_beat_interval_seconds", "gauge",
          "Current delay between beats, looks at the inbox (a LIST or GETs of announced keys; idle: bell checks).",
          m.beat_interval_seconds);

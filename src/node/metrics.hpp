@@ -29,6 +29,8 @@ struct Metrics {
   std::uint64_t ack_holds = 0;        // batches of pure TCP ACKs that started waiting --ack-hold (Bundler)
   double beat_interval_seconds = 0;
   double clock_offset_seconds = 0;    // the bucket's clock minus ours, as estimated from S3's Date
+  std::uint64_t clock_outliers = 0;   // Date headers that disagreed with the estimate (core/clock_offset.hpp)
+  std::uint64_t ulid_restarts = 0;    // times the ULIDs were ahead of the clock by more than the tolerance
   std::uint64_t squatted_keys = 0;    // our PUTs that found their key taken (412): re-sent under a fresh one
   std::uint64_t delete_failures = 0;  // keys DeleteObjects refused one by one (policy, Object Lock)
   std::uint64_t inbox_listed = 0;     // keys in the inbox at the latest LIST (all pages read)

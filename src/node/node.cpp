@@ -44,7 +44,7 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       bundler_(config_.bundler),
       schedule_(config_.ingress, Clock::now()),
       inbox_(inbox_config(config_, now_ms())),
-      chain_(config_.chain_keys, crypto::random64),
+      chain_(config_.chain_keys, crypto::random64, core::KeyChain::kMaxDestinations, core::ClockOffset::kToleranceMs),
       rings_(config_.ingress.pace.hold / 2),
       inbox_prefix_(core::inbox_prefix(config_.key_prefix, config_.self)),
       bell_key_(core::bell_key(config_.key_prefix, config_.self)),

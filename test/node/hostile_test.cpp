@@ -396,3 +396,36 @@ TEST_CASE("A flood from a stolen key stays within the inbox's byte budget while 
   rm.stop();
   p.stop();
 }
+
+TEST_CASE("One answer with a bad Date moves neither the clock nor the ULIDs: the next objects are not from the future",
+          "[node][clock][hostile]") {
+  test::VirtualTime vt;
+  asio::io_context io;
+  store::MemoryStore bucket{io, 300us};
+  device::MemoryDevice dev_a{io}, dev_b{io};
+  core::ClockOffset clock_a;
+  auto feed = [&](std::int64_t server_ahead_ms) {
+    std::uint64_t local = wall_ms();
+    std::uint64_t server = static_cast<std::uint64_t>(static_cast<std::int64_t>(local) + server_ahead_ms);
+    clock_a.on_sample(local - 2, local + 2, server / 1000 * 1000);
+  };
+  for (int i = 0; i < 20; ++i) feed(0);
+  auto ca = config(kA);
+  ca.clock = &clock_a;
+  node::Node a{io, dev_a, bucket, ca}, b{io, dev_b, bucket, config(kB)};
+  Running ra(io, a), rb(io, b);
+  dev_a.inject(ipv6_packet(kA, kB, "before"));
+  REQUIRE(run_until(io, [&] { return dev_b.written().size() == 1; }));
+  // One answer says the bucket is an hour ahead (a broken proxy, a bad server): A sends, then the
+  // good answers go on.
+  feed(3'600'000);
+  CHECK(clock_a.correction_ms() == 0);
+  dev_a.inject(ipv6_packet(kA, kB, "after one bad Date"));
+  REQUIRE(run_until(io, [&] { return dev_b.written().size() == 2; }));
+  for (int i = 0; i < 5; ++i) feed(0);
+  dev_a.inject(ipv6_packet(kA, kB, "and later"));
+  REQUIRE(run_until(io, [&] { return dev_b.written().size() == 3; }));
+  CHECK(b.inbox().dropped(core::DropReason::from_future) == 0);
+  ra.stop();
+  rb.stop();
+}
