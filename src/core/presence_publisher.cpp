@@ -28,10 +28,10 @@ void PresencePublisher::on_written(const std::string& key, bool ok, Clock::time_
   if (ok) remove_due_ = now; // what is stale goes now
 }
 
-void PresencePublisher::on_removed(bool ok, Clock::time_point now) {
+void PresencePublisher::on_removed(bool ok, const std::vector<std::string>& refused, Clock::time_point now) {
   busy_ = false;
-  if (ok)
-    std::erase_if(stale_, [&](const std::string& k) { return std::find(removing_.begin(), removing_.end(), k) != removing_.end(); });
+  auto contains = [](const std::vector<std::string>& v, const std::string& k) { return std::find(v.begin(), v.end(), k) != v.end(); };
+  if (ok) std::erase_if(stale_, [&](const std::string& k) { return contains(removing_, k) && !contains(refused, k); });
   removing_.clear();
   remove_due_ = now + timing_.retry;
 }

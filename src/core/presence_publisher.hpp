@@ -32,9 +32,10 @@ public:
   // What to do now, if anything (marks it under way).
   std::optional<PresenceAction> next(Clock::time_point now);
   void on_written(const std::string& key, bool ok, Clock::time_point now);
-  // ok: the removal was answered; the keys it sent are done with (those S3 refused one by one are given
-  // up: the shell says so). Not ok: the request failed; tried again after `retry`.
-  void on_removed(bool ok, Clock::time_point now);
+  // ok: the removal was answered; the keys it sent are done with, but those S3 refused one by one
+  // (`refused`: a policy, Object Lock). Not ok: the request failed. What is left is tried again after
+  // `retry`: a record of an old key that stands keeps peers on that key (core/previous_keys.hpp).
+  void on_removed(bool ok, const std::vector<std::string>& refused, Clock::time_point now);
   // A new identity key: its record is due at once; the old one goes once it is written.
   void rotate(std::string key, Clock::time_point now);
   // Records of this address under other keys, found at startup (a key replaced while the node was down,

@@ -221,13 +221,13 @@ asio::awaitable<void> Node::ring(core::Address dst) {
   ++metrics_.ring_failures;
 }
 
-const core::Psk* Node::pair_key_for(const core::Address& peer, const core::PublicKey& key) {
-  auto k = std::make_pair(peer, key);
-  if (auto it = pair_keys_.find(k); it != pair_keys_.end()) return &it->second;
-  auto derived = core::pair_key(*config_.identity, config_.self, key, peer, config_.key_prefix, config_.psk);
-  if (!derived) return nullptr; // a low-order key: nothing can be sealed to it
+const core::Psk* Node::pair_key_for(const core::KeyPair& me, const core::Address& peer, const core::PublicKey& key) {
+  auto k = std::make_tuple(me.public_key, peer, key);
+  if (auto it = pair_keys_.find(k); it != pair_keys_.end()) return it->second ? &*it->second : nullptr;
   if (pair_keys_.size() >= 4096) pair_keys_.clear(); // bounded; rebuilt as peers speak
-  return &pair_keys_.emplace(k, *derived).first->second;
+  auto derived = core::pair_key(me, config_.self, key, peer, config_.key_prefix, config_.psk);
+  auto& slot = pair_keys_.emplace(k, derived).first->second; // nullopt: a low-order key, known bad from now on
+  return slot ? &*slot : nullptr;
 }
 
 std::optional<Node::SealKey> Node::seal_for(const core::Address& dst) {
@@ -237,9 +237,12 @@ std::optional<Node::SealKey> Node::seal_for(const core::Address& dst) {
   }
   auto key = directory_.key_of(dst);
   if (!key) return std::nullopt;
-  const core::Psk* pair = pair_key_for(dst, *key);
+  // While a record of a previous key of ours stands, peers know us by that key (core/previous_keys.hpp).
+  const core::KeyPair* previous = previous_keys_.sealing();
+  const core::KeyPair& me = previous ? *previous : *config_.identity;
+  const core::Psk* pair = pair_key_for(me, dst, *key);
   if (!pair) return std::nullopt;
-  return SealKey{*pair, {core::key_id(config_.identity->public_key), core::key_id(*key)}};
+  return SealKey{*pair, {core::key_id(me.public_key), core::key_id(*key)}};
 }
 
 } // namespace hoshino::node

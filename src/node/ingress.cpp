@@ -236,18 +236,13 @@ asio::awaitable<void> Node::delete_consumed() {
 core::KeyLookup Node::open_key(const core::Address& sender, core::SealIds ids, std::uint64_t made_ms) {
   using Status = core::KeyLookup::Status;
   auto now = Clock::now();
-  // Sealed for one of our keys: the current one, or the one before a rotation while peers learn the new.
-  const bool for_previous = previous_identity_ && now < previous_until_ &&
-                            ids.receiver == core::key_id(previous_identity_->public_key) &&
-                            ids.receiver != core::key_id(config_.identity->public_key);
-  if (!for_previous && ids.receiver != core::key_id(config_.identity->public_key)) return {Status::refuse, {}};
+  // Sealed for one of our keys: the current one, or one before a rotation that peers may still use.
+  const core::KeyPair* mine = ids.receiver == core::key_id(config_.identity->public_key)
+                                  ? &*config_.identity
+                                  : previous_keys_.receiving(ids.receiver, now);
+  if (!mine) return {Status::refuse, {}};
   if (auto key = directory_.key_with_id(sender, ids.sender, now)) {
-    if (for_previous) { // rare (a rotation's overlap): not cached
-      auto pair = core::pair_key(*previous_identity_, config_.self, *key, sender, config_.key_prefix, config_.psk);
-      if (pair) return {Status::key, *pair};
-      return {Status::refuse, {}};
-    }
-    if (const core::Psk* pair = pair_key_for(sender, *key)) return {Status::key, *pair};
+    if (const core::Psk* pair = pair_key_for(*mine, sender, *key)) return {Status::key, *pair};
     return {Status::refuse, {}};
   }
   // A pinned sender's key is what the peers file says: nothing a listing shows can change it.

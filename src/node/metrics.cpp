@@ -119,6 +119,10 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
   family("hoshino_presence_writes_total", "counter", "Writes of this node's presence record, by result.");
   for (auto [result, n] : {std::pair{"ok", m.presence_writes}, {"failed", m.presence_write_failures}})
     fmt::format_to(std::back_inserter(out), "hoshino_presence_writes_total{{result=\"{}\"}} {}\n", result, n);
+  single("hoshino_presence_remove_failures_total", "counter",
+         "Old presence records of this node (a rotated key) that S3 did not remove: tried again every minute, "
+         "and the old key is kept while its record stands.",
+         m.presence_remove_failures);
   if (!m.peers.peers().empty()) {
     // In address order, so the page is stable from one scrape to the next.
     std::map<core::Address, const core::PeerStats*> sorted;

@@ -59,7 +59,8 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       presence_(core::PresenceTiming{config_.presence_refresh},
                 core::presence_key(config_.key_prefix, config_.self,
                                    config_.identity ? config_.identity->public_key : core::PublicKey{}),
-                Clock::now()) {
+                Clock::now()),
+      previous_keys_(config_.peers.key_overlap) {
   for (const auto& p : config_.pinned_peers) directory_.pin(p.address, p.key);
   if (config_.identity)
     inbox_.set_pair_key([this](const core::Address& sender, core::SealIds ids, std::uint64_t made_ms) {

@@ -19,6 +19,7 @@
 #include "core/identity.hpp"
 #include "core/ingress_schedule.hpp"
 #include "core/presence.hpp"
+#include "core/previous_keys.hpp"
 #include "core/ulid.hpp"
 #include "device/packet_device.hpp"
 #include "node/heartbeat.hpp"
@@ -112,7 +113,7 @@ private:
     core::SealIds ids;
   };
   std::optional<SealKey> seal_for(const core::Address& dst);
-  const core::Psk* pair_key_for(const core::Address& peer, const core::PublicKey& key);
+  const core::Psk* pair_key_for(const core::KeyPair& me, const core::Address& peer, const core::PublicKey& key);
   core::KeyLookup open_key(const core::Address& sender, core::SealIds ids, std::uint64_t made_ms);
   void report_key_changes();
   static constexpr auto kErrorLogInterval = std::chrono::seconds(10);
@@ -155,14 +156,16 @@ private:
   std::uint64_t seal_refusals_ = 0;
   std::uint64_t queue_drops_ = 0; // the bundler's drop count last copied into metrics_
   Clock::time_point last_seal_log_{};
+  Clock::time_point last_presence_remove_log_{};
   Clock::time_point last_state_log_{};
   Clock::time_point last_delete_log_{};
   core::PeerDirectory directory_;
   core::PresencePublisher presence_;
   // Pair keys by (peer, its public key): an X25519 and an HKDF per object would be wasted work. Bounded.
-  std::map<std::pair<core::Address, core::PublicKey>, core::Psk> pair_keys_; // for the current identity
-  std::optional<core::KeyPair> previous_identity_; // until previous_until_: objects sealed for it still open
-  Clock::time_point previous_until_{};
+  // Pair keys by (our public key, peer, its key); nullopt: a low-order key nothing can be sealed to,
+  // remembered so that it is not derived again per object. Bounded (cleared at 4096, rebuilt as peers speak).
+  std::map<std::tuple<core::PublicKey, core::Address, core::PublicKey>, std::optional<core::Psk>> pair_keys_;
+  core::PreviousKeys previous_keys_; // our keys before rotations (core/previous_keys.hpp)
   // The latest listing of the peers that was answered: when it started (wall clock) and what it read.
   struct PeerListing {
     std::uint64_t started_ms = 0;

@@ -107,11 +107,19 @@ asio::awaitable<void> Node::presence_step(core::PresenceAction action) {
   }
   metrics_.request(store::OpKind::remove);
   auto r = co_await store_.remove(action.keys);
-  if (!r) s3_failed(store::OpKind::remove, r.error());
-  else if (!r->empty())
-    log::warn("could not remove {} old presence record(s) of this node (first: {}): peers may list it under a key "
-              "it no longer holds until the bucket's lifecycle rule expires them", r->size(), r->front());
-  presence_.on_removed(static_cast<bool>(r), Clock::now());
+  std::vector<std::string> refused;
+  if (!r) {
+    s3_failed(store::OpKind::remove, r.error());
+  } else if (!r->empty()) {
+    refused = *r;
+    if (metrics_.presence_remove_failures == 0 || log_due(last_presence_remove_log_))
+      log::warn("S3 refused to remove {} old presence record(s) of this node (first: {}): peers keep its old key "
+                "meanwhile, so it keeps that key too, and tries again every minute (check the policy's "
+                "DeleteObject on its records; logged at most every 10 s)", r->size(), r->front());
+  }
+  metrics_.presence_remove_failures += r ? refused.size() : action.keys.size();
+  presence_.on_removed(static_cast<bool>(r), refused, Clock::now());
+  previous_keys_.on_standing(presence_.stale(), Clock::now());
   heartbeat_.poke();
 }
 
@@ -128,13 +136,18 @@ asio::awaitable<void> Node::remove_presence() {
 
 void Node::rotate_identity(const core::KeyPair& key) {
   if (!config_.identity || config_.identity->public_key == key.public_key) return;
-  previous_identity_ = config_.identity;
-  previous_until_ = Clock::now() + config_.peers.key_overlap;
+  const auto now = Clock::now();
+  const auto dropped = previous_keys_.dropped();
+  previous_keys_.add(*config_.identity, presence_.key(), now);
+  if (previous_keys_.dropped() > dropped)
+    log::warn("more key rotations in a row than previous keys kept: the oldest is let go (peers still using it "
+              "are not reached until they list again)");
   config_.identity = key;
-  pair_keys_.clear();
   // The new record first: a peer that lists in between sees the node with one key or the other, never
-  // with none (which would make it answer unreachable). The old one goes once the new one is written.
-  presence_.rotate(core::presence_key(config_.key_prefix, config_.self, key.public_key), Clock::now());
+  // with none (which would make it answer unreachable). The old one goes once the new one is written;
+  // until then the node seals with it (peers know it by it) and opens objects sealed for it.
+  presence_.rotate(core::presence_key(config_.key_prefix, config_.self, key.public_key), now);
+  previous_keys_.on_standing(presence_.stale(), now);
   log::warn("new identity key: public key {} (objects for the previous one open for {} min)",
             core::key_to_base64(key.public_key),
             std::chrono::duration_cast<std::chrono::minutes>(config_.peers.key_overlap).count());

@@ -251,3 +251,64 @@ TEST_CASE("A presence record that could not be written is written again within a
   CHECK(p.a.metrics().presence_writes == 1);
   p.stop();
 }
+
+namespace {
+// Pings from A to B, `every` apart; each reply must come within a second. Returns false at the first
+// that does not (INFO says which).
+bool ping_stream(Pair& p, int from, int to, std::chrono::milliseconds every, const std::function<void(int)>& at = {}) {
+  for (int i = from; i < to; ++i) {
+    if (at) at(i);
+    const auto before = p.dev_a.written().size();
+    p.dev_a.inject(ipv6_packet(kA, kB, "ping " + std::to_string(i)));
+    if (!p.run_until([&] { return p.dev_a.written().size() == before + 1; }, 1s)) {
+      UNSCOPED_INFO("ping " << i << " got no reply within 1 s");
+      return false;
+    }
+    if (payload_of(p.dev_a.written().back()) != "re: ping " + std::to_string(i)) return false;
+    p.run_until([] { return false; }, every);
+  }
+  return true;
+}
+} // namespace
+
+TEST_CASE("A rotation whose old presence record cannot be deleted keeps the node reachable while it stands",
+          "[node][identity][rotate]") {
+  test::VirtualTime vt;
+  Pair p(presence_config(kA), presence_config(kB));
+  const std::string old_record = presence_of(kB);
+  p.bucket.undeletable = [&](const std::string& key) { return key == old_record; }; // refused one by one
+  p.dev_b.on_write = [&](const core::Bytes& pkt) { p.dev_b.inject(ipv6_packet(kB, kA, "re: " + payload_of(pkt))); };
+  p.start();
+  auto new_b = core::generate_key_pair();
+  // A ping every 30 s for an hour: well past the 15 minutes a previous key was kept, and the 10 minutes
+  // A trusts what it knows without listing.
+  CHECK(ping_stream(p, 0, 120, 30s, [&](int i) {
+    if (i == 2) p.b.rotate_identity(new_b);
+  }));
+  CHECK(p.bucket.objects().count(old_record) == 1); // it still stands ...
+  CHECK(p.b.metrics().presence_remove_failures >= 1); // ... and B keeps trying (counted)
+  // Once it can go, it goes, and A moves to the new key.
+  p.bucket.undeletable = nullptr;
+  REQUIRE(p.run_until([&] { return p.bucket.objects().count(old_record) == 0; }, 5min));
+  CHECK(ping_stream(p, 120, 160, 30s));
+  CHECK(p.a.peers().key_of(kB) == new_b.public_key);
+  p.stop();
+}
+
+TEST_CASE("Two rotations in a row lose no ping", "[node][identity][rotate]") {
+  test::VirtualTime vt;
+  Pair p(presence_config(kA), presence_config(kB));
+  p.dev_b.on_write = [&](const core::Bytes& pkt) { p.dev_b.inject(ipv6_packet(kB, kA, "re: " + payload_of(pkt))); };
+  p.start();
+  auto first = core::generate_key_pair(), second = core::generate_key_pair();
+  CHECK(ping_stream(p, 0, 60, 30s, [&](int i) {
+    if (i != 3) return;
+    p.b.rotate_identity(first); // two SIGHUPs, the second before the first's record is written
+    p.b.rotate_identity(second);
+  }));
+  CHECK(p.a.peers().key_of(kB) == second.public_key);
+  CHECK(p.bucket.objects().count(core::presence_key("hoshino", kB, first.public_key)) == 0);
+  CHECK(p.b.inbox().dropped(core::DropReason::unknown_key) == 0);
+  CHECK(p.a.inbox().dropped(core::DropReason::unknown_key) == 0);
+  p.stop();
+}

@@ -56,12 +56,12 @@ TEST_CASE("A rotation writes the new record first and removes the old one after;
   REQUIRE(r);
   CHECK(r->kind == Kind::remove);
   CHECK(r->keys == std::vector<std::string>{"old"});
-  p.on_removed(false, t0 + 1h + 1min); // the request failed: tried again after `retry`, not at the next refresh
+  p.on_removed(false, {}, t0 + 1h + 1min); // the request failed: tried again after `retry`, not at the next refresh
   CHECK(p.due() == t0 + 1h + 2min);
   auto r2 = p.next(t0 + 1h + 2min);
   REQUIRE(r2);
   CHECK(r2->kind == Kind::remove);
-  p.on_removed(true, t0 + 1h + 2min);
+  p.on_removed(true, {}, t0 + 1h + 2min);
   CHECK(p.stale().empty());
   CHECK(p.due() == t0 + 1h + 1min + 6h);
 }
@@ -113,7 +113,7 @@ TEST_CASE("A rotation while old records are being removed: the record it leaves 
   REQUIRE(r);
   REQUIRE(r->keys == std::vector<std::string>{"a"});
   p.rotate("c", t0 + 1s); // while the removal of a is under way
-  p.on_removed(true, t0 + 2s);
+  p.on_removed(true, {}, t0 + 2s);
   CHECK(p.stale() == std::vector<std::string>{"b"}); // only a was answered for
   auto w = p.next(t0 + 2s);
   REQUIRE(w);
@@ -122,4 +122,23 @@ TEST_CASE("A rotation while old records are being removed: the record it leaves 
   auto r2 = p.next(t0 + 2s);
   REQUIRE(r2);
   CHECK(r2->keys == std::vector<std::string>{"b"});
+}
+
+TEST_CASE("A record S3 refuses to remove is not given up: tried again after `retry`", "[presence_publisher][rotate]") {
+  PresencePublisher p(kTiming, "a", t0);
+  p.next(t0);
+  p.on_written("a", true, t0);
+  p.rotate("b", t0);
+  p.next(t0);
+  p.on_written("b", true, t0);
+  auto r = p.next(t0);
+  REQUIRE(r);
+  p.on_removed(true, {"a"}, t0 + 1s); // answered, but "a" refused one by one (a policy, Object Lock)
+  CHECK(p.stale() == std::vector<std::string>{"a"});
+  CHECK_FALSE(p.next(t0 + 2s));
+  auto again = p.next(t0 + 1s + kTiming.retry);
+  REQUIRE(again);
+  CHECK(again->keys == std::vector<std::string>{"a"});
+  p.on_removed(true, {}, t0 + 2min);
+  CHECK(p.stale().empty());
 }
