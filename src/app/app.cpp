@@ -32,6 +32,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 #include <iostream>
 #include <iterator>
@@ -510,6 +511,14 @@ int peers(const Options& o) {
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
     r.started = buf;
   }
+  // Keys this host's node trusted before (its state directory, if readable): a record that shows another
+  // key for such an address is what that node refuses (docs/security.md, trust on first use).
+  std::map<core::Address, core::PublicKey> known;
+  for (const auto& k : node::read_known_peers(o.state_dir)) known.emplace(k.address, k.key);
+  for (auto& r : rows)
+    if (auto it = known.find(r.peer.address); it != known.end() && it->second != r.peer.key)
+      r.problem += (r.problem.empty() ? "" : "; ") + std::string("KEY CHANGED: this host's node trusts ") +
+                   core::fingerprint(it->second) + "… (known_peers) and refuses this one";
   fmt::print("{:<40} {:<44} {:<20} {:<10} {}\n", "ADDRESS", "PUBLIC KEY", "HOSTNAME", "VERSION", "STARTED");
   for (const auto& r : rows)
     fmt::print("{:<40} {:<44} {:<20} {:<10} {}{}\n", r.peer.address.str(), core::key_to_base64(r.peer.key), r.hostname,

@@ -327,6 +327,11 @@ const std::vector<Flag>& flags() {
                  "pin peers' public keys: [Peer] sections with Address, PublicKey, Name (or in the config file)",
                  text([](auto& o) -> auto& { return o.peers_file; }),
                  text_of([](auto& o) -> auto& { return o.peers_file; }), "trust on first use"});
+    t.push_back({"accept-key-changes", "", "security", false, kNode,
+                 "follow a peer whose presence record shows another key than the one this node trusted in an "
+                 "earlier run (<state-dir>/known_peers); by default such a key is refused and reported",
+                 toggle([](auto& o) -> auto& { return o.node.peers.accept_key_changes; }, true),
+                 toggle_of([](auto& o) -> auto& { return o.node.peers.accept_key_changes; }, true)});
     t.push_back({"psk-file", "PATH", "security", true, kNode,
                  "also mix this 32-byte key shared by the nodes into every pair key (as WireGuard's preshared "
                  "key); make with: openssl rand -hex 32 > PATH",
@@ -342,9 +347,9 @@ const std::vector<Flag>& flags() {
                  "then [Peer] sections; flags on the command line override it",
                  text([](auto& o) -> auto& { return o.config; }), text_of([](auto& o) -> auto& { return o.config; }),
                  "", false});
-    t.push_back({"state-dir", "DIR", "node", true, kNode | kShow,
-                 "what a restart must remember (the replay window, the key), one per node; `hoshino show` finds "
-                 "the node's socket there",
+    t.push_back({"state-dir", "DIR", "node", true, kNode | kPeers | kShow,
+                 "what a restart must remember (the replay window, the key, peers' keys trusted on first use), "
+                 "one per node; `hoshino show` finds the node's socket there, `hoshino peers` its known peers",
                  text([](auto& o) -> auto& { return o.state_dir; }),
                  text_of([](auto& o) -> auto& { return o.state_dir; })});
     t.push_back({"metrics", "ADDR:PORT", "node", true, kNode, "Prometheus /metrics endpoint, or \"off\"",

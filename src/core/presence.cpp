@@ -111,8 +111,43 @@ void PeerDirectory::pin(const Address& address, const PublicKey& key) {
   k.pinned = true;
 }
 
+void PeerDirectory::restore(const Address& address, const PublicKey& key) {
+  if (keys_.size() >= config_.max_peers) return;
+  auto [it, added] = keys_.try_emplace(address);
+  if (!added) return; // pinned, or restored already
+  it->second.current = key;
+  it->second.restored = true;
+}
+
+std::vector<PeerKey> PeerDirectory::keys_known(std::size_t max) const {
+  std::vector<PeerKey> out;
+  for (const auto& [address, k] : keys_) {
+    if (out.size() >= max) break;
+    if (!k.pinned && k.current) out.push_back({address, *k.current});
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 void PeerDirectory::learn(const Address& address, const std::vector<PublicKey>& listed, Clock::time_point now) {
   auto it = keys_.find(address);
+  if (it != keys_.end() && it->second.restored && !it->second.confirmed && !config_.accept_key_changes) {
+    // Remembered from an earlier run: the record as listed now must show that key. Another one alone was
+    // put there while this node did not look (a rotation while it was down, or someone who can write
+    // that record): refused, like ssh's changed host key, until the operator says so.
+    auto& k = it->second;
+    if (listed.size() == 1 && listed.front() == *k.current) {
+      k.confirmed = true;
+      return;
+    }
+    if (listed.size() == 1 && k.refused != listed.front()) {
+      k.refused = listed.front();
+      key_changes_.push_back({address, *k.current, listed.front(), true, true});
+      ++key_changes_refused_;
+    }
+    if (listed.size() != 1) ++ambiguous_;
+    return;
+  }
   if (it != keys_.end() && it->second.pinned) {
     // Only the record's writer can have put another key there: with the least-privilege policy the
     // node itself (a rotation the peers file does not know yet), without it anyone with bucket access.
@@ -138,10 +173,13 @@ void PeerDirectory::learn(const Address& address, const std::vector<PublicKey>& 
       std::erase_if(keys_, [&](const auto& k) { return !k.second.pinned && !present_.contains(k.first); });
     if (keys_.size() >= config_.max_peers) return; // present, but its objects wait for a later listing
     keys_.emplace(address, PeerKeys{key, std::nullopt, {}, false});
+    known_changed_ = true;
     return;
   }
   auto& k = it->second;
+  k.confirmed = true; // (restored keys get here only when changes are accepted)
   if (k.current == key) return;
+  known_changed_ = true;
   // The only record now names another key: a rotation finished (or, without the least-privilege
   // policy, someone replaced the record: logged loudly by the shell, and refused with --peers-file).
   key_changes_.push_back({address, k.current.value_or(PublicKey{}), key, false});

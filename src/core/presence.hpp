@@ -84,6 +84,10 @@ struct PeerDirectoryConfig {
   // ICMPv6 errors: at most burst at once, one more per refill (RFC 4443 §2.4 f asks for a rate limit).
   // Identity sealing: a destination is sent to only once its public key is known (no fail-open for keys).
   bool need_keys = false;
+  // A key restored from the state directory (remembered from an earlier run) that a listing shows
+  // replaced is refused (reported, counted) until the operator allows it: false. A key learnt in this
+  // run follows the record as it changes (a rotation, logged). true: restored keys are followed too.
+  bool accept_key_changes = false;
   // Listings wanted by the inbox alone (an object sealed with a key not known yet): at most one per this.
   Duration wanted_interval = std::chrono::seconds(1);
   unsigned unreachable_burst = 10;
@@ -103,6 +107,9 @@ struct PeerKeys {
   std::optional<PublicKey> previous; // until previous_until (its rotation)
   Clock::time_point previous_until{};
   bool pinned = false;               // from the peers file: listings cannot change it
+  bool restored = false;             // remembered from an earlier run (the state directory) ...
+  bool confirmed = false;            // ... and seen listed as it is in this run
+  std::optional<PublicKey> refused;  // a listed key that replaced a restored one, refused (reported once)
 };
 
 // How the directory judged a key a listing showed for a peer.
@@ -112,7 +119,8 @@ enum class KeySeen { first, same, changed, refused_pinned };
 struct KeyChange {
   Address address;
   PublicKey from{}, to{};
-  bool refused = false; // pinned: the listed key is not trusted
+  bool refused = false; // pinned, or restored and not allowed to change: the listed key is not trusted
+  bool restored = false; // refused because it replaced a key remembered from an earlier run
 };
 
 // What a listing (or its failure) decided for the packets that waited for it.
@@ -154,6 +162,15 @@ public:
   std::vector<KeyChange> take_key_changes() { return std::exchange(key_changes_, {}); }
   // A peer from the peers file: its key is this one, whatever a listing says (trust on first use otherwise).
   void pin(const Address& address, const PublicKey& key);
+  // A key learnt in an earlier run (the state directory's known peers, like ssh's known_hosts).
+  void restore(const Address& address, const PublicKey& key);
+  // Keys learnt on first use or changed since the last call: the known peers to persist (the node then
+  // writes keys_known()).
+  bool take_known_changed() { return std::exchange(known_changed_, false); }
+  // The keys trusted on first use (not pinned, not refused), for the state directory: at most max.
+  std::vector<PeerKey> keys_known(std::size_t max) const;
+  // Listed keys refused because they replaced a restored one (hoshino_peer_key_changes_refused_total).
+  std::uint64_t key_changes_refused() const noexcept { return key_changes_refused_; }
   // The key to seal objects to dst with (its current one).
   std::optional<PublicKey> key_of(const Address& dst) const;
   // The peer's key whose id is `id`, if the directory trusts it now (current, or previous within the overlap).
@@ -215,6 +232,8 @@ private:
   std::unordered_map<Address, PeerKeys, AddressHash> keys_; // bounded with present_ (pinned ones stay)
   std::vector<KeyChange> key_changes_;
   std::uint64_t key_change_count_ = 0;
+  std::uint64_t key_changes_refused_ = 0;
+  bool known_changed_ = false;
   std::uint64_t ambiguous_ = 0;
   std::unordered_map<Address, std::vector<Outgoing>, AddressHash> waiting_;
   std::deque<Address> waiting_order_;

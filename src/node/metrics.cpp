@@ -111,6 +111,10 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
   single("hoshino_peer_key_changes_total", "counter",
          "Public keys of peers that changed (a rotation, or a forged record) or differ from the pinned one.",
          m.peer_key_changes);
+  single("hoshino_peer_key_changes_refused_total", "counter",
+         "Listed keys refused because they replaced a peer's key this node remembered from an earlier run "
+         "(known_peers; --accept-key-changes follows them).",
+         m.peer_key_changes_refused);
   single("hoshino_peers", "gauge", "Peers known to be there (from presence records, or heard from).", m.peers_known);
   family("hoshino_icmp_unreachable_total", "counter",
          "ICMPv6 address-unreachable answers to packets for addresses no node holds, by result.");

@@ -47,6 +47,7 @@ struct Metrics {
   std::uint64_t unreachable_sent = 0, unreachable_limited = 0;
   std::uint64_t peers_known = 0;
   std::uint64_t peer_key_changes = 0; // keys a listing showed that differ from the one known (or pinned)
+  std::uint64_t peer_key_changes_refused = 0; // ... that replaced a key remembered from an earlier run
   std::uint64_t presence_writes = 0, presence_write_failures = 0;
   std::uint64_t presence_remove_failures = 0; // old records of this node S3 did not remove (tried again)
   // Per peer (core/peer_stats.hpp): the series hoshino_peer_*{peer}, at most 256 peers (the quietest

@@ -62,6 +62,8 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
                 Clock::now()),
       previous_keys_(config_.peers.key_overlap) {
   for (const auto& p : config_.pinned_peers) directory_.pin(p.address, p.key);
+  if (config_.state_dir && config_.identity) // keys trusted on first use in earlier runs (like known_hosts)
+    for (const auto& p : config_.state_dir->known_peers()) directory_.restore(p.address, p.key);
   if (config_.identity)
     inbox_.set_pair_key([this](const core::Address& sender, core::SealIds ids, std::uint64_t made_ms) {
       return open_key(sender, ids, made_ms);

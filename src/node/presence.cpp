@@ -38,6 +38,10 @@ asio::awaitable<void> Node::list_peers() {
   if (failed) ++metrics_.peer_listing_failures;
   else peer_listing_ = {listing_started_ms_, coverage};
   report_key_changes();
+  if (directory_.take_known_changed() && config_.state_dir &&
+      !config_.state_dir->save_known_peers(directory_.keys_known(StateDir::kMaxKnownPeers)))
+    log::warn("could not write {}/known_peers: peers' keys learnt now are trusted on first use again after a restart",
+              config_.state_dir->path().substr(0, config_.state_dir->path().rfind('/')));
   inbox_.retry_key_waits(now_ms()); // objects that waited for a sender's key: judged again now
   metrics_.peers_known = directory_.peers();
   if (stopping_) co_return;
@@ -156,7 +160,13 @@ void Node::rotate_identity(const core::KeyPair& key) {
 
 void Node::report_key_changes() {
   for (const auto& c : directory_.take_key_changes()) {
-    if (c.refused)
+    if (c.restored)
+      log::error("peer {}: its presence record shows key {}, but this node trusted {} for it before it restarted: "
+                 "refused (a rotation while this node was down, or someone who can write that record). If it is a "
+                 "rotation: delete its line from known_peers in the state directory, or start with "
+                 "--accept-key-changes",
+                 c.address.str(), core::key_to_base64(c.to), core::key_to_base64(c.from));
+    else if (c.refused)
       log::error("peer {}: its presence record shows key {} but the peers file pins {}: objects sealed with "
                  "it are refused (rotate the peers file, or someone can write that record)",
                  c.address.str(), core::key_to_base64(c.to), core::key_to_base64(c.from));
@@ -166,6 +176,7 @@ void Node::report_key_changes() {
                  c.address.str(), core::key_to_base64(c.from), core::key_to_base64(c.to));
   }
   metrics_.peer_key_changes = directory_.key_changes();
+  metrics_.peer_key_changes_refused = directory_.key_changes_refused();
 }
 
 } // namespace hoshino::node

@@ -42,9 +42,15 @@ std::string Node::render_show() const {
     if (auto n = config_.peer_names.find(a); n != config_.peer_names.end() && !n->second.empty())
       out += fmt::format(" ({})", n->second);
     out += "\n";
-    if (auto k = directory_.keys().find(a); k != directory_.keys().end() && k->second.current)
+    if (auto k = directory_.keys().find(a); k != directory_.keys().end() && k->second.current) {
       out += fmt::format("  key: {}… ({})\n", core::fingerprint(*k->second.current),
-                         k->second.pinned ? "pinned" : "trusted on first use");
+                         k->second.pinned     ? "pinned"
+                         : k->second.restored ? "trusted on first use, in an earlier run"
+                                              : "trusted on first use");
+      if (k->second.refused && !k->second.pinned)
+        out += fmt::format("  listed key {}… REFUSED: not the one trusted before (known_peers)\n",
+                           core::fingerprint(*k->second.refused));
+    }
     if (!st) continue;
     out += fmt::format("  latest received: {}\n  latest sent: {}\n", ago(st->last_in, now), ago(st->last_out, now));
     out += fmt::format("  transfer: {} received in {} objects, {} sent in {} objects\n", size(st->bytes_in),

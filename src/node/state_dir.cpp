@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
+#include <fstream>
 
 namespace hoshino::node {
 namespace {
@@ -72,7 +73,36 @@ Result<StateDir, std::string> StateDir::open(const std::string& dir, std::size_t
     }
     s.slots_.push_back(slot);
   }
+  s.dir_ = dir;
+  s.known_ = read_known_peers(dir);
   return s;
+}
+
+std::vector<core::PeerKey> read_known_peers(const std::string& dir) {
+  std::vector<core::PeerKey> out;
+  std::ifstream known(dir + "/known_peers");
+  for (std::string line; out.size() < StateDir::kMaxKnownPeers && std::getline(known, line);) {
+    auto space = line.find(' ');
+    if (space == std::string::npos) continue;
+    auto address = core::Address::parse(line.substr(0, space));
+    auto key = core::parse_key(std::string_view(line).substr(space + 1));
+    if (address && key) out.push_back({*address, *key});
+  }
+  return out;
+}
+
+bool StateDir::save_known_peers(const std::vector<core::PeerKey>& peers) {
+  const std::string path = dir_ + "/known_peers", aside = path + ".new";
+  std::string text = "# peers' public keys trusted on first use by this node (hoshino); delete a line to trust\n"
+                     "# that peer's next key, or start with --accept-key-changes\n";
+  for (std::size_t i = 0; i < peers.size() && i < kMaxKnownPeers; ++i)
+    text += peers[i].address.str() + " " + core::key_to_base64(peers[i].key) + "\n";
+  int fd = ::open(aside.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ok = ::close(fd) == 0 && ok;
+  return ok && ::rename(aside.c_str(), path.c_str()) == 0;
 }
 
 StateDir::StateDir(StateDir&& other) noexcept
@@ -80,6 +110,8 @@ StateDir::StateDir(StateDir&& other) noexcept
       path_(std::move(other.path_)),
       max_slots_(other.max_slots_),
       loaded_(std::move(other.loaded_)),
+      known_(std::move(other.known_)),
+      dir_(std::move(other.dir_)),
       slots_(std::move(other.slots_)),
       index_(std::move(other.index_)) {}
 

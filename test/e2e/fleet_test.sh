@@ -137,6 +137,10 @@ for _ in $(seq 100); do refused && break; sleep 0.1; done
 check "n1 refuses the rogue's objects sealed as n2 (counted as unknown_key or bad_seal)" refused
 check "the rogue got no answer" grep -q ' 0 received' "$HS_WORK/evil-ping.txt"
 "$HS_BIN/hoshino" show --state-dir "$HS_WORK/n1.state" > "$HS_WORK/n1-show.txt"
+check "hoshino peers marks the rogue's record for n2 as a key change against n3's known_peers" \
+  bash -c "'$HS_BIN/hoshino' peers --bucket '$bucket' --state-dir '$HS_WORK/n3.state' | grep '^${addr[n2]} ' | grep -q 'KEY CHANGED'"
+check "n3 remembers the keys it trusted on first use (known_peers)" \
+  grep -qF "${addr[n2]} $(pubkey_of n2)" "$HS_WORK/n3.state/known_peers"
 check "n1's peer view: n2 by its name, with the pinned key" \
   bash -c "grep -A1 '^peer: ${addr[n2]} (n2)' '$HS_WORK/n1-show.txt' | grep -qF \"key: \$(cut -c1-8 <<<'$(pubkey_of n2)')… (pinned)\""
 hs_stop evil KILL

@@ -312,3 +312,55 @@ TEST_CASE("Two rotations in a row lose no ping", "[node][identity][rotate]") {
   CHECK(p.a.inbox().dropped(core::DropReason::unknown_key) == 0);
   p.stop();
 }
+
+TEST_CASE("Keys trusted on first use outlive a restart: a record replaced meanwhile is refused, the real peer still reached",
+          "[node][identity][hostile]") {
+  test::VirtualTime vt;
+  auto accept = GENERATE(false, true); // --accept-key-changes
+  auto dir = temp_state_dir();
+  asio::io_context io;
+  store::MemoryStore bucket{io, 300us};
+  device::MemoryDevice dev_b{io};
+  node::Node b{io, dev_b, bucket, presence_config(kB)};
+  Running rb(io, b);
+  dev_b.on_write = [&](const core::Bytes& pkt) {
+    if (core::parse_ipv6(pkt)->src == kA) dev_b.inject(ipv6_packet(kB, kA, "re: " + payload_of(pkt)));
+  };
+  auto ping_from_a = [&](bool expect_reply) {
+    auto state = node::StateDir::open(dir);
+    REQUIRE(state);
+    auto ca = presence_config(kA);
+    ca.state_dir = &*state;
+    ca.peers.accept_key_changes = accept;
+    device::MemoryDevice dev_a{io};
+    node::Node a{io, dev_a, bucket, ca};
+    Running ra(io, a);
+    dev_a.inject(ipv6_packet(kA, kB, "ping"));
+    const bool replied = run_until(io, [&] { return dev_a.written().size() == 1; }, 5s);
+    CHECK(replied == expect_reply);
+    auto refused = a.metrics().peer_key_changes_refused;
+    auto key = a.peers().key_of(kB);
+    ra.stop();
+    return std::make_pair(refused, key);
+  };
+  // A's first life learns B's key (first use), then A stops.
+  auto [refused1, key1] = ping_from_a(true);
+  CHECK(refused1 == 0);
+  CHECK(key1 == identity_of(kB).public_key);
+  // While A is down, a writer replaces B's record with one of his own key.
+  auto forged = core::generate_key_pair();
+  bucket.objects().erase(presence_of(kB));
+  bucket.objects()[core::presence_key("hoshino", kB, forged.public_key)] = core::format_presence({kB, "evil", "x", 1});
+  // A's second life: by default it refuses the new key and keeps sealing to the one it trusted, which
+  // the real B still holds; told to accept changes, it follows the forged record, and B cannot open.
+  auto [refused2, key2] = ping_from_a(!accept);
+  if (!accept) {
+    CHECK(refused2 == 1);
+    CHECK(key2 == identity_of(kB).public_key);
+  } else {
+    CHECK(refused2 == 0);
+    CHECK(key2 == forged.public_key);
+  }
+  rb.stop();
+  std::filesystem::remove_all(dir);
+}

@@ -384,3 +384,37 @@ TEST_CASE("Directory: an incomplete listing proves no absence; the key table sta
   d.on_listed({{kSelf, real}}, true, now + 50min);
   CHECK(d.key_of(kSelf) == real);
 }
+
+TEST_CASE("Directory: a restored key must be listed as it was; once seen, changes are followed as rotations", "[presence][identity]") {
+  auto k1 = generate_key_pair().public_key, k2 = generate_key_pair().public_key, k3 = generate_key_pair().public_key;
+  PeerDirectory d;
+  auto now = t0();
+  d.restore(kPeer, k1);
+  CHECK(d.key_of(kPeer) == k1);
+  d.on_listed({{kPeer, k2}}, true, now); // replaced while we did not look
+  CHECK(d.key_of(kPeer) == k1);
+  CHECK(d.key_changes_refused() == 1);
+  auto changes = d.take_key_changes();
+  REQUIRE(changes.size() == 1);
+  CHECK((changes[0].refused && changes[0].restored && changes[0].to == k2));
+  d.on_listed({{kPeer, k2}}, true, now + 10s); // reported once
+  CHECK(d.key_changes_refused() == 1);
+  CHECK(d.take_key_changes().empty());
+  CHECK_FALSE(d.take_known_changed()); // nothing new to persist
+
+  PeerDirectory e;
+  e.restore(kPeer, k1);
+  e.on_listed({{kPeer, k1}}, true, now); // seen as remembered: confirmed
+  e.on_listed({{kPeer, k3}}, true, now + 1min); // then a rotation in this run: followed, logged
+  CHECK(e.key_of(kPeer) == k3);
+  CHECK(e.key_changes_refused() == 0);
+  CHECK(e.take_known_changed());
+  CHECK(e.keys_known(10) == std::vector<PeerKey>{{kPeer, k3}});
+
+  PeerDirectoryConfig c;
+  c.accept_key_changes = true;
+  PeerDirectory f(c);
+  f.restore(kPeer, k1);
+  f.on_listed({{kPeer, k2}}, true, now);
+  CHECK(f.key_of(kPeer) == k2);
+}
