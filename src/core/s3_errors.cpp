@@ -76,4 +76,26 @@ bool missing_object(long http_status, std::string_view code) {
   return classify_s3_error(e, true) == S3Fault::missing;
 }
 
+std::string_view code_label(std::string_view code) {
+  static constexpr std::string_view kCodes[] = {
+      // S3's answers (docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html), those we meet
+      "AccessDenied", "AccountProblem", "AllAccessDisabled", "BadDigest", "BucketAlreadyExists",
+      "BucketAlreadyOwnedByYou", "EntityTooLarge", "ExpiredToken", "IllegalLocationConstraintException",
+      "InternalError", "InvalidAccessKeyId", "InvalidArgument", "InvalidBucketName", "InvalidObjectState",
+      "InvalidRequest", "InvalidToken", "KeyTooLongError", "MalformedXML", "MethodNotAllowed",
+      "MissingContentLength", "NoSuchBucket", "NoSuchKey", "NotImplemented", "OperationAborted",
+      "PermanentRedirect", "PreconditionFailed", "RequestTimeTooSkewed", "RequestTimeout",
+      "ServiceUnavailable", "SignatureDoesNotMatch", "SlowDown", "TemporaryRedirect", "TokenRefreshRequired",
+      "XAmzContentSHA256Mismatch",
+      // our client's (s3/client.cpp)
+      "Timeout", "ConnectionRefused", "ResolveFailed", "ConnectionReset", "Truncated", "Transport",
+      "MalformedResponse", "ObjectTooLarge",
+      // an answer without an S3 document: Http<status>
+      "Http301", "Http307", "Http400", "Http403", "Http404", "Http409", "Http412", "Http429", "Http500",
+      "Http501", "Http502", "Http503", "Http504"};
+  for (auto c : kCodes)
+    if (c == code) return c;
+  return "other";
+}
+
 } // namespace hoshino::core

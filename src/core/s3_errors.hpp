@@ -34,6 +34,11 @@ struct S3FaultPolicy {
 S3FaultPolicy policy_of(S3Fault fault);
 std::string_view to_string(S3Fault fault);
 
+// The label of an error code in metrics and in per-code log limits: one of a fixed set (the codes S3,
+// RGW and our client give that an operator acts on), else "other": a server's <Code> is its text, and
+// every label and map key must have a bound.
+std::string_view code_label(std::string_view code);
+
 // Shorthand for the probes' question: is this answer "the key is not there"?
 bool missing_object(long http_status, std::string_view code);
 

@@ -2,6 +2,7 @@
 // Counters a node keeps, rendered in the Prometheus text format for /metrics.
 #include "core/inbox.hpp"
 #include "core/peer_stats.hpp"
+#include "core/s3_errors.hpp"
 #include "store/object_store.hpp"
 
 #include <chrono>
@@ -57,7 +58,10 @@ struct Metrics {
   std::uint64_t queued_bytes = 0, puts_in_flight = 0;
 
   void request(store::OpKind op) { ++s3_requests[static_cast<std::size_t>(op)]; }
-  void error(store::OpKind op, const std::string& code) { ++s3_errors[{std::string(store::to_string(op)), code}]; }
+  // (code: a label from core::code_label's fixed set, so the map is bounded)
+  void error(store::OpKind op, std::string_view code) {
+    ++s3_errors[{std::string(store::to_string(op)), std::string(core::code_label(code))}];
+  }
 };
 
 // The Prometheus text exposition of the node's metrics, the inbox's drop counters and process facts.

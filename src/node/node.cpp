@@ -108,7 +108,7 @@ void Node::s3_failed(store::OpKind op, const s3::Error& e) {
       stop();
     }
   }
-  if (log_due(last_logged_[{static_cast<int>(op), e.code}])) {
+  if (log_due(last_logged_[{static_cast<int>(op), std::string(core::code_label(e.code))}])) { // bounded keys
     // Permission and credential errors will not heal by retrying: say so loudly (the S3 error policy).
     if (core::policy_of(fault).loud)
       log::error("S3 {} denied: {}: check the credentials and the bucket policy (logged at most every {} s)",

@@ -49,6 +49,16 @@ bool decode(const Record& r, core::Address& sender, core::Ulid& id) {
 Result<StateDir, std::string> StateDir::open(const std::string& dir, std::size_t max_senders) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     return fmt::format("cannot create state directory {}: {}", dir, std::strerror(errno));
+  // It holds the private key and the peers' keys trusted on first use: someone else who can write it
+  // could swap either. Checked like the key file, but refused rather than warned about.
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return fmt::format("cannot read state directory {}: {}", dir, std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return fmt::format("state directory {} is not a directory (--state-dir)", dir);
+  if (st.st_uid != ::geteuid())
+    return fmt::format("state directory {} belongs to uid {}, not to this user (uid {}): another user could replace "
+                       "its keys (chown it, or choose another --state-dir)", dir, st.st_uid, ::geteuid());
+  if (st.st_mode & 0022)
+    return fmt::format("state directory {} is writable by other users (mode {:o}): chmod 700 it", dir, st.st_mode & 0777);
   std::string path = dir + "/replay";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return fmt::format("cannot open {}: {} (--state-dir)", path, std::strerror(errno));

@@ -14,6 +14,10 @@ namespace hoshino::s3 {
 namespace {
 
 constexpr std::size_t kMaxDeleteBatch = 1000; // S3's limit per DeleteObjects request
+// The most of any answer but a GET's body (which its caller caps) that is read: a page of 1000 keys of
+// 1 KiB, or a DeleteObjects result for 1000, is about 1.3 MB of XML; a server that sends more is broken
+// or hostile, and its answer is refused (ObjectTooLarge) instead of held in memory.
+constexpr std::uint64_t kMaxAnswerBytes = 8 << 20;
 
 std::string transport_code(CURLcode c) {
   switch (c) {
@@ -129,6 +133,7 @@ net::HttpRequest Client::build(std::string_view method, std::string_view bucket,
   req.headers.push_back("Authorization: " + sig.authorization);
   req.body = std::move(body);
   req.timeout = config_.request_timeout;
+  req.max_body_bytes = kMaxAnswerBytes; // (a GET of an object sets its own)
   return req;
 }
 
@@ -144,6 +149,7 @@ Client::Op<Unit> Client::put_object(std::string_view bucket, std::string_view ke
   if (options.if_none_match) extra.emplace_back("if-none-match", "*");
   auto req = build("PUT", bucket, key, {}, std::move(body), extra);
   auto r = co_await send(std::move(req));
+  if (r.too_large) co_return too_large_error(r, kMaxAnswerBytes);
   if (!r.ok()) {
     Error e = error_from(r);
     if (r.status == 412) e.code = "PreconditionFailed"; // one name for callers, XML or not
@@ -180,6 +186,7 @@ Client::Op<ListPage> Client::list_objects(std::string_view bucket, ListOptions o
   if (!o.continuation_token.empty()) q.emplace_back("continuation-token", o.continuation_token);
   auto req = build("GET", bucket, {}, q, {});
   auto r = co_await send(std::move(req));
+  if (r.too_large) co_return too_large_error(r, kMaxAnswerBytes);
   if (!r.ok()) co_return error_from(r);
   auto page = parse_list_result(r.body);
   if (!page) co_return protocol_error(r, "ListObjectsV2: " + page.error());
@@ -212,6 +219,7 @@ Client::Op<DeleteResult> Client::delete_objects(std::string_view bucket, std::ve
                   {"content-type", "application/xml"}};
     auto req = build("POST", bucket, {}, {{"delete", ""}}, std::move(body), extra);
     auto r = co_await send(std::move(req));
+    if (r.too_large) co_return too_large_error(r, kMaxAnswerBytes);
     if (!r.ok()) co_return error_from(r);
     auto res = parse_delete_result(r.body);
     if (!res) co_return protocol_error(r, "DeleteObjects: " + res.error());
@@ -241,6 +249,7 @@ Client::Op<Unit> Client::create_bucket(std::string_view bucket) {
            config_.region + "</LocationConstraint></CreateBucketConfiguration>";
   auto req = build("PUT", bucket, {}, {}, std::move(body));
   auto r = co_await send(std::move(req));
+  if (r.too_large) co_return too_large_error(r, kMaxAnswerBytes);
   if (!r.ok()) co_return error_from(r);
   co_return Unit{};
 }

@@ -77,6 +77,10 @@ expect "TCP congestion control not in this kernel" 1 "congestion control 'nosuch
   "${hs[@]}" "${ok_args[@]}" --private-key-file "$HS_WORK/cc.key" --tcp-congestion nosuchcc
 expect "interface name taken" 1 "interface lo already exists" -- "${hs[@]}" "${ok_args[@]}" --tun lo
 expect "state directory not writable" 1 "cannot create state directory /proc/hoshino-state" -- "${hs[@]}" "${ok_args[@]}" --state-dir /proc/hoshino-state
+mkdir -p "$HS_WORK/open.state" && chmod 777 "$HS_WORK/open.state"
+expect "state directory writable by others" 1 "is writable by other users" -- "${hs[@]}" "${ok_args[@]}" --state-dir "$HS_WORK/open.state"
+mkdir -p "$HS_WORK/theirs.state" && chown nobody "$HS_WORK/theirs.state"
+expect "state directory of another user" 1 "belongs to uid" -- "${hs[@]}" "${ok_args[@]}" --state-dir "$HS_WORK/theirs.state"
 mkdir -p "$HS_WORK/held.state" && : > "$HS_WORK/held.state/replay"
 python3 -c "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)" \
   "$HS_WORK/held.state/replay" > "$HS_WORK/held.ready" &

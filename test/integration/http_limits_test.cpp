@@ -161,3 +161,26 @@ TEST_CASE("get_object with max_bytes: ObjectTooLarge, not worth retrying", "[htt
     server.acceptor.close();
   }
 }
+
+TEST_CASE("LIST, PUT and DeleteObjects answers are read up to a cap too: a server that sends 64 MiB is refused", "[http][s3]") {
+  asio::io_context io;
+  for (bool chunked : {false, true}) {
+    INFO("chunked " << chunked);
+    CannedServer server(io, 64 * kMiB, chunked);
+    s3::ClientConfig cfg;
+    cfg.endpoint = s3::parse_endpoint(fmt::format("http://127.0.0.1:{}", server.acceptor.local_endpoint().port())).value();
+    cfg.credentials = {"AKID", "secret", "", "test"};
+    s3::Client c(io, cfg);
+    auto list = finish(io, c.list_objects("bucket", {}));
+    REQUIRE_FALSE(list);
+    CHECK(list.error().code == "ObjectTooLarge");
+    auto put = finish(io, c.put_object("bucket", "key", "body"));
+    REQUIRE_FALSE(put);
+    CHECK(put.error().code == "ObjectTooLarge");
+    auto del = finish(io, c.delete_objects("bucket", {"a", "b"}));
+    REQUIRE_FALSE(del);
+    CHECK(del.error().code == "ObjectTooLarge");
+    CHECK(server.sent < 3 * 64 * kMiB); // none of the three read it all
+    server.acceptor.close();
+  }
+}

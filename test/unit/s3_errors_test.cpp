@@ -75,3 +75,11 @@ TEST_CASE("Each fault has one policy: retried, counted, loud", "[s3_errors]") {
   CHECK_FALSE(policy_of(S3Fault::missing).count);
   CHECK(to_string(S3Fault::too_large) == "too_large");
 }
+
+TEST_CASE("Error codes become labels from a fixed set: a server's made-up code is 'other'", "[s3][metrics]") {
+  CHECK(code_label("SlowDown") == "SlowDown");
+  CHECK(code_label("Timeout") == "Timeout");
+  CHECK(code_label("Http503") == "Http503");
+  CHECK(code_label("x\"} 1\nhoshino_fake 9") == "other");
+  CHECK(code_label(std::string(10'000, 'A')) == "other");
+}
