@@ -22,8 +22,7 @@ IngressSchedule::IngressSchedule(IngressConfig config, Clock::time_point now)
       pace_(config.pace, now),
       beat_ended_(now),
       last_list_(now - config.idle_list_interval), // the first beat LISTs
-      tokens_(config.bell_burst),
-      tokens_at_(now) {}
+      shared_{static_cast<double>(config.bell_burst), now} {}
 
 IngressStep IngressSchedule::start(IngressAction a, Clock::time_point now) {
   beat_busy_ = true;
@@ -44,11 +43,32 @@ IngressStep IngressSchedule::start_list(bool second_list, Clock::time_point now)
   return start(IngressAction::list, now);
 }
 
-void IngressSchedule::refill(Clock::time_point now) {
-  if (now <= tokens_at_) return;
-  double gained = std::chrono::duration<double>(now - tokens_at_) / std::chrono::duration<double>(config_.bell_refill);
-  tokens_ = std::min<double>(config_.bell_burst, tokens_ + gained);
-  tokens_at_ = now;
+IngressSchedule::Tokens& IngressSchedule::tokens_of(const std::optional<Address>& ringer, Clock::time_point now) {
+  Tokens* t = &shared_;
+  if (ringer) {
+    auto it = ringers_.find(*ringer);
+    if (it == ringers_.end()) {
+      if (ringers_.size() >= kMaxRingers) ringers_.erase(ringers_.begin()); // a forgotten ringer starts full again
+      it = ringers_.emplace(*ringer, Tokens{static_cast<double>(config_.bell_burst), now}).first;
+    }
+    t = &it->second;
+  }
+  if (now > t->at) {
+    double gained = std::chrono::duration<double>(now - t->at) / std::chrono::duration<double>(config_.bell_refill);
+    t->left = std::min<double>(config_.bell_burst, t->left + gained);
+    t->at = now;
+  }
+  return *t;
+}
+
+void IngressSchedule::give_back(const std::optional<Address>& ringer) {
+  Tokens* t = &shared_;
+  if (ringer) {
+    auto it = ringers_.find(*ringer);
+    if (it == ringers_.end()) return;
+    t = &it->second;
+  }
+  t->left = std::min<double>(config_.bell_burst, t->left + 1);
 }
 
 IngressStep IngressSchedule::next(const InboxView& inbox, Clock::time_point now) {
@@ -94,23 +114,25 @@ IngressStep IngressSchedule::next(const InboxView& inbox, Clock::time_point now)
 
   if (!beat_busy_) {
     if (idle(now)) {
-      refill(now);
       if (rang_ && now < list_retry_at_) {
         consider(list_retry_at_); // its LIST failed: again after the error backoff, not at once
       } else if (rang_) {
-        if (tokens_ >= 1) {
-          tokens_ -= 1;
+        auto& tokens = tokens_of(ringer_, now);
+        if (tokens.left >= 1) {
+          tokens.left -= 1;
           rang_ = false;
           ring_list_ = true;
           return start_list(false, now);
         }
-        auto refill_wait = std::chrono::ceil<Duration>((1 - tokens_) * config_.bell_refill);
-        consider(tokens_at_ + std::max<Duration>(refill_wait, std::chrono::milliseconds(1)));
+        auto refill_wait = std::chrono::ceil<Duration>((1 - tokens.left) * config_.bell_refill);
+        consider(tokens.at + std::max<Duration>(refill_wait, std::chrono::milliseconds(1)));
       }
       auto backstop = last_list_ + config_.idle_list_interval;
       if (backstop <= now) return start_list(false, now);
       consider(backstop);
-      if (!rang_) { // known to have rung: no need to ask again until its LIST
+      // Known to have rung: no need to ask again until its LIST, unless that ring waits for tokens (a
+      // member's proven ring, with tokens of its own, must not wait behind junk).
+      if (!rang_ || tokens_of(ringer_, now).left < 1) {
         auto bell_due = last_bell_ + config_.bell_interval;
         if (bell_due <= now) {
           last_bell_ = now;
@@ -160,7 +182,7 @@ void IngressSchedule::on_listed(std::size_t fresh, bool second_list, Clock::time
       ring_list_ = false;
       if (fresh > 0) { // a real ring: its token back
         ++rings_found_;
-        tokens_ = std::min<double>(config_.bell_burst, tokens_ + 1);
+        give_back(ringer_);
       } else {
         ++rings_empty_;
       }
@@ -176,7 +198,7 @@ void IngressSchedule::on_list_failed(bool second_list, Clock::time_point now) {
     if (ring_list_) { // the ring is not forgotten: its LIST is tried again (and its token given back)
       ring_list_ = false;
       rang_ = true;
-      tokens_ = std::min<double>(config_.bell_burst, tokens_ + 1);
+      give_back(ringer_);
     }
   }
   pace_.on_error(now);
@@ -189,13 +211,15 @@ void IngressSchedule::on_polled(std::size_t hits, bool failed, Clock::time_point
   else pace_.on_inbox_checked(hits, now);
 }
 
-void IngressSchedule::on_bell(BellCheck result, Clock::time_point now) {
+void IngressSchedule::on_bell(BellCheck result, Clock::time_point now, std::optional<Address> ringer) {
   end_beat(now);
   if (result != BellCheck::rang) return; // a failed check is tried again at the next bell interval
   ++rings_;
+  // The latest ring is the one whose tokens pay (the bell shows only the last body written); a proven
+  // ring pending is not given up for a later unproven one.
+  if (!rang_ || ringer) ringer_ = ringer;
   rang_ = true;
-  refill(now);
-  if (tokens_ < 1) ++rings_limited_;
+  if (tokens_of(ringer_, now).left < 1) ++rings_limited_;
 }
 
 void IngressSchedule::on_deleted(Clock::time_point) { deleting_ = false; }

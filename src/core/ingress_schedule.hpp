@@ -22,6 +22,7 @@
 #include "core/s3_errors.hpp"
 
 #include <optional>
+#include <map>
 #include <string_view>
 #include <unordered_map>
 
@@ -106,7 +107,9 @@ public:
   void on_listed(std::size_t fresh, bool second_list, Clock::time_point now);
   void on_list_failed(bool second_list, Clock::time_point now);
   void on_polled(std::size_t hits, bool failed, Clock::time_point now);
-  void on_bell(BellCheck result, Clock::time_point now);
+  // ringer: the member a rang bell proves rang (core/ring.hpp): its LIST spends that ringer's tokens;
+  // none: the shared tokens of rings nobody proves (junk, a node without keys).
+  void on_bell(BellCheck result, Clock::time_point now, std::optional<Address> ringer = std::nullopt);
   void on_deleted(Clock::time_point now);
   void on_sent(Clock::time_point now); // this node sent packets: a reply is likely
 
@@ -128,7 +131,13 @@ private:
   IngressStep start(IngressAction a, Clock::time_point now);
   IngressStep start_list(bool second_list, Clock::time_point now);
   void end_beat(Clock::time_point now);
-  void refill(Clock::time_point now);
+  // Ring tokens: bell_burst at once, one more per bell_refill.
+  struct Tokens {
+    double left;
+    Clock::time_point at;
+  };
+  Tokens& tokens_of(const std::optional<Address>& ringer, Clock::time_point now); // refilled to now
+  void give_back(const std::optional<Address>& ringer);
 
   IngressConfig config_;
   Pace pace_;
@@ -150,8 +159,10 @@ private:
   Clock::time_point last_bell_{};    // start of the latest bell check
   bool rang_ = false;                // the bell rang; its LIST has not started
   bool ring_list_ = false;           // the beat's LIST answers a ring
-  double tokens_;
-  Clock::time_point tokens_at_;
+  std::optional<Address> ringer_;    // who proved it rang (the pending ring, or the one whose LIST runs)
+  Tokens shared_;                    // rings nobody proves
+  std::map<Address, Tokens> ringers_; // proven rings, per ringer (bounded: kMaxRingers)
+  static constexpr std::size_t kMaxRingers = 1024;
   std::uint64_t rings_ = 0, rings_found_ = 0, rings_empty_ = 0, rings_limited_ = 0;
 };
 

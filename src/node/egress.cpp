@@ -3,6 +3,8 @@
 // and, after a quiet spell, the destination's bell (RingPolicy).
 #include "node/node.hpp"
 
+#include "core/ring.hpp"
+
 #include "core/icmpv6.hpp"
 #include "core/keys.hpp"
 #include "core/object.hpp"
@@ -197,10 +199,12 @@ asio::awaitable<void> Node::put_batch(core::Batch batch) {
 }
 
 asio::awaitable<void> Node::ring(core::Address dst) {
-  // A body of its own each time: S3's ETag is the MD5 of the body, and the receiver watches the ETag.
-  auto body_text = fmt::format("{} {}", config_.self.str(), chain_.fresh(now_ms()).str());
-  core::Bytes body(body_text.begin(), body_text.end());
+  // A body of its own each time (S3's ETag is the MD5 of the body, and the receiver watches the ETag),
+  // with a proof that this member rang, sealed with our pair key (core/ring.hpp).
   auto key = core::bell_key(config_.key_prefix, dst);
+  const core::Ring ring{config_.self, chain_.fresh(now_ms()), {}};
+  auto proof = config_.identity ? seal_for(dst) : std::nullopt;
+  core::Bytes body = core::ring_body(key, ring, proof ? &proof->key : nullptr, proof ? proof->ids : core::SealIds{});
   // Not for long: the next object after a quiet spell rings again, and the receiver LISTs anyway every
   // idle_list_interval.
   core::Retry attempts(core::RetryConfig{config_.put_backoff, std::nullopt, kRingAttempts}, Clock::now());

@@ -3,6 +3,8 @@
 //       -> Inbox -> GET -> Inbox (order, checks) -> device.write(); DeleteObjects of what was consumed
 #include "node/node.hpp"
 
+#include "core/ring.hpp"
+
 #include "core/keys.hpp"
 #include "core/listing.hpp"
 #include "util/log.hpp"
@@ -47,16 +49,19 @@ asio::awaitable<void> Node::check_bell() {
   auto r = co_await store_.watch(bell_key_, known, 1024);
   if (stopping_) co_return;
   core::BellWatch::Outcome seen;
+  std::optional<core::Address> ringer;
   if (r) {
     s3_succeeded();
     seen = bell_.on_answer(r->changed, r->etag);
     if (seen.conditional_ignored)
       log::warn("the S3 server ignores If-None-Match on GET: the doorbell compares ETags itself");
+    if (seen.result == core::BellCheck::rang) ringer = proven_ringer(r->body);
   } else {
     seen = bell_.on_error(r.error());
     if (seen.report) s3_failed(store::OpKind::get, r.error());
   }
-  schedule_.on_bell(seen.result, Clock::now());
+  if (ringer) ++metrics_.bells_proven;
+  schedule_.on_bell(seen.result, Clock::now(), ringer);
   after_beat();
   heartbeat_.poke();
 }
@@ -254,6 +259,27 @@ core::KeyLookup Node::open_key(const core::Address& sender, core::SealIds ids, s
     return {Status::refuse, {}};
   directory_.want_listing(sender);
   return {Status::wait, {}};
+}
+
+std::optional<core::Address> Node::proven_ringer(std::string_view body) {
+  // A member's proof (core/ring.hpp): sealed with the key of our pair, over this bell, that ringer and a
+  // ULID newer than its last. Only keys known now count: a ring never makes the node list its peers.
+  if (!config_.identity) return std::nullopt;
+  auto ring = core::parse_ring(body);
+  if (!ring || ring->sealed.empty()) return std::nullopt;
+  auto ids = core::sealed_ids(ring->sealed);
+  if (!ids) return std::nullopt;
+  const auto now = Clock::now();
+  const core::KeyPair* mine = ids->receiver == core::key_id(config_.identity->public_key)
+                                  ? &*config_.identity
+                                  : previous_keys_.receiving(ids->receiver, now);
+  auto theirs = directory_.key_with_id(ring->ringer, ids->sender, now);
+  if (!mine || !theirs) return std::nullopt;
+  const core::Psk* pair = pair_key_for(*mine, ring->ringer, *theirs);
+  if (!pair || !core::open_sealed(*pair, core::ring_associated(bell_key_, ring->ringer, ring->id), ring->sealed))
+    return std::nullopt;
+  if (!ring_guard_.take(ring->ringer, ring->id, now_ms())) return std::nullopt;
+  return ring->ringer;
 }
 
 void Node::report_seal_mismatch(const std::string& key) {

@@ -88,6 +88,10 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
          "Rings of this node's doorbell while idle, by what their LIST found (objects, or nothing: junk or a lost race).");
   for (auto [outcome, n] : {std::pair{"found", m.bells_found}, {"empty", m.bells_empty}})
     fmt::format_to(std::back_inserter(out), "hoshino_bells_total{{outcome=\"{}\"}} {}\n", outcome, n);
+  single("hoshino_bells_proven_total", "counter",
+         "Rings that proved a member rang (sealed with its pair key, new): they spend that member's ring tokens, "
+         "not the ones junk rings share.",
+         m.bells_proven);
   single("hoshino_bells_rate_limited_total", "counter",
          "Rings whose LIST waited for the rate limit (too many rings that found nothing: someone rings for nothing).",
          m.bells_limited);

@@ -39,6 +39,7 @@ struct Metrics {
   // The doorbell (core/ingress_schedule.hpp): rings of this node's bell whose LIST found objects or
   // nothing, rings that waited for the rate limit; rings of other nodes' bells sent, and failed.
   std::uint64_t bells_found = 0, bells_empty = 0, bells_limited = 0;
+  std::uint64_t bells_proven = 0; // rings that proved a member rang (its own tokens pay their LIST)
   std::uint64_t rings_sent = 0, ring_failures = 0;
   // Who is there (core/presence.hpp): LISTs of the presence records and their failures, ICMPv6
   // unreachable answers sent and held back by the rate limit, peers known, presence records written.

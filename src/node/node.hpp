@@ -20,6 +20,7 @@
 #include "core/ingress_schedule.hpp"
 #include "core/presence.hpp"
 #include "core/previous_keys.hpp"
+#include "core/ring.hpp"
 #include "core/ulid.hpp"
 #include "device/packet_device.hpp"
 #include "node/heartbeat.hpp"
@@ -114,6 +115,8 @@ private:
   };
   std::optional<SealKey> seal_for(const core::Address& dst);
   const core::Psk* pair_key_for(const core::KeyPair& me, const core::Address& peer, const core::PublicKey& key);
+  // The member a bell's body proves rang, if it does (and the ring is new).
+  std::optional<core::Address> proven_ringer(std::string_view body);
   core::KeyLookup open_key(const core::Address& sender, core::SealIds ids, std::uint64_t made_ms);
   void report_key_changes();
   static constexpr auto kErrorLogInterval = std::chrono::seconds(10);
@@ -166,6 +169,7 @@ private:
   // remembered so that it is not derived again per object. Bounded (cleared at 4096, rebuilt as peers speak).
   std::map<std::tuple<core::PublicKey, core::Address, core::PublicKey>, std::optional<core::Psk>> pair_keys_;
   core::PreviousKeys previous_keys_; // our keys before rotations (core/previous_keys.hpp)
+  core::RingGuard ring_guard_;       // proven rings taken, per ringer (core/ring.hpp)
   // The latest listing of the peers that was answered: when it started (wall clock) and what it read.
   struct PeerListing {
     std::uint64_t started_ms = 0;

@@ -32,6 +32,7 @@ struct Watch {
   // compares `etag` with the one it sent as well.
   bool changed = true;
   std::string etag; // the object's current ETag, always (quoted, as S3 sends it)
+  core::Bytes body;  // when changed: the object (at most the caller's max_bytes)
 };
 
 class ObjectStore {

@@ -30,7 +30,7 @@ Op<Watch> S3Store::watch(std::string key, std::string etag, std::uint64_t max_by
   std::string bucket = bucket_;
   auto r = co_await client_.get_object_if_none_match(std::move(bucket), std::move(key), std::move(etag), max_bytes);
   if (!r) co_return std::move(r).error();
-  co_return Watch{r->modified, std::move(r->etag)};
+  co_return Watch{r->modified, std::move(r->etag), std::move(r->body)};
 }
 
 Op<std::vector<std::string>> S3Store::remove(std::vector<std::string> keys) {

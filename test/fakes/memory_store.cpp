@@ -204,7 +204,7 @@ Op<Watch> MemoryStore::watch(Route route, std::string key, std::string etag, std
       std::string current = "\"" + crypto::hex(crypto::md5(crypto::bytes_of(**found))) + "\"";
       // S3's 304 for If-None-Match naming the current ETag; a server that ignores the header sends it all.
       const bool not_modified = conditional_gets && !etag.empty() && etag == current;
-      w = Watch{!not_modified, std::move(current)};
+      w = Watch{!not_modified, std::move(current), not_modified ? core::Bytes{} : **found};
     }
   }
   const auto back = answer_time(v, route);

@@ -88,3 +88,44 @@ TEST_CASE("On a server that ignores If-None-Match the doorbell compares ETags it
   CHECK(Clock::now() - sent <= 1750ms + 50ms);
   p.stop();
 }
+
+TEST_CASE("Junk rings cannot delay a member's ring: a proven ring spends its ringer's own tokens", "[node][bell][hostile]") {
+  test::VirtualTime vt;
+  auto with_identity = [](const core::Address& a) {
+    auto c = idle_config(a);
+    c.presence = true;
+    c.identity = identity_of(a);
+    return c;
+  };
+  Pair p(with_identity(kA), with_identity(kB));
+  p.start();
+  // They have talked (each knows the other's key), then both go idle.
+  p.dev_a.inject(ipv6_packet(kA, kB, "hello"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 1; }));
+  p.run_until([] { return false; }, 10s);
+  REQUIRE(p.b.schedule().idle(Clock::now()));
+  // A writer rings B's bell with junk until the shared tokens are gone, then stops.
+  auto bell = core::bell_key("hoshino", kB);
+  for (int n = 0; n < 12; ++n) {
+    auto junk = "junk " + std::to_string(n);
+    p.bucket.objects()[bell] = core::Bytes(junk.begin(), junk.end());
+    p.run_until([] { return false; }, 2s);
+  }
+  REQUIRE(p.b.metrics().bells_limited > 0);
+  // A's ring proves A rang: B LISTs within a bell interval, not after the shared tokens' 30 s.
+  auto sent = Clock::now();
+  p.dev_a.inject(ipv6_packet(kA, kB, "through the junk"));
+  REQUIRE(p.run_until([&] { return p.dev_b.written().size() == 2; }, 40s));
+  CHECK(Clock::now() - sent <= 1750ms + 200ms);
+  CHECK(p.b.metrics().bells_proven >= 1);
+  // The same proof written again (a copy) is junk: it proves nothing twice.
+  const auto proven = p.b.metrics().bells_proven;
+  auto copy = p.bucket.objects()[bell];
+  p.run_until([] { return false; }, 10s);
+  p.bucket.objects()[bell] = core::Bytes("x");
+  p.run_until([] { return false; }, 2s);
+  p.bucket.objects()[bell] = copy;
+  p.run_until([] { return false; }, 3s);
+  CHECK(p.b.metrics().bells_proven == proven);
+  p.stop();
+}

@@ -27,6 +27,7 @@ struct Driver {
   Duration latency = 10ms;
   std::function<std::size_t()> list_finds = [] { return std::size_t{0}; };
   std::function<BellCheck()> bell = [] { return BellCheck::quiet; };
+  std::optional<Address> ringer; // who the rang bell proves rang (core/ring.hpp)
   std::map<IngressAction, std::uint64_t> count;
 
   // Runs until `until` (virtual); returns the steps taken.
@@ -49,7 +50,7 @@ struct Driver {
         case IngressAction::check_bell: {
           t += latency;
           auto r = bell();
-          s.on_bell(r, t);
+          s.on_bell(r, t, ringer);
           break;
         }
         case IngressAction::delete_consumed:
@@ -345,4 +346,24 @@ TEST_CASE("The bell watch: no bell, junk too large, and failures", "[ingress][be
   CHECK(failed.result == BellCheck::failed);
   CHECK(failed.report);
   CHECK(w.on_error(err(403, "SignatureDoesNotMatch")).report);
+}
+
+TEST_CASE("A proven ring spends its ringer's tokens: junk cannot delay it, and a member that rings without end pays alone",
+          "[ingress][bell][hostile]") {
+  Driver d(config());
+  d.run_for(10s);
+  REQUIRE(d.s.idle(d.t));
+  d.bell = [] { return BellCheck::rang; }; // junk, all the time
+  d.run_for(5min);
+  REQUIRE(d.s.rings_limited() > 0); // the shared tokens are gone
+  // A member's proven ring: its LIST comes at the next bell check, not at the next shared token.
+  const Address member = *Address::parse("fd5e::a");
+  d.ringer = member;
+  const auto lists = d.lists();
+  d.run_for(config().bell_interval + 100ms);
+  CHECK(d.lists() == lists + 1);
+  // That member ringing without end is limited like junk, by its own tokens.
+  d.count.clear();
+  d.run_for(1h);
+  CHECK(d.lists() <= 4 + 3600 / 30 + 2);
 }
