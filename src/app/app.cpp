@@ -367,10 +367,14 @@ int run(const Options& o) {
   std::unique_ptr<net::MetricsServer> metrics;
   if (o.metrics != "off") {
     auto m = net::MetricsServer::bind(io, o.metrics, [&] {
-      return node::render_prometheus(node_ptr->metrics(), &node_ptr->inbox(), HOSHINO_VERSION, start_time);
+      return node::render_prometheus(node_ptr->metrics(), &node_ptr->inbox(), HOSHINO_VERSION, start_time,
+                                     o.metrics_peers);
     });
-    if (!m) return fail(m.error());
-    metrics = std::move(m).value();
+    // The default port taken (by another local user, or a second node): the tunnel matters more than
+    // its metrics. A port the operator chose is an error: they expect it to answer.
+    if (!m && o.metrics_given) return fail(m.error());
+    if (!m) log::warn("{}: running without /metrics (choose a free port with --metrics, or --metrics off)", m.error());
+    else metrics = std::move(m).value();
   }
 
   // Taken already where it would end up: said before anything is created (the rename in configure()

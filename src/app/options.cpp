@@ -352,9 +352,20 @@ const std::vector<Flag>& flags() {
                  "one per node; `hoshino show` finds the node's socket there, `hoshino peers` its known peers",
                  text([](auto& o) -> auto& { return o.state_dir; }),
                  text_of([](auto& o) -> auto& { return o.state_dir; })});
-    t.push_back({"metrics", "ADDR:PORT", "node", true, kNode, "Prometheus /metrics endpoint, or \"off\"",
-                 text([](auto& o) -> auto& { return o.metrics; }),
+    t.push_back({"metrics", "ADDR:PORT", "node", true, kNode,
+                 "Prometheus /metrics endpoint, or \"off\"; if the default port is taken the node runs without "
+                 "it (warned), if a given one is taken it does not start",
+                 [](Options& o, std::string_view v, const std::string&) -> Error {
+                   o.metrics = std::string(v);
+                   o.metrics_given = true;
+                   return std::nullopt;
+                 },
                  text_of([](auto& o) -> auto& { return o.metrics; })});
+    t.push_back({"metrics-peers", "", "node", false, kNode,
+                 "also per-peer series on /metrics (hoshino_peer_*{peer}: who this node talks to, readable by "
+                 "every local user who can reach the port; `hoshino show` has them for root)",
+                 toggle([](auto& o) -> auto& { return o.metrics_peers; }, true),
+                 toggle_of([](auto& o) -> auto& { return o.metrics_peers; }, true)});
     t.push_back({"verbose", "", "node", true, kNode, "-v: more logging; -vv: debug (config file: verbose = 0-2)",
                  [](Options& o, std::string_view v, const std::string& name) -> Error {
                    if (v == kVerboseMarker[0] || v == kVerboseMarker[1]) { // the command line: -v, -vv

@@ -44,6 +44,8 @@ struct Options {
   // Node
   std::string state_dir = "/var/lib/hoshino"; // what outlives a restart (systemd's StateDirectory=)
   std::string metrics = "127.0.0.1:8081";     // or "off"
+  bool metrics_given = false; // --metrics said so (command line or file): a taken port is then an error
+  bool metrics_peers = false; // per-peer series on /metrics (who this node talks to: any local user can read it)
   int verbosity = 0;
   // The key prefix, tuning and experiment switches, with the core's defaults. app::run fills in the rest.
   node::NodeConfig node;

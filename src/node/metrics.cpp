@@ -15,7 +15,7 @@ std::uint64_t resident_memory_bytes() {
 }
 
 std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::string_view version,
-                              double process_start_time_seconds) {
+                              double process_start_time_seconds, bool per_peer) {
   fmt::memory_buffer out;
   auto family = [&](std::string_view name, std::string_view type, std::string_view help) {
     fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
@@ -131,7 +131,7 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
          "Old presence records of this node (a rotated key) that S3 did not remove: tried again every minute, "
          "and the old key is kept while its record stands.",
          m.presence_remove_failures);
-  if (!m.peers.peers().empty()) {
+  if (per_peer && !m.peers.peers().empty()) {
     // In address order, so the page is stable from one scrape to the next.
     std::map<core::Address, const core::PeerStats*> sorted;
     for (const auto& [a, st] : m.peers.peers()) sorted.emplace(a, &st);

@@ -66,8 +66,9 @@ struct Metrics {
 };
 
 // The Prometheus text exposition of the node's metrics, the inbox's drop counters and process facts.
+// per_peer: also the hoshino_peer_*{peer} series (off by default: --metrics-peers).
 std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::string_view version,
-                              double process_start_time_seconds);
+                              double process_start_time_seconds, bool per_peer = false);
 
 // Resident memory of this process in bytes (from /proc/self/statm), 0 if unknown.
 std::uint64_t resident_memory_bytes();

@@ -34,20 +34,25 @@ checks = {
       "WatchOwnBell": (["s3:GetObject"], ["${local.arn}/${var.key_prefix}/bell/${local.node_hex[count.index]}"]),
       "ListPeers": (["s3:ListBucket"], ["${local.arn}"]),
       "ReadPeers": (["s3:GetObject"], ["${local.arn}/${var.key_prefix}/peers/*"]),
-      "PublishOwnPresence": (["s3:PutObject", "s3:DeleteObject"], ["${local.arn}/${var.key_prefix}/peers/${local.node_hex[count.index]}.*"])})(
+      "PublishOwnPresence": (["s3:PutObject", "s3:DeleteObject"], ["${local.arn}/${var.key_prefix}/peers/${local.node_hex[count.index]}.*"]),
+      "ReadPsk": (["ssm:GetParameter"], ["${aws_ssm_parameter.psk.arn}"])})(
       d["data"]["aws_iam_policy_document"]["node"][0]["statement"]),
   "list limited to the own inbox prefix": any(s.get("condition", [{}])[0].get("values") == ["${var.key_prefix}/${local.node_hex[count.index]}/*"]
       for s in d["data"]["aws_iam_policy_document"]["node"][0]["statement"]),
   "presence list limited to peers/": [s.get("condition", [{}])[0].get("values") for s in d["data"]["aws_iam_policy_document"]["node"][0]["statement"]
       if s["sid"] == "ListPeers"] == [["${var.key_prefix}/peers/*"]],
   "instances require IMDSv2": r["aws_instance"]["node"][0]["metadata_options"][0]["http_tokens"] == "required",
+  "the PSK in SSM as a SecureString, readable by the nodes, not in user data": r["aws_ssm_parameter"]["psk"][0]["type"] == "SecureString"
+      and "psk_hex" not in r["aws_instance"]["node"][0]["user_data"]
+      and [s["actions"] for s in d["data"]["aws_iam_policy_document"]["node"][0]["statement"] if s["sid"] == "ReadPsk"] == [["ssm:GetParameter"]],
 }
 sys.exit(0 if checks[sys.argv[2]] else 1)
 PY
 }
 for what in "public access blocked" "objects expire after 1 day, incomplete uploads aborted" \
             "a role, policy and instance profile per node" "least privilege: put as self, list/get/delete own inbox, ring any bell, watch own, publish own presence" \
-            "list limited to the own inbox prefix" "presence list limited to peers/" "instances require IMDSv2"; do
+            "list limited to the own inbox prefix" "presence list limited to peers/" "instances require IMDSv2" \
+            "the PSK in SSM as a SecureString, readable by the nodes, not in user data"; do
   check "Terraform: $what" tf_has "$what"
 done
 printf 'resource "aws_s3_bucket" "x" {\n  bucket = \n' > "$work/broken.tf"
@@ -58,7 +63,7 @@ check "the HCL check rejects a broken file" bash -c "! NODE_PATH='$root/build-to
 python3 - "$root/scripts/deploy/cloud-init.yaml.tftpl" "$work/user-data.yaml" <<'PY'
 import re, sys
 values = {"bucket": "hoshino-example", "ula": "fd5e:59b8:f71d:9a3e::/64", "key_prefix": "hoshino",
-          "region": "eu-central-1", "machine_id": "a1a1a1a1a1a1a1a1b2b2b2b2b2b2b2b2", "psk_hex": "00" * 32,
+          "region": "eu-central-1", "machine_id": "a1a1a1a1a1a1a1a1b2b2b2b2b2b2b2b2", "psk_parameter": "/hoshino/hoshino-example/psk",
           "repo_url": "https://example.com/hoshino.git", "repo_ref": "main"}
 text = open(sys.argv[1]).read()
 out = re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], text)
@@ -66,6 +71,9 @@ assert "${" not in out
 open(sys.argv[2], "w").write(out)
 PY
 check "cloud-init user data passes cloud-init schema" cloud-init schema --config-file "$work/user-data.yaml"
+check "the user data carries no PSK, only the SSM parameter it is fetched from (0600)" bash -c "
+  ! grep -qiE '[0-9a-f]{64}' '$work/user-data.yaml' && ! grep -q 'psk_hex' '$root/scripts/deploy/cloud-init.yaml.tftpl' &&
+  grep -q 'umask 077 && aws ssm get-parameter .*--name \"/hoshino/hoshino-example/psk\" --with-decryption.* > /etc/hoshino/psk' '$work/user-data.yaml'"
 python3 - "$work/user-data.yaml" "$work/cloud-init.conf" <<'PY'
 import sys, yaml
 files = {f["path"]: f["content"] for f in yaml.safe_load(open(sys.argv[1]))["write_files"]}

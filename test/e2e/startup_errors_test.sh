@@ -107,6 +107,20 @@ busy_pid=$!
 for _ in $(seq 100); do [[ -s $HS_WORK/busy.ready ]] && break; sleep 0.1; done
 expect "metrics port taken" 1 "--metrics 127.0.0.1:$busy_port: Address already in use" -- "${hs[@]}" "${ok_args[@]/off/127.0.0.1:$busy_port}"
 kill "$busy_pid"
+# The default port taken (a local user squats it, or it is simply in use) is no reason not to run: the
+# node warns and runs without /metrics. (If something else holds 8081 already, the more so.)
+python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',8081)); s.listen(); print('ready', flush=True); time.sleep(30)" \
+  > "$HS_WORK/squat.ready" 2>/dev/null &
+squat_pid=$!
+for _ in $(seq 100); do [[ -s $HS_WORK/squat.ready ]] && break; sleep 0.1; done
+default_metrics=()
+for a in "${ok_args[@]}"; do [[ $a == --metrics || $a == off ]] || default_metrics+=("$a"); done
+"${hs[@]}" "${default_metrics[@]}" --netns "hsx$$" > "$HS_WORK/squat.log" 2>&1 &
+squat_node=$!
+for _ in $(seq 200); do grep -q "^hoshino .* on hs-err" "$HS_WORK/squat.log" && break; sleep 0.1; done
+check "default metrics port squatted: the node warns and runs" \
+  bash -c "grep -q 'running without /metrics' '$HS_WORK/squat.log' && grep -q '^hoshino .* on hs-err' '$HS_WORK/squat.log' && kill -0 $squat_node"
+kill "$squat_node" "$squat_pid" 2>/dev/null; wait "$squat_node" 2>/dev/null
 chmod 0755 "$HS_WORK"; chmod 0644 "$mid" # readable by the unprivileged user
 expect "not root" 1 "run as root" -- setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "${hs[@]}" "${ok_args[@]}"
 expect "no /dev/net/tun" 1 "/dev/net/tun not found" -- unshare -m bash -c 'mount -t tmpfs none /dev/net && exec "$@"' _ "${hs[@]}" "${ok_args[@]}"

@@ -59,3 +59,13 @@ TEST_CASE("Prometheus rendering uses the documented names and labels", "[metrics
   CHECK(with_inbox.find("hoshino_packets_dropped_total{reason=\"bad_seal\"} 0\n") != std::string::npos);
   CHECK(node::resident_memory_bytes() > 0);
 }
+
+TEST_CASE("Per-peer series are on /metrics only when asked for (--metrics-peers)", "[metrics]") {
+  node::Metrics m;
+  m.peers.on_sent(*core::Address::parse("fd5e::b"), 100, Clock::now(), Clock::now());
+  auto plain = node::render_prometheus(m, nullptr, "1.2.3", 1.0);
+  CHECK(plain.find("peer=\"fd5e::b\"") == std::string::npos);
+  CHECK(plain.find("hoshino_peer_table_forgotten_total") != std::string::npos); // the bound's counter stays
+  auto detailed = node::render_prometheus(m, nullptr, "1.2.3", 1.0, true);
+  CHECK(detailed.find("hoshino_peer_bytes_total{peer=\"fd5e::b\",direction=\"egress\"} 100") != std::string::npos);
+}

@@ -57,9 +57,17 @@ resource "random_id" "node_tail" {
   byte_length = 8
 }
 
-# The key that seals every object (--psk-file), shared by the nodes.
+# The key that seals every object (--psk-file), shared by the nodes. It reaches them through SSM
+# Parameter Store (SecureString), never through user data: any local user of a VM can read its user data
+# from the instance metadata service. (Terraform's state holds it too: keep the state private.)
 resource "random_id" "psk" {
   byte_length = 32
+}
+
+resource "aws_ssm_parameter" "psk" {
+  name  = "/hoshino/${aws_s3_bucket.this.id}/psk"
+  type  = "SecureString"
+  value = random_id.psk.hex
 }
 
 data "aws_iam_policy_document" "assume_ec2" {
@@ -135,6 +143,11 @@ data "aws_iam_policy_document" "node" {
     actions   = ["s3:PutObject", "s3:DeleteObject"]
     resources = ["${local.arn}/${var.key_prefix}/peers/${local.node_hex[count.index]}.*"]
   }
+  statement {
+    sid       = "ReadPsk"
+    actions   = ["ssm:GetParameter"]
+    resources = [aws_ssm_parameter.psk.arn]
+  }
 }
 
 resource "aws_iam_role_policy" "node" {
@@ -177,7 +190,7 @@ resource "aws_instance" "node" {
     key_prefix = var.key_prefix
     region     = var.region
     machine_id = "${random_id.node[count.index].hex}${random_id.node_tail[count.index].hex}"
-    psk_hex    = random_id.psk.hex
+    psk_parameter = aws_ssm_parameter.psk.name
     repo_url   = var.repo_url
     repo_ref   = var.repo_ref
   })
