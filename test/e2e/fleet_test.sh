@@ -121,6 +121,58 @@ check "after a flood of 10,500 presence records, the restarted n3 pings every no
 check "n3 skipped the flooded address's records" ge "$(hs_metric n3 hoshino_peer_addresses_skipped_total)" 1
 xargs -n 1000 "$HS_BIN/hoshino-s3" rm "$bucket" < "$HS_WORK/flood.keys" || exit 1
 
+# A stolen key: a thief runs a node with n5's private key and address and floods n1 with 20 s of large
+# UDP packets, sealed as n5 (authentic: n1 delivers them). The other pairs keep pinging meanwhile, and
+# n1's memory and requests are measured (docs/security.md).
+hs_netns "hsf$tag-thief"
+mkdir -p "$HS_WORK/thief.state" && chmod 700 "$HS_WORK/thief.state"
+cp "$HS_WORK/n5.state/private.key" "$HS_WORK/thief.state/private.key"
+hs_start thief "hsf$tag-thief" "${mid[n5]}" "$bucket" || exit 1
+lists_before=$(hs_metric n1 'hoshino_s3_requests_total{op="list"}')
+gets_before=$(hs_metric n1 'hoshino_s3_requests_total{op="get"}')
+objects_before=$(hs_metric n1 'hoshino_objects_total{direction="ingress"}')
+ip netns exec "hsf$tag-thief" python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+payload = b"x" * 32000
+end = time.time() + 20
+while time.time() < end:
+    try:
+        s.sendto(payload, (sys.argv[1], 9))
+    except OSError:
+        time.sleep(0.001)
+' "${addr[n1]}" &
+flood_pid=$!
+sleep 3
+for n in n2 n3 n4; do
+  for m in n1 n2 n3 n4; do
+    [[ $n == "$m" ]] && continue
+    in_ns "$n" ping -c 5 -i 0.5 -W 10 "${addr[$m]}" > "$HS_WORK/theft-$n-$m.txt" 2>&1 &
+    pids+=($!)
+  done
+done
+peak_rss=0
+while kill -0 "$flood_pid" 2>/dev/null; do
+  rss=$(hs_metric n1 process_resident_memory_bytes) && ((rss > peak_rss)) && peak_rss=$rss
+  sleep 0.5
+done
+wait_pids
+wait "$flood_pid" 2>/dev/null
+theft_pairs() {
+  local n m bad=0
+  for n in n2 n3 n4; do for m in n1 n2 n3 n4; do
+    [[ $n == "$m" ]] && continue
+    grep -q ' 5 received' "$HS_WORK/theft-$n-$m.txt" || { echo "  $n -> $m: $(tail -2 "$HS_WORK/theft-$n-$m.txt" | head -1)"; bad=1; }
+  done; done
+  return $bad
+}
+check "during a stolen key's flood of n1, the other pairs (n1 included) all ping" theft_pairs
+flood_objects=$(( $(hs_metric n1 'hoshino_objects_total{direction="ingress"}') - objects_before ))
+echo "# stolen-key flood: n1 received $flood_objects objects; peak RSS $((peak_rss / 1048576)) MiB; $(( $(hs_metric n1 'hoshino_s3_requests_total{op="list"}') - lists_before )) LISTs, $(( $(hs_metric n1 'hoshino_s3_requests_total{op="get"}') - gets_before )) GETs"
+check "n1 received the flood (it is authentic) and stayed under 256 MiB (the unit's MemoryMax)" \
+  bash -c "(( $flood_objects > 20 && $peak_rss > 0 && $peak_rss < 256 * 1048576 ))"
+hs_stop thief KILL
+
 # A rogue node claims n2's address (same machine-id) with a key of its own. Without the least-privilege
 # policy it can even replace n2's presence record. n1 pins n2's key: the rogue's objects are refused,
 # and n1 and n2 still talk.
