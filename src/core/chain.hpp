@@ -29,7 +29,7 @@ struct KeyPick {
 class KeyChain {
 public:
   // enabled = false: every object takes a fresh ULID and announces nothing (the original design).
-  // max_ahead_ms: see UlidGenerator (the node passes ClockOffset::kToleranceMs).
+  // max_ahead_ms: see UlidGenerator (the node passes half of what receivers accept ahead).
   static constexpr std::size_t kMaxDestinations = 4096;
   KeyChain(bool enabled, std::function<std::uint64_t()> random64, std::size_t max_destinations = kMaxDestinations,
            std::uint64_t max_ahead_ms = 0);

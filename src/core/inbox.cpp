@@ -5,6 +5,10 @@
 #include "core/bundle.hpp"
 
 namespace hoshino::core {
+namespace {
+// A poll is worth its GET only if the room left can hold a packet or so.
+constexpr std::uint64_t kMinPollBytes = 64 * 1024;
+} // namespace
 
 std::string_view to_string(DropReason r) {
   switch (r) {
@@ -121,32 +125,28 @@ bool Inbox::make_room(const Address& sender) {
   auto mine_q = senders_.find(sender);
   const std::size_t mine = mine_q == senders_.end() ? 0 : mine_q->second.size();
   const std::size_t share = config_.max_tracked / (senders_.size() + (mine_q == senders_.end() ? 1 : 0));
-  // The victim: a sender we never received from before one we did (if this one is proven), then the
-  // one holding the most; it gives up its latest object that is only listed (not being fetched or held).
-  std::map<Address, SenderQueue>::iterator victim = senders_.end();
-  std::pair<bool, std::size_t> best{false, 0};
-  for (auto it = senders_.begin(); it != senders_.end(); ++it) {
-    if (it->first == sender) continue;
-    std::pair<bool, std::size_t> rank{proven && !replay_.knows(it->first), it->second.size()};
-    if (rank > best) {
-      best = rank;
-      victim = it;
+  // Victims: senders we never received from before those we did (if this one is proven), then those
+  // holding the most; the first that may give up a slot gives its latest object that is only listed
+  // (not being fetched or held).
+  std::vector<std::pair<std::pair<bool, std::size_t>, std::map<Address, SenderQueue>::iterator>> ranked;
+  for (auto it = senders_.begin(); it != senders_.end(); ++it)
+    if (it->first != sender) ranked.push_back({{proven && !replay_.knows(it->first), it->second.size()}, it});
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (const auto& [rank, victim] : ranked) {
+    const bool over_junk = rank.first;
+    if (!over_junk && !(mine < share && rank.second > mine + 1)) return false; // none further down may either
+    auto& queue = victim->second;
+    for (auto it = queue.rbegin(); it != queue.rend(); ++it) {
+      Entry& e = it->second;
+      if (e.state != State::listed) continue;
+      end_retry_wait(e);
+      where_.erase(e.key);
+      queue.erase(std::next(it).base());
+      --tracked_;
+      if (queue.empty()) senders_.erase(victim);
+      ++not_tracked_[static_cast<std::size_t>(NotTracked::evicted)];
+      return true;
     }
-  }
-  if (victim == senders_.end()) return false;
-  const bool over_junk = best.first;
-  if (!over_junk && !(mine < share && best.second > mine + 1)) return false;
-  auto& queue = victim->second;
-  for (auto it = queue.rbegin(); it != queue.rend(); ++it) {
-    Entry& e = it->second;
-    if (e.state != State::listed) continue;
-    end_retry_wait(e);
-    where_.erase(e.key);
-    queue.erase(std::next(it).base());
-    --tracked_;
-    if (queue.empty()) senders_.erase(victim);
-    ++not_tracked_[static_cast<std::size_t>(NotTracked::evicted)];
-    return true;
   }
   return false;
 }
@@ -230,7 +230,36 @@ std::optional<std::string> Inbox::pollable(const Address& sender, const Announce
   // Answered already (its body announces the next; junk is not asked again until the chain's time is
   // up), found by a LIST, consumed (its successor is not announced yet), or being asked.
   if (a.answered || where_.contains(key) || replay_.seen(sender, a.next) || polling_.contains(key)) return std::nullopt;
+  // Polled bodies count against the byte budgets like fetched ones: no room, no poll (a LIST finds it).
+  if (room_for(sender) < std::min(kMinPollBytes, config_.max_object_bytes)) return std::nullopt;
   return key;
+}
+
+std::uint64_t Inbox::room_for(const Address& sender) const {
+  auto it = undelivered_by_.find(sender);
+  const std::uint64_t mine = it == undelivered_by_.end() ? 0 : it->second;
+  const std::uint64_t sender_room =
+      mine >= config_.max_undelivered_bytes_per_sender ? 0 : config_.max_undelivered_bytes_per_sender - mine;
+  const std::uint64_t node_room =
+      undelivered_total_ >= config_.max_undelivered_bytes ? 0 : config_.max_undelivered_bytes - undelivered_total_;
+  return std::min({sender_room, node_room, config_.max_object_bytes});
+}
+
+void Inbox::end_poll(const std::string& key) {
+  auto it = polling_.find(key);
+  if (it == polling_.end()) return;
+  const auto [sender, reserved] = it->second;
+  polling_.erase(it);
+  undelivered_total_ -= reserved;
+  if (auto m = undelivered_by_.find(sender); m != undelivered_by_.end()) {
+    m->second -= reserved;
+    if (m->second == 0) undelivered_by_.erase(m);
+  }
+}
+
+std::uint64_t Inbox::poll_limit(const std::string& key) const {
+  auto it = polling_.find(key);
+  return it == polling_.end() ? config_.max_object_bytes : it->second.reserved;
 }
 
 std::vector<std::string> Inbox::start_polls(std::uint64_t now_ms) {
@@ -240,7 +269,11 @@ std::vector<std::string> Inbox::start_polls(std::uint64_t now_ms) {
     if (announced.poll_at_ms > now_ms) continue;
     auto key = pollable(sender, announced);
     if (!key) continue;
-    polling_.insert(*key);
+    const std::uint64_t room = room_for(sender);
+    polling_.emplace(*key, Polling{sender, room});
+    undelivered_total_ += room; // reserved while it is asked
+    undelivered_by_[sender] += room;
+    undelivered_peak_ = std::max(undelivered_peak_, undelivered_total_);
     out.push_back(std::move(*key));
   }
   return out;
@@ -263,7 +296,7 @@ std::optional<std::uint64_t> Inbox::next_poll_ms(std::uint64_t now_ms) {
 }
 
 void Inbox::on_polled(const std::string& key, std::string_view body, std::uint64_t now_ms) {
-  polling_.erase(key);
+  end_poll(key);
   ++poll_hits_;
   // The announced key has answered: it is not asked again (an authentic body announces the next one;
   // anything else would otherwise be fetched on every beat until the chain's time is up).
@@ -288,7 +321,7 @@ void Inbox::on_polled(const std::string& key, std::string_view body, std::uint64
 }
 
 void Inbox::on_poll_missed(const std::string& key, bool failed, std::uint64_t now_ms) {
-  polling_.erase(key);
+  end_poll(key);
   ++(failed ? poll_errors_ : poll_misses_);
   // A stream's object is late: ask again after an eighth of its cadence, not at once.
   if (auto k = parse_key(config_.key_prefix, key)) {
@@ -311,9 +344,15 @@ void Inbox::on_sent_to(const Address& peer) {
 }
 
 void Inbox::on_poll_too_large(const std::string& key, std::uint64_t now_ms) {
-  polling_.erase(key);
+  const std::uint64_t limit = poll_limit(key);
+  end_poll(key);
   ++poll_errors_;
   if (where_.contains(key)) return; // listed meanwhile: its own GET decides
+  if (limit < config_.max_object_bytes) { // larger than the room it had: a LIST and a GET take it
+    if (auto k = parse_key(config_.key_prefix, key))
+      if (auto c = chains_.find(k->src); c != chains_.end() && c->second.next == k->id) c->second.answered = true;
+    return;
+  }
   ObjectKey parsed;
   admit(key, config_.max_object_bytes + 1, now_ms, parsed); // refused as oversized, and deleted
 }
@@ -365,19 +404,29 @@ std::vector<std::string> Inbox::start_fetches(std::uint64_t now_ms) {
   const auto start = senders_.upper_bound(served_last_);
   for (auto it = start; it != senders_.end(); ++it) order.push_back(it->first);
   for (auto it = senders_.begin(); it != start; ++it) order.push_back(it->first);
-  std::stable_partition(order.begin(), order.end(), [&](const Address& a) { return replay_.knows(a); });
+  const auto known_end =
+      std::stable_partition(order.begin(), order.end(), [&](const Address& a) { return replay_.knows(a); });
+  auto next_of = [&](SenderQueue& queue) -> Entry* {
+    for (auto& [id, e] : queue)
+      if (e.state == State::listed && !e.in_key && e.retry_at_ms <= now_ms) return &e;
+    return nullptr;
+  };
+  // One slot is kept for senders not heard from before while one of them has something to fetch: a
+  // known sender's flood must not starve a new peer's first object (junk gets that slot too: bounded).
+  bool newcomer_waits = false;
+  for (auto it = known_end; it != order.end() && !newcomer_waits; ++it)
+    if (auto q = senders_.find(*it); q != senders_.end() && next_of(q->second)) newcomer_waits = true;
+  const std::size_t known_slots =
+      newcomer_waits && config_.max_concurrent_gets >= 2 ? config_.max_concurrent_gets - 1 : config_.max_concurrent_gets;
   for (bool progress = true; progress && fetching_ < config_.max_concurrent_gets;) {
     progress = false;
-    for (const auto& sender : order) {
+    for (auto it = order.begin(); it != order.end(); ++it) {
+      const Address& sender = *it;
       if (fetching_ >= config_.max_concurrent_gets) break;
+      if (it < known_end && fetching_ >= known_slots) continue;
       auto q = senders_.find(sender);
       if (q == senders_.end()) continue;
-      Entry* pick = nullptr;
-      for (auto& [id, e] : q->second)
-        if (e.state == State::listed && !e.in_key && e.retry_at_ms <= now_ms) {
-          pick = &e;
-          break;
-        }
+      Entry* pick = next_of(q->second);
       if (!pick) continue;
       const std::uint64_t size = std::max<std::uint64_t>(pick->size, 1); // as listed (admit refused larger)
       if (auto over = over_budget(sender, size, pick == &q->second.begin()->second)) {

@@ -173,7 +173,8 @@ public:
   void on_poll_missed(const std::string& key, bool failed, std::uint64_t now_ms);
   // This node sent to `peer`: its reply is likely, so its next key is polled back to back again.
   void on_sent_to(const Address& peer);
-  // A poll's body passed max_object_bytes: the object is refused (oversized) and deleted.
+  // A poll's body passed its poll_limit: past max_object_bytes the object is refused (oversized) and
+  // deleted; past a smaller room, it is left to a LIST (not polled again).
   void on_poll_too_large(const std::string& key, std::uint64_t now_ms);
   // Packets ready for the kernel, in order per sender. Persist take_replay_changes() first.
   std::vector<Bytes> take_deliveries();
@@ -221,6 +222,9 @@ public:
   // The most a GET of this tracked key may read: its size as listed (objects are never rewritten; one
   // that grew since is refused as oversized and cannot pass the byte budget), else max_object_bytes.
   std::uint64_t fetch_limit(const std::string& key) const;
+  // The most a poll of this announced key may read: the room the byte budgets had when it started (a
+  // body that does not fit is left to a LIST and a GET, which wait for room), at most max_object_bytes.
+  std::uint64_t poll_limit(const std::string& key) const;
 
 private:
   enum class State { listed, fetching, ready };
@@ -312,7 +316,15 @@ private:
   std::uint64_t hold_expired_ = 0;
   std::map<Address, Ulid> last_passed_; // per sender: the latest object handed over (bounded)
   std::map<Address, Announced> chains_;  // per sender: its announced next key (bounded by max_chains)
-  std::unordered_set<std::string> polling_; // keys with a poll in progress
+  struct Polling {
+    Address sender;
+    std::uint64_t reserved = 0; // bytes counted against the budgets while it is asked (its GET's cap)
+  };
+  std::unordered_map<std::string, Polling> polling_; // keys with a poll in progress
+  // A poll's answer: its reservation handed back.
+  void end_poll(const std::string& key);
+  // Bytes the budgets leave for one more body of this sender now (0: none).
+  std::uint64_t room_for(const Address& sender) const;
   std::uint64_t fetches_ = 0;
   std::uint64_t poll_hits_ = 0;
   std::uint64_t poll_misses_ = 0;

@@ -120,12 +120,14 @@ void PeerDirectory::restore(const Address& address, const PublicKey& key) {
 }
 
 std::vector<PeerKey> PeerDirectory::keys_known(std::size_t max) const {
+  // Peers this node heard from first (an authentic object: a real node), then the others; in address
+  // order within each, so that junk records cannot push real peers out of the file at random.
+  std::vector<std::pair<bool, PeerKey>> all;
+  for (const auto& [address, k] : keys_)
+    if (!k.pinned && k.current) all.push_back({!k.heard, PeerKey{address, *k.current}});
+  std::sort(all.begin(), all.end());
   std::vector<PeerKey> out;
-  for (const auto& [address, k] : keys_) {
-    if (out.size() >= max) break;
-    if (!k.pinned && k.current) out.push_back({address, *k.current});
-  }
-  std::sort(out.begin(), out.end());
+  for (std::size_t i = 0; i < all.size() && i < max; ++i) out.push_back(all[i].second);
   return out;
 }
 
@@ -136,8 +138,9 @@ void PeerDirectory::learn(const Address& address, const std::vector<PublicKey>& 
     // put there while this node did not look (a rotation while it was down, or someone who can write
     // that record): refused, like ssh's changed host key, until the operator says so.
     auto& k = it->second;
-    if (listed.size() == 1 && listed.front() == *k.current) {
-      k.confirmed = true;
+    if (std::find(listed.begin(), listed.end(), *k.current) != listed.end()) {
+      k.confirmed = true; // listed as it was (beside another during a rotation: followed from here on)
+      if (listed.size() != 1) ++ambiguous_;
       return;
     }
     if (listed.size() == 1 && k.refused != listed.front()) {
@@ -259,7 +262,9 @@ std::vector<Resolved> PeerDirectory::release(const Coverage& coverage, Clock::ti
     auto it = waiting_.find(dst);
     if (it == waiting_.end()) continue;
     bool present = knows(dst, now) && (!config_.need_keys || key_of(dst));
-    const bool proven = coverage.covers(dst);
+    // Absent only if a listing read the address whole and found nothing: an address listed without a
+    // key we can use (several records: a rotation, or junk under it) is there, just not reachable yet.
+    const bool proven = coverage.covers(dst) && !knows(dst, now);
     // Not read, so not proven absent: without keys to wait for, sent as before the directory (fail open).
     if (!present && !proven && !config_.need_keys) present = true;
     out.push_back({dst, present, std::move(it->second), !present && !proven});
@@ -333,7 +338,13 @@ std::optional<Clock::time_point> PeerDirectory::next_listing() const {
   return retry_at_.value_or(Clock::time_point{}); // (no backoff: due now)
 }
 
-void PeerDirectory::on_heard(const Address& src, Clock::time_point now) { remember(src, now); }
+void PeerDirectory::on_heard(const Address& src, Clock::time_point now) {
+  remember(src, now);
+  if (auto it = keys_.find(src); it != keys_.end() && !it->second.heard) {
+    it->second.heard = true;
+    known_changed_ = true; // it moves ahead in the known peers
+  }
+}
 
 bool PeerDirectory::allow_unreachable(Clock::time_point now) {
   if (now > tokens_at_) {

@@ -110,6 +110,7 @@ struct PeerKeys {
   bool restored = false;             // remembered from an earlier run (the state directory) ...
   bool confirmed = false;            // ... and seen listed as it is in this run
   std::optional<PublicKey> refused;  // a listed key that replaced a restored one, refused (reported once)
+  bool heard = false;                // an authentic object came from it (kept first in known_peers)
 };
 
 // How the directory judged a key a listing showed for a peer.

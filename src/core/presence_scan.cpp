@@ -41,17 +41,28 @@ std::optional<ListRequest> PresenceScan::next() const {
   return ListRequest{presence_prefix(key_prefix_) + lookups_.back().hex() + ".", ""};
 }
 
+// The group a key under peers/ belongs to, for skipping: its 32 characters of address, or, if one of
+// them is no lowercase hex digit, everything up to and including that character.
+std::string_view group_of(std::string_view key, std::size_t prefix_size) {
+  std::size_t end = std::min(key.size(), prefix_size + 32);
+  for (std::size_t i = prefix_size; i < end; ++i)
+    if (!((key[i] >= '0' && key[i] <= '9') || (key[i] >= 'a' && key[i] <= 'f'))) return key.substr(0, i + 1);
+  return key.substr(0, end);
+}
+
 void PresenceScan::take(std::string_view key) {
-  auto pk = parse_presence_key(key_prefix_, key);
-  if (!pk) return; // not a record's name: junk, costs its place in the page and nothing else
-  if (last_ && *last_ == pk->address) {
-    ++last_count_;
+  const std::string_view group = group_of(key, presence_prefix(key_prefix_).size());
+  if (group == last_group_) {
+    ++group_count_;
   } else {
-    last_ = pk->address;
-    last_count_ = 1;
+    last_group_ = std::string(group);
+    group_count_ = 1;
   }
+  auto pk = parse_presence_key(key_prefix_, key);
+  if (!pk) return; // not a record's name: junk, costs its place in the page (and its group is skipped)
+  last_ = pk->address;
   // One more than the bound: enough for the directory to see that the address is ambiguous.
-  if (pk->address != self_ && last_count_ <= config_.max_records_per_address + 1) found_.push_back(*pk);
+  if (pk->address != self_ && group_count_ <= config_.max_records_per_address + 1) found_.push_back(*pk);
 }
 
 void PresenceScan::on_page(const ListPage& page) {
@@ -67,15 +78,26 @@ void PresenceScan::on_page(const ListPage& page) {
       if (++n > config_.max_records_per_address + 1) break;
       found_.push_back(*pk);
     }
-    looked_up_.push_back(a);
+    if (!page.truncated) looked_up_.push_back(a); // a full page may hide its real record: no proof of absence
     return;
   }
   for (const auto& o : page.objects) take(o.key);
   pages_.on_page(page);
-  // The page ended inside an address that has more records than a node writes: on past it.
-  if (page.truncated && last_ && last_count_ > config_.max_records_per_address) {
-    pages_.skip_to(presence_prefix(key_prefix_) + past(*last_));
-    ++skipped_;
+  // The page ended inside a group with more keys than a node writes: on past it (a hex address: to the
+  // next address; junk: past its first character that is no hex digit, if that can be incremented).
+  if (page.truncated && group_count_ > config_.max_records_per_address) {
+    const std::size_t prefix_size = presence_prefix(key_prefix_).size();
+    if (last_group_.size() == prefix_size + 32) {
+      if (auto a = Address::from_hex(std::string_view(last_group_).substr(prefix_size))) {
+        pages_.skip_to(presence_prefix(key_prefix_) + past(*a));
+        ++skipped_;
+      }
+    } else if (static_cast<unsigned char>(last_group_.back()) < 0x7e) {
+      std::string after = last_group_;
+      after.back() = static_cast<char>(after.back() + 1);
+      pages_.skip_to(std::move(after));
+      ++skipped_;
+    }
   }
   if (!pages_.next_page()) {
     pages_over_ = true;

@@ -3,10 +3,12 @@
 // which addresses the answers speak for. A bucket writer can write records faster than a node can list
 // them, so a listing is bounded, and it must still find the peers that packets wait for:
 //  - pages of peers/<our /64> in order, at most max_pages; an address with more than
-//    max_records_per_address records (a node has one, two during a rotation) is junk or a flood aimed at
-//    the listing: the rest of its records are skipped with start-after, they cost no further pages;
+//    max_records_per_address keys (a node has one record, two during a rotation), or a run of junk keys
+//    that agree up to their first character that is no hex digit, is a flood aimed at the listing: the
+//    rest of it is skipped with start-after, it costs no further pages;
 //  - if the pages ran out before the end, one LIST of peers/<address>. for each destination that waited
-//    when the listing started and that the pages did not reach (at most max_lookups).
+//    when the listing started and that the pages did not reach (at most max_lookups); a lookup whose
+//    page was full (truncated) speaks for the records it read, never for absence.
 // What was not read is never proof that a node is absent (Coverage).
 #include "core/ipv6.hpp"
 #include "core/listed_object.hpp"
@@ -60,7 +62,8 @@ private:
   PresenceScanConfig config_;
   Listing pages_;
   std::optional<Address> last_;     // the address of the latest record read by the pages
-  std::size_t last_count_ = 0;      // records read of it
+  std::string last_group_;          // the latest key's group: its address part, up to a junk character
+  std::size_t group_count_ = 0;     // keys read of that group
   bool pages_over_ = false;
   std::vector<Address> lookups_;    // still to look up
   std::vector<Address> looked_up_;  // read whole, one by one

@@ -88,7 +88,8 @@ asio::awaitable<void> Node::poll_round(std::vector<std::string> keys) {
 
 asio::awaitable<void> Node::poll_key(std::string key, std::shared_ptr<PollRound> round) {
   metrics_.request(store::OpKind::get);
-  auto body = co_await store_.get(key, inbox_.config().max_object_bytes);
+  const std::uint64_t limit = inbox_.poll_limit(key); // the room the byte budgets reserved for it
+  auto body = co_await store_.get(key, limit);
   if (stopping_) {
     // The device is closed: nothing read now could be delivered, so nothing is taken (the object
     // stays in the bucket for the next start).

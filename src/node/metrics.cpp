@@ -190,7 +190,7 @@ std::string render_prometheus(const Metrics& m, const core::Inbox* inbox, std::s
          "S3 Date headers that disagreed with the clock estimate: none moves it alone (3 that agree do: a step).",
          m.clock_outliers);
   single("hoshino_ulid_restarts_total", "counter",
-         "Times this node's ULIDs were ahead of its (corrected) clock by more than 1 s and started again from now.",
+         "Times this node's ULIDs were ahead of its (corrected) clock by more than 5 s and started again from now.",
          m.ulid_restarts);
   single("hoshino_beat_interval_seconds", "gauge",
          "Current delay between beats, looks at the inbox (a LIST or GETs of announced keys; idle: bell checks).",

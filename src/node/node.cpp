@@ -44,7 +44,9 @@ Node::Node(asio::io_context& io, device::PacketDevice& device, store::ObjectStor
       bundler_(config_.bundler),
       schedule_(config_.ingress, Clock::now()),
       inbox_(inbox_config(config_, now_ms())),
-      chain_(config_.chain_keys, crypto::random64, core::KeyChain::kMaxDestinations, core::ClockOffset::kToleranceMs),
+      // ULIDs restart from now when more than half of what receivers accept ahead (max_future_ms) ahead of
+      // the clock: a step back stays far from `from_future`, and a small one (< 5 s) keeps their order.
+      chain_(config_.chain_keys, crypto::random64, core::KeyChain::kMaxDestinations, config_.inbox.max_future_ms / 2),
       rings_(config_.ingress.pace.hold / 2),
       inbox_prefix_(core::inbox_prefix(config_.key_prefix, config_.self)),
       bell_key_(core::bell_key(config_.key_prefix, config_.self)),

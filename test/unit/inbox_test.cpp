@@ -779,3 +779,53 @@ TEST_CASE_METHOD(Fixture, "Fetched bodies not yet handed over are bounded per se
   // A GET reads no more than the object's listed size.
   CHECK(in.fetch_limit(more.front()) == 900);
 }
+
+TEST_CASE_METHOD(Fixture, "Polled bodies count against the byte budgets: a chain of held objects stops at them",
+                 "[inbox][hostile][chain]") {
+  auto c = config();
+  c.max_concurrent_gets = 8;
+  c.max_object_bytes = 100'000;
+  c.max_undelivered_bytes = 400'000;
+  c.max_undelivered_bytes_per_sender = 200'000;
+  Inbox in(c);
+  const std::string big(60'000, 'x');
+  std::vector<std::string> keys;
+  for (std::uint64_t i = 0; i < 61; ++i) keys.push_back(key(kA, kNow - 100 + i));
+  // The first names a predecessor that never comes: held, and everything after it waits behind it.
+  const auto missing = ulid_of(key(kA, kNow - 200));
+  in.on_listed({ListedObject(keys[0], 60'100)}, kNow);
+  REQUIRE(in.start_fetches(kNow) == std::vector<std::string>{keys[0]});
+  in.on_fetched(keys[0], body(kA, {big.c_str()}, missing, ulid_of(keys[1])), kNow);
+  // A stolen key's chain: every polled body announces the next.
+  int polled = 0;
+  for (std::size_t i = 1; i < 60; ++i) {
+    auto polls = in.start_polls(kNow);
+    if (polls.empty()) break;
+    REQUIRE(polls.front() == keys[i]);
+    CHECK(in.poll_limit(keys[i]) <= c.max_object_bytes);
+    in.on_polled(keys[i], body(kA, {big.c_str()}, {}, ulid_of(keys[i + 1])), kNow);
+    ++polled;
+  }
+  CHECK(polled <= 3); // until the sender's 200,000 bytes are used up, not the whole chain
+  CHECK(in.undelivered_bytes_peak() <= c.max_undelivered_bytes_per_sender + c.max_object_bytes);
+  CHECK_FALSE(in.polls_due(kNow)); // and the schedule is told so (no empty poll rounds)
+}
+
+TEST_CASE_METHOD(Fixture, "A known sender's flood leaves a GET slot for a sender not heard from before", "[inbox][hostile]") {
+  auto c = config();
+  c.max_concurrent_gets = 2;
+  Inbox in(c);
+  receive(in, key(kA, kNow - 3'000), body(kA, {"earlier"}), kNow); // A is known
+  in.take_deliveries();
+  std::vector<ListedObject> flood;
+  for (std::uint64_t i = 0; i < 100; ++i) flood.emplace_back(key(kA, kNow - 2'000, i), 100);
+  in.on_listed(flood, kNow);
+  // The slots turn over one at a time, the known flooder asking first each time.
+  auto first = in.start_fetches(kNow);
+  REQUIRE(first.size() == 2);
+  in.on_fetched(first[0], body(kA, {"x"}), kNow);
+  const auto b = key(kB, kNow - 1'000);
+  in.on_listed({ListedObject(b, 100)}, kNow);
+  auto next = in.start_fetches(kNow);
+  CHECK(next == std::vector<std::string>{b}); // the slot freed goes to the newcomer, not to A
+}

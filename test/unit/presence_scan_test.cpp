@@ -125,7 +125,7 @@ TEST_CASE("Presence scan: a flood under a waiting peer's own address makes it am
   for (std::uint32_t n = 0; n < 10'500; ++n) b.add(addr(fmt::format("fd5e::1:{:x}", n).c_str()), n);
   for (std::uint32_t n = 0; n < 2'000; ++n) b.add(kPeerB, 100'000 + n);
   auto s = b.scan({kPeerB});
-  CHECK(s.coverage().covers(kPeerB));
+  CHECK_FALSE(s.coverage().covers(kPeerB)); // a full page of it: absence is not proven (nor is it absent)
   std::size_t keys_of_b = 0;
   for (const auto& pk : s.found()) keys_of_b += pk.address == kPeerB;
   CHECK(keys_of_b == PresenceScanConfig{}.max_records_per_address + 1);
@@ -164,4 +164,41 @@ TEST_CASE("Presence scan: lookups are bounded", "[presence]") {
   CHECK(b.lists == 10 + 5);
   CHECK(s.coverage().covers(waiting[4]));
   CHECK_FALSE(s.coverage().covers(waiting[5]));
+}
+
+TEST_CASE("Presence scan: junk names that are no records are skipped as a group, and a full lookup proves no absence",
+          "[presence][hostile]") {
+  // 10,500 names under one address that do not parse ('+' sorts before every base64url character), and
+  // 10,500 under one run of the /64 that is no address at all: each costs a page, not the listing.
+  Bucket b;
+  const std::string under_one = "hoshino/peers/" + addr("fd5e::1").hex() + ".+", no_address = "hoshino/peers/fd5e000000000000+";
+  for (int n = 0; n < 10'500; ++n) {
+    b.keys.insert(under_one + std::to_string(n));
+    b.keys.insert(no_address + std::to_string(n));
+  }
+  b.add(kPeerB, 2);
+  auto s = b.scan({});
+  CHECK(s.coverage().complete);
+  CHECK(found(s, kPeerB));
+  CHECK(s.skipped_addresses() == 2);
+  CHECK(b.lists <= 4);
+
+  // A lookup whose page is full of junk under the waiting address: its record may be past the page.
+  Bucket c;
+  for (std::uint32_t n = 0; n < 10'500; ++n) c.add(addr(fmt::format("fd5e::1:{:x}", n).c_str()), n); // the pages run out
+  for (int n = 0; n < 1'000; ++n) c.keys.insert("hoshino/peers/" + kPeerB.hex() + ".+" + std::to_string(n));
+  c.add(kPeerB, 2);
+  auto t = c.scan({kPeerB});
+  CHECK_FALSE(t.coverage().covers(kPeerB));
+  PeerDirectoryConfig dc;
+  dc.need_keys = true;
+  PeerDirectory d(dc);
+  const auto now = Clock::time_point(std::chrono::hours(1));
+  Bytes p = "pkt";
+  auto out = test::outgoing(kPeerB, p);
+  REQUIRE(d.route(out, now) == Route::wait);
+  REQUIRE(d.start_listing(now));
+  auto resolved = d.on_listed(t.found(), t.coverage(), now + 10ms);
+  REQUIRE(resolved.size() == 1);
+  CHECK((!resolved[0].present && resolved[0].unproven)); // dropped unanswered, never "unreachable"
 }

@@ -418,3 +418,23 @@ TEST_CASE("Directory: a restored key must be listed as it was; once seen, change
   f.on_listed({{kPeer, k2}}, true, now);
   CHECK(f.key_of(kPeer) == k2);
 }
+
+TEST_CASE("Directory: a restored key seen beside a new one is a rotation watched; known peers keep real ones first",
+          "[presence][identity]") {
+  auto k1 = generate_key_pair().public_key, k2 = generate_key_pair().public_key;
+  PeerDirectory d;
+  auto now = t0();
+  d.restore(kPeer, k1);
+  d.on_listed({{kPeer, k1}, {kPeer, k2}}, true, now); // the rotation under way: both records
+  d.on_listed({{kPeer, k2}}, true, now + 1s);         // then the new one alone
+  CHECK(d.key_of(kPeer) == k2);
+  CHECK(d.key_changes_refused() == 0);
+  // Junk addresses trusted on first use cannot push a peer heard from out of the file.
+  std::vector<PeerKey> junk;
+  for (int i = 0; i < 50; ++i) junk.push_back({addr(("fd5e::" + std::to_string(i + 1)).c_str()), generate_key_pair().public_key});
+  d.on_listed(junk, true, now + 2s);
+  d.on_heard(kPeer, now + 3s);
+  auto kept = d.keys_known(10);
+  REQUIRE(kept.size() == 10);
+  CHECK(kept.front().address == kPeer);
+}
