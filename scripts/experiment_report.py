@@ -21,6 +21,8 @@ ap.add_argument("--duration", type=float, required=True)
 ap.add_argument("--sizes", nargs="+", required=True)
 ap.add_argument("--variants", nargs="+", default=["defaults"])
 ap.add_argument("--s3-delay-ms", type=float, default=0)
+ap.add_argument("--distance-ms", type=float, nargs=2, default=None,
+                help="round trips to S3 of node a and node b (experiment.sh --distance); floor-b.json is b's floor")
 ap.add_argument("--streams", type=int, default=1)
 a = ap.parse_args()
 d = a.dir
@@ -43,9 +45,11 @@ def prom(path):
 
 floor = json.load(open(os.path.join(d, "floor.json")))
 put1m = json.load(open(os.path.join(d, "put-1mib.json")))
-floor_ms = 2 * (floor["put_p50_ms"] + floor["list_p50_ms"])
-# A conversation on chained keys finds the reply with a GET, not a LIST: issue 13 sets its goal against this.
-floor_get_ms = 2 * (floor["put_p50_ms"] + floor["get_p50_ms"])
+floor_b = json.load(open(os.path.join(d, "floor-b.json"))) if a.distance_ms else floor
+floor_ms = floor["put_p50_ms"] + floor_b["list_p50_ms"] + floor_b["put_p50_ms"] + floor["list_p50_ms"]
+# A conversation on chained keys finds the reply with a GET, not a LIST: the four-request floor of a ping
+# is PUT from a + GET at b + PUT from b + GET at a (each from its own side when the distances differ).
+floor_get_ms = floor["put_p50_ms"] + floor_b["get_p50_ms"] + floor_b["put_p50_ms"] + floor["get_p50_ms"]
 EGRESS_PACKETS = 'hoshino_packets_total{direction="egress"}'
 INGRESS_PACKETS = 'hoshino_packets_total{direction="ingress"}'
 
@@ -116,6 +120,9 @@ def variant(name):
 vs = {name: variant(name) for name in a.variants}
 results = {
     "s3_delay_ms_each_way": a.s3_delay_ms,
+    "distance_round_trip_ms": {"a": a.distance_ms[0], "b": a.distance_ms[1]} if a.distance_ms else None,
+    "floor_b": ({k: floor_b[k] for k in ("put_p50_ms", "put_p90_ms", "list_p50_ms", "get_p50_ms", "get_p90_ms")}
+                if a.distance_ms else None),
     "tcp_streams": a.streams,
     "floor": {"put_p50_ms": floor["put_p50_ms"], "put_p90_ms": floor["put_p90_ms"], "list_p50_ms": floor["list_p50_ms"],
               "list_p90_ms": floor["list_p90_ms"], "get_p50_ms": floor["get_p50_ms"], "get_p90_ms": floor["get_p90_ms"],
@@ -134,11 +141,17 @@ def fmt(x, spec, none="n/a"):
 names = list(vs)
 head = "| figure | " + " | ".join(names) + (" | ratio |" if len(names) == 2 else "")
 md = [f"# hoshino experiment ({os.path.basename(os.path.normpath(d))})", "",
-      f"S3: {'local RGW' if not a.s3_delay_ms else f'local RGW behind {a.s3_delay_ms:g} ms each way'}. "
-      f"Floor: PUT p50/p90 {floor['put_p50_ms']:.2f}/{floor['put_p90_ms']:.2f} ms, "
-      f"LIST {floor['list_p50_ms']:.2f}/{floor['list_p90_ms']:.2f} ms, GET {floor['get_p50_ms']:.2f}/{floor['get_p90_ms']:.2f} ms "
-      f"(100-byte objects); 2 × (PUT + LIST) = {floor_ms:.2f} ms. Single-stream PUT at 1 MiB: "
-      f"{results['floor']['raw_put_1mib_mbit_s']:.0f} Mbit/s.", "",
+      (f"S3: local RGW, node a {a.distance_ms[0]:g} ms away and node b {a.distance_ms[1]:g} ms (round trips, "
+       f"delaying proxies). Floor from a's side: PUT p50/p90 {floor['put_p50_ms']:.1f}/{floor['put_p90_ms']:.1f} ms, "
+       f"GET {floor['get_p50_ms']:.1f} ms; from b's side: PUT {floor_b['put_p50_ms']:.1f}/{floor_b['put_p90_ms']:.1f} ms, "
+       f"GET {floor_b['get_p50_ms']:.1f} ms (100-byte objects); four-request floor of a ping "
+       f"PUT_a + GET_b + PUT_b + GET_a = {floor_get_ms:.1f} ms (with LISTs: {floor_ms:.1f} ms)."
+       if a.distance_ms else
+       f"S3: {'local RGW' if not a.s3_delay_ms else f'local RGW behind {a.s3_delay_ms:g} ms each way'}. "
+       f"Floor: PUT p50/p90 {floor['put_p50_ms']:.2f}/{floor['put_p90_ms']:.2f} ms, "
+       f"LIST {floor['list_p50_ms']:.2f}/{floor['list_p90_ms']:.2f} ms, GET {floor['get_p50_ms']:.2f}/{floor['get_p90_ms']:.2f} ms "
+       f"(100-byte objects); 2 × (PUT + LIST) = {floor_ms:.2f} ms.") +
+      f" Single-stream PUT at 1 MiB: {results['floor']['raw_put_1mib_mbit_s']:.0f} Mbit/s.", "",
       head, "|---|" + "---|" * (len(names) + (1 if len(names) == 2 else 0))]
 
 

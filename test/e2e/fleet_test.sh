@@ -169,8 +169,14 @@ theft_pairs() {
 check "during a stolen key's flood of n1, the other pairs (n1 included) all ping" theft_pairs
 flood_objects=$(( $(hs_metric n1 'hoshino_objects_total{direction="ingress"}') - objects_before ))
 echo "# stolen-key flood: n1 received $flood_objects objects; peak RSS $((peak_rss / 1048576)) MiB; $(( $(hs_metric n1 'hoshino_s3_requests_total{op="list"}') - lists_before )) LISTs, $(( $(hs_metric n1 'hoshino_s3_requests_total{op="get"}') - gets_before )) GETs"
-check "n1 received the flood (it is authentic) and stayed under 256 MiB (the unit's MemoryMax)" \
-  bash -c "(( $flood_objects > 20 && $peak_rss > 0 && $peak_rss < 256 * 1048576 ))"
+check "n1 received the flood (it is authentic)" test "$flood_objects" -gt 20
+# (Built with AddressSanitizer, a process's RSS is mostly the sanitizer's shadow and quarantine: the bound
+# is checked on the plain build only.)
+if ldd "$HS_BIN/hoshino" | grep -q libasan; then
+  echo "# (peak RSS not checked: AddressSanitizer build)"
+else
+  check "n1 stayed under 256 MiB during the flood (the unit's MemoryMax)" bash -c "(( $peak_rss > 0 && $peak_rss < 256 * 1048576 ))"
+fi
 hs_stop thief KILL
 
 # A rogue node claims n2's address (same machine-id) with a key of its own. Without the least-privilege
