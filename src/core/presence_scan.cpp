@@ -25,7 +25,8 @@ std::string past(const Address& a) {
 PresenceScan::PresenceScan(std::string key_prefix, const Address& self, std::vector<Address> waiting,
                            PresenceScanConfig config)
     : key_prefix_(std::move(key_prefix)),
-      prefix_(presence_prefix(key_prefix_) + self.hex().substr(0, 16)),
+      peers_(presence_prefix(key_prefix_)),
+      prefix_(peers_ + self.hex().substr(0, 16)),
       self_(self),
       waiting_(std::move(waiting)),
       config_(config),
@@ -38,7 +39,7 @@ std::optional<ListRequest> PresenceScan::next() const {
     return std::nullopt;
   }
   if (lookups_.empty()) return std::nullopt;
-  return ListRequest{presence_prefix(key_prefix_) + lookups_.back().hex() + ".", ""};
+  return ListRequest{peers_ + lookups_.back().hex() + ".", ""};
 }
 
 // The group a key under peers/ belongs to, for skipping: its 32 characters of address, or, if one of
@@ -51,7 +52,7 @@ std::string_view group_of(std::string_view key, std::size_t prefix_size) {
 }
 
 void PresenceScan::take(std::string_view key) {
-  const std::string_view group = group_of(key, presence_prefix(key_prefix_).size());
+  const std::string_view group = group_of(key, peers_.size());
   if (group == last_group_) {
     ++group_count_;
   } else {
@@ -86,10 +87,10 @@ void PresenceScan::on_page(const ListPage& page) {
   // The page ended inside a group with more keys than a node writes: on past it (a hex address: to the
   // next address; junk: past its first character that is no hex digit, if that can be incremented).
   if (page.truncated && group_count_ > config_.max_records_per_address) {
-    const std::size_t prefix_size = presence_prefix(key_prefix_).size();
+    const std::size_t prefix_size = peers_.size();
     if (last_group_.size() == prefix_size + 32) {
       if (auto a = Address::from_hex(std::string_view(last_group_).substr(prefix_size))) {
-        pages_.skip_to(presence_prefix(key_prefix_) + past(*a));
+        pages_.skip_to(peers_ + past(*a));
         ++skipped_;
       }
     } else if (static_cast<unsigned char>(last_group_.back()) < 0x7e) {

@@ -56,7 +56,7 @@ private:
   void take(std::string_view key);
   void start_lookups();
 
-  std::string key_prefix_, prefix_; // prefix_: peers/<first 16 hex digits of self>
+  std::string key_prefix_, peers_, prefix_; // peers_: <key prefix>/peers/; prefix_: peers_ + our /64's 16 hex digits
   Address self_;
   std::vector<Address> waiting_;
   PresenceScanConfig config_;

@@ -243,9 +243,7 @@ core::KeyLookup Node::open_key(const core::Address& sender, core::SealIds ids, s
   using Status = core::KeyLookup::Status;
   auto now = Clock::now();
   // Sealed for one of our keys: the current one, or one before a rotation that peers may still use.
-  const core::KeyPair* mine = ids.receiver == core::key_id(config_.identity->public_key)
-                                  ? &*config_.identity
-                                  : previous_keys_.receiving(ids.receiver, now);
+  const core::KeyPair* mine = own_key(ids.receiver, now);
   if (!mine) return {Status::refuse, {}};
   if (auto key = directory_.key_with_id(sender, ids.sender, now)) {
     if (const core::Psk* pair = pair_key_for(*mine, sender, *key)) return {Status::key, *pair};
@@ -262,6 +260,11 @@ core::KeyLookup Node::open_key(const core::Address& sender, core::SealIds ids, s
   return {Status::wait, {}};
 }
 
+const core::KeyPair* Node::own_key(core::KeyId receiver, Clock::time_point now) const {
+  if (receiver == core::key_id(config_.identity->public_key)) return &*config_.identity;
+  return previous_keys_.receiving(receiver, now);
+}
+
 std::optional<core::Address> Node::proven_ringer(std::string_view body) {
   // A member's proof (core/ring.hpp): sealed with the key of our pair, over this bell, that ringer and a
   // ULID newer than its last. Only keys known now count: a ring never makes the node list its peers.
@@ -271,9 +274,7 @@ std::optional<core::Address> Node::proven_ringer(std::string_view body) {
   auto ids = core::sealed_ids(ring->sealed);
   if (!ids) return std::nullopt;
   const auto now = Clock::now();
-  const core::KeyPair* mine = ids->receiver == core::key_id(config_.identity->public_key)
-                                  ? &*config_.identity
-                                  : previous_keys_.receiving(ids->receiver, now);
+  const core::KeyPair* mine = own_key(ids->receiver, now);
   auto theirs = directory_.key_with_id(ring->ringer, ids->sender, now);
   if (!mine || !theirs) return std::nullopt;
   const core::Psk* pair = pair_key_for(*mine, ring->ringer, *theirs);

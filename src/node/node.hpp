@@ -115,6 +115,9 @@ private:
   };
   std::optional<SealKey> seal_for(const core::Address& dst);
   const core::Psk* pair_key_for(const core::KeyPair& me, const core::Address& peer, const core::PublicKey& key);
+  // Our key pair that objects sealed for `receiver` open with: the current one, or a previous one that
+  // may still be used (core/previous_keys.hpp).
+  const core::KeyPair* own_key(core::KeyId receiver, Clock::time_point now) const;
   // The member a bell's body proves rang, if it does (and the ring is new).
   std::optional<core::Address> proven_ringer(std::string_view body);
   core::KeyLookup open_key(const core::Address& sender, core::SealIds ids, std::uint64_t made_ms);
